@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/walfs/walfs/fusefs"
+	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/wal/replicate"
+	"github.com/walfs/walfs/wal/restore"
+)
+
+func mountCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mount",
+		Usage:     "mount a directory whose SQLite databases are replicated commit by commit",
+		ArgsUsage: "MOUNTPOINT",
+		Description: "Serves --data-dir at MOUNTPOINT (an empty directory; created if missing). Open your\n" +
+			"databases inside MOUNTPOINT. Every committed WAL transaction is spooled locally before\n" +
+			"SQLite's commit returns, then uploaded to the replica in batches (at most one upload per\n" +
+			"--sync-interval per database; an idle database costs no requests).\n\n" +
+			"If --data-dir lacks databases the replica holds, they are restored before the mount\n" +
+			"appears, so an app on a brand-new machine finds its data.\n\n" +
+			"Runs in the foreground. Ctrl-C, SIGTERM or `walfs unmount` flush and unmount.\n\n" +
+			"Examples:\n" +
+			"  walfs mount --data-dir ./data --replica file://$PWD/replica ./mnt\n" +
+			"  walfs mount --data-dir /var/lib/app --replica 's3://bucket/app?endpoint=http://127.0.0.1:9000' /mnt/app\n" +
+			"  walfs mount --config /etc/walfs.yml",
+		Flags: append(commonFlags(),
+			&cli.StringFlag{Name: "data-dir", Aliases: []string{"d"}, EnvVars: []string{"WALFS_DATA_DIR"}, Usage: "directory that holds the real files (must be outside the mount point)"},
+			&cli.StringFlag{Name: "replica", Aliases: []string{"r"}, EnvVars: []string{"WALFS_REPLICA_URL"}, Usage: "replica URL: file:///path, /path or s3://bucket/path?endpoint=…&region=… (default: <data-dir>/.walfs/replica, same disk: for trying walfs out only)"},
+			&cli.DurationFlag{Name: "sync-interval", Value: time.Second, EnvVars: []string{"WALFS_SYNC_INTERVAL"}, Usage: "at most one upload per database per interval; commits in between share the next upload"},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "on shutdown, how long to wait for pending uploads"},
+			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request (very verbose)"},
+		),
+		Action: runMount,
+	}
+}
+
+func runMount(c *cli.Context) error {
+	cfg, err := loadSettings(c)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.App.ErrWriter, cfg.LogLevel, cfg.LogFormat)
+	if cfg.MountPoint == "" {
+		return usagef("mount needs a mount point: walfs mount --data-dir DIR MOUNTPOINT (see walfs mount --help)")
+	}
+	if cfg.DataDir == "" {
+		return usagef("mount needs --data-dir, the directory that holds the real files (see walfs mount --help)")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	clearStaleMount(cfg.MountPoint, log)
+	if err := fusefs.CheckPaths(cfg.DataDir, cfg.MountPoint, log); err != nil {
+		return err
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return fmt.Errorf("/dev/fuse is missing (load the fuse kernel module, or in a container pass --device /dev/fuse)")
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	store, err := s3backend.New(ctx, cfg.Replica, log)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "data_dir", cfg.DataDir, "mount_point", cfg.MountPoint, "replica", store.String(), "sync_interval", cfg.SyncInterval)
+	rep, err := replicate.New(replicate.Options{
+		DataDir:      cfg.DataDir,
+		Store:        store,
+		SyncInterval: cfg.SyncInterval,
+		Logger:       log,
+		Restore: func(ctx context.Context, db, path string) (replicate.Pos, error) {
+			res, err := restore.Restore(ctx, store, db, path, restore.Options{Logger: log})
+			if err != nil {
+				return replicate.Pos{}, err
+			}
+			return replicate.Pos{TXID: res.Plan.TXID}, nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := rep.Start(ctx); err != nil {
+		rep.Close()
+		return err
+	}
+	m, err := fusefs.New(fusefs.Options{
+		DataDir: cfg.DataDir, MountPoint: cfg.MountPoint, Capturer: rep, Logger: log, Debug: c.Bool("debug-fuse"),
+	})
+	if err != nil {
+		rep.Close()
+		return err
+	}
+	log.Info("mounted; open your databases inside the mount point", "mount_point", cfg.MountPoint)
+
+	var once sync.Once
+	var shutdownErr error
+	shutdown := func(ctx context.Context, timeout time.Duration, lazy, fromSignal bool) error {
+		fctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := rep.Flush(fctx); err != nil {
+			return err
+		}
+		if err := rep.Verify(fctx); err != nil {
+			return fmt.Errorf("verify replica: %w", err)
+		}
+		if err := m.Unmount(lazy); err != nil {
+			if !fromSignal || !errors.Is(err, fusefs.ErrBusy) {
+				return err
+			}
+			log.Warn("files still open at shutdown; detaching the mount lazily", "err", err)
+			if err := m.Unmount(true); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctl, err := startControl(rep.StateDir(), log, func(ctx context.Context, req unmountRequest) error {
+		if req.Timeout <= 0 {
+			req.Timeout = cfg.Timeout
+		}
+		return shutdown(ctx, req.Timeout, req.Lazy, false)
+	}, func(ctx context.Context, timeout time.Duration) error {
+		if timeout <= 0 {
+			timeout = cfg.Timeout
+		}
+		fctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := rep.Flush(fctx); err != nil {
+			return err
+		}
+		return rep.Verify(fctx)
+	})
+	if err != nil {
+		m.Unmount(true)
+		rep.Close()
+		return err
+	}
+	defer ctl.Close()
+
+	go func() {
+		<-ctx.Done()
+		if c.Context.Err() != nil {
+			return
+		}
+		log.Info("signal received: flushing and unmounting", "timeout", cfg.Timeout)
+		once.Do(func() {
+			shutdownErr = shutdown(context.Background(), cfg.Timeout, false, true)
+			if shutdownErr != nil {
+				log.Error("clean shutdown failed; unmounting anyway (captured transactions stay in the data dir and upload at the next mount)", "err", shutdownErr)
+				m.Unmount(true)
+			}
+		})
+	}()
+	m.Wait()
+	closeErr := rep.Close()
+	if p := rep.Pending(); len(p) > 0 {
+		err := &replicate.PendingError{Pending: p}
+		log.Warn("stopped with transactions not yet uploaded; they upload at the next mount of this data dir", "err", err)
+		return err
+	}
+	if shutdownErr != nil {
+		return shutdownErr
+	}
+	if closeErr != nil {
+		return closeErr
+	}
+	log.Info("unmounted cleanly; the replica holds every captured transaction")
+	return nil
+}
+
+// clearStaleMount detaches a dead FUSE mount left at mountPoint by a killed
+// walfs, so a supervisor can restart us unattended.
+func clearStaleMount(mountPoint string, log interface{ Info(string, ...any) }) {
+	_, err := os.Stat(mountPoint)
+	if !errors.Is(err, syscall.ENOTCONN) {
+		return
+	}
+	if ok, e := fusefs.IsMountPoint(mountPoint); ok && e.FsType == "fuse."+fusefs.FsType {
+		if err := syscall.Unmount(mountPoint, syscall.MNT_DETACH); err == nil {
+			log.Info("cleared the dead mount left by a previous walfs", "mount_point", mountPoint)
+		}
+	}
+}
+
+// absPath makes a path absolute and clean.
+func absPath(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	return filepath.Abs(p)
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/walfs/walfs/cmd/internal/config"
+	"github.com/walfs/walfs/s3backend"
+)
+
+// settings is what `walfs mount` runs with, after flags, environment and
+// the config file are merged (in that order of precedence).
+type settings struct {
+	DataDir, MountPoint string
+	Replica             s3backend.Config
+	SyncInterval        time.Duration
+	Timeout             time.Duration
+	LogLevel, LogFormat string
+}
+
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"WALFS_CONFIG"}, Usage: "YAML config file; flags and environment variables override its settings"},
+		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"WALFS_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"WALFS_LOG_FORMAT"}, Usage: "text or json"},
+	}
+}
+
+func loadSettings(c *cli.Context) (*settings, error) {
+	var file *config.Config
+	if path := c.String("config"); path != "" {
+		var err error
+		if file, err = config.Load(path); err != nil {
+			return nil, err
+		}
+	} else {
+		file = &config.Config{}
+	}
+	s := &settings{}
+	pick := func(flag string, fileVal string) string {
+		if c.IsSet(flag) || fileVal == "" {
+			return c.String(flag)
+		}
+		return fileVal
+	}
+	pickDur := func(flag string, fileVal config.Duration, key string) time.Duration {
+		if c.IsSet(flag) || !file.Set[key] {
+			return c.Duration(flag)
+		}
+		return time.Duration(fileVal)
+	}
+	s.DataDir = pick("data-dir", file.DataDir)
+	s.MountPoint = file.MountPoint
+	if c.NArg() > 1 {
+		return nil, usagef("mount takes one argument, the mount point; got %d (see walfs mount --help)", c.NArg())
+	}
+	if c.NArg() == 1 {
+		s.MountPoint = c.Args().First()
+	}
+	s.SyncInterval = pickDur("sync-interval", file.SyncInterval, "sync-interval")
+	s.Timeout = pickDur("timeout", file.Timeout, "timeout")
+	s.LogLevel = pick("log-level", file.LogLevel)
+	s.LogFormat = pick("log-format", file.LogFormat)
+	if s.SyncInterval <= 0 {
+		return nil, usagef("--sync-interval must be positive, got %s", s.SyncInterval)
+	}
+	if s.Timeout <= 0 {
+		return nil, usagef("--timeout must be positive, got %s", s.Timeout)
+	}
+	var err error
+	if s.DataDir, err = absPath(s.DataDir); err != nil {
+		return nil, usagef("--data-dir: %v", err)
+	}
+	if s.MountPoint, err = absPath(s.MountPoint); err != nil {
+		return nil, usagef("mount point: %v", err)
+	}
+	s.Replica = replicaConfig(file)
+	if c.IsSet("replica") || s.Replica.URL == "" && s.Replica.Bucket == "" && s.Replica.Path == "" {
+		s.Replica.URL = c.String("replica")
+	}
+	if s.Replica.URL == "" && s.Replica.Bucket == "" && s.Replica.Path == "" && s.DataDir != "" {
+		s.Replica.URL = "file://" + filepath.Join(s.DataDir, ".walfs", "replica")
+	}
+	if s.Replica.AccessKeyID == "" {
+		s.Replica.AccessKeyID = file.AccessKeyID
+	}
+	if s.Replica.SecretAccessKey == "" {
+		s.Replica.SecretAccessKey = file.SecretAccessKey
+	}
+	if _, err := parseLevel(s.LogLevel); err != nil {
+		return nil, err
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		return nil, usagef("--log-format must be text or json, got %q", s.LogFormat)
+	}
+	return s, nil
+}
+
+// replicaConfig converts the file's replica section.
+func replicaConfig(file *config.Config) s3backend.Config {
+	r := file.Replica
+	if r == nil {
+		return s3backend.Config{}
+	}
+	return s3backend.Config{
+		URL: r.URL, Type: r.Type, Bucket: r.Bucket, Path: r.Path, Endpoint: r.Endpoint, Region: r.Region,
+		AccessKeyID: r.AccessKeyID, SecretAccessKey: r.SecretAccessKey, CAFile: r.CAFile,
+		ForcePathStyle: r.ForcePathStyle, SkipVerify: r.SkipVerify, SignPayload: r.SignPayload,
+		PartSize: int64(r.PartSize), Concurrency: r.Concurrency,
+	}
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, usagef("--log-level must be debug, info, warn or error, got %q", s)
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	lvl, _ := parseLevel(level)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+var _ = fmt.Sprint

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/walfs/walfs/fusefs"
+)
+
+func syncCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "sync",
+		Usage:     "upload every transaction captured so far and wait until the replica holds it",
+		ArgsUsage: "MOUNTPOINT",
+		Description: "Asks the running `walfs mount` at MOUNTPOINT to upload its spool now (without waiting for\n" +
+			"--sync-interval) and returns once the replica is proven to hold every transaction committed\n" +
+			"before the command started. Useful before backups, deploys and in tests.",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "give up (exit 1, naming what is pending) after this long"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("sync needs exactly one argument, the mount point (see walfs sync --help)")
+			}
+			mnt, err := filepath.Abs(c.Args().First())
+			if err != nil {
+				return usagef("mount point %q: %v", c.Args().First(), err)
+			}
+			dataDir, err := fusefs.FindWalfs(mnt)
+			if err != nil {
+				return err
+			}
+			timeout := c.Duration("timeout")
+			ctx, cancel := context.WithTimeout(c.Context, timeout+10*time.Second)
+			defer cancel()
+			if err := callControl(ctx, filepath.Join(dataDir, fusefs.StateDirName), "flush", unmountRequest{Timeout: timeout}); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "walfs: replica of %s is up to date\n", mnt)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,44 @@
+package fusefs
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// Capturer receives what the mount sees happen to SQLite files. Database
+// paths are relative to the data directory, slash separated, and name the
+// main database file (the "-wal" suffix stripped).
+//
+// Methods are called from FUSE request goroutines. A non-nil error fails the
+// file operation that triggered it; errors matching syscall.ENOSPC surface
+// as ENOSPC, everything else as EIO.
+type Capturer interface {
+	// WALOpen is called when a -wal file is opened or created, before any
+	// write through the handle.
+	WALOpen(db string, f *os.File) error
+	// WALWrite is called after n bytes were written at off to the -wal file.
+	// When it fails, the mount invalidates the bytes just written so that
+	// SQLite's recovery cannot replay a transaction walfs did not capture.
+	WALWrite(db string, f *os.File, off int64, n int) error
+	// WALTruncate is called after the -wal file was truncated to size.
+	WALTruncate(db string, f *os.File, size int64) error
+	// WALSync is called when SQLite fsyncs the -wal file.
+	WALSync(db string) error
+	// Removed is called after a file was unlinked or renamed away.
+	Removed(path string)
+}
+
+// errnoOf converts a domain error to the errno returned to the kernel.
+func errnoOf(err error) syscall.Errno {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, syscall.ENOSPC):
+		return syscall.ENOSPC
+	case errors.Is(err, syscall.EDQUOT):
+		return syscall.EDQUOT
+	default:
+		return syscall.EIO
+	}
+}

@@ -1,0 +1,58 @@
+package fusefs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Holder is a process with a file open under a mount point.
+type Holder struct {
+	PID     int
+	Command string
+	Path    string
+}
+
+func (h Holder) String() string {
+	if h.Command != "" {
+		return fmt.Sprintf("pid %d (%s) holds %s", h.PID, h.Command, h.Path)
+	}
+	return fmt.Sprintf("pid %d holds %s", h.PID, h.Path)
+}
+
+// Holders lists processes (visible to us) with files or a working directory
+// under mountPoint. One entry per process.
+func Holders(mountPoint string) []Holder {
+	procs, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	var out []Holder
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		base := filepath.Join("/proc", p.Name())
+		path := ""
+		if cwd, err := os.Readlink(filepath.Join(base, "cwd")); err == nil && within(cwd, mountPoint) {
+			path = cwd
+		}
+		if path == "" {
+			fds, _ := os.ReadDir(filepath.Join(base, "fd"))
+			for _, fd := range fds {
+				target, err := os.Readlink(filepath.Join(base, "fd", fd.Name()))
+				if err == nil && within(target, mountPoint) {
+					path = target
+					break
+				}
+			}
+		}
+		if path == "" {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join(base, "comm"))
+		out = append(out, Holder{PID: pid, Command: strings.TrimSpace(string(comm)), Path: path})
+	}
+	return out
+}

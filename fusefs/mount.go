@@ -1,0 +1,171 @@
+package fusefs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// FsType is the file-system type the kernel shows for walfs mounts
+// ("fuse.walfs" in /proc/mounts).
+const FsType = "walfs"
+
+// Options configure a mount.
+type Options struct {
+	DataDir    string // backing directory (absolute)
+	MountPoint string // where the loopback appears (absolute)
+	Capturer   Capturer
+	Logger     *slog.Logger
+	Debug      bool // log every FUSE request
+}
+
+// Mount is a mounted walfs file system.
+type Mount struct {
+	server     *fuse.Server
+	mountPoint string
+	log        *slog.Logger
+}
+
+// New mounts the data dir at the mount point and starts serving requests.
+// The mount point must be an empty directory that is not already a mount;
+// a missing one is created.
+func New(opts Options) (*Mount, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := CheckPaths(opts.DataDir, opts.MountPoint, log); err != nil {
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(opts.DataDir, &st); err != nil {
+		return nil, fmt.Errorf("stat data dir %s: %w", opts.DataDir, err)
+	}
+	fsys := &fileSystem{cap: opts.Capturer}
+	fsys.root = &fs.LoopbackRoot{Path: opts.DataDir, Dev: uint64(st.Dev)}
+	fsys.root.NewNode = fsys.newNode
+	rootNode := fsys.newNode(fsys.root, nil, "", &st)
+	fsys.root.RootNode = rootNode
+
+	timeout := time.Second
+	fopts := &fs.Options{
+		EntryTimeout:    &timeout,
+		AttrTimeout:     &timeout,
+		NegativeTimeout: &timeout,
+		MountOptions: fuse.MountOptions{
+			FsName:        opts.DataDir,
+			Name:          FsType,
+			DisableXAttrs: true,
+			MaxWrite:      1 << 20,
+			DirectMount:   os.Geteuid() == 0,
+			Debug:         opts.Debug,
+			AllowOther:    os.Geteuid() == 0,
+		},
+	}
+	server, err := fs.Mount(opts.MountPoint, rootNode, fopts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w (check that /dev/fuse exists and that you may use it; non-root users need fusermount3 from the fuse3 package)", opts.MountPoint, err)
+	}
+	return &Mount{server: server, mountPoint: opts.MountPoint, log: log}, nil
+}
+
+// Wait blocks until the file system is unmounted.
+func (m *Mount) Wait() { m.server.Wait() }
+
+// Unmount detaches the file system. It fails with ErrBusy, naming the
+// processes holding files open, unless lazy is set, in which case the mount
+// is detached now and disappears once the last file is closed.
+func (m *Mount) Unmount(lazy bool) error {
+	if lazy {
+		if err := syscall.Unmount(m.mountPoint, syscall.MNT_DETACH); err != nil && os.Geteuid() == 0 {
+			return fmt.Errorf("lazy unmount %s: %w", m.mountPoint, err)
+		} else if err != nil {
+			return m.server.Unmount()
+		}
+		return nil
+	}
+	if err := m.server.Unmount(); err != nil {
+		if holders := Holders(m.mountPoint); len(holders) > 0 {
+			return &BusyError{MountPoint: m.mountPoint, Holders: holders}
+		}
+		return fmt.Errorf("unmount %s: %w", m.mountPoint, err)
+	}
+	return nil
+}
+
+// BusyError reports files still open inside the mount.
+type BusyError struct {
+	MountPoint string
+	Holders    []Holder
+}
+
+// ErrBusy matches a BusyError with errors.Is.
+var ErrBusy = errors.New("mount is busy")
+
+func (e *BusyError) Error() string {
+	parts := make([]string, 0, len(e.Holders))
+	for _, h := range e.Holders {
+		parts = append(parts, h.String())
+	}
+	return fmt.Sprintf("files are still open in %s by %s (close them, or unmount with --lazy)", e.MountPoint, strings.Join(parts, ", "))
+}
+
+// Is makes errors.Is(err, ErrBusy) true.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// CheckPaths refuses layouts that cannot work: a data dir inside the mount
+// point or the other way round, a mount point that is not an empty directory
+// or is already a mount. A missing mount point is created.
+func CheckPaths(dataDir, mountPoint string, log *slog.Logger) error {
+	if !filepath.IsAbs(dataDir) || !filepath.IsAbs(mountPoint) {
+		return fmt.Errorf("data dir and mount point must be absolute paths")
+	}
+	if within(dataDir, mountPoint) {
+		return fmt.Errorf("data dir %s is inside mount point %s (put the data dir outside the mount)", dataDir, mountPoint)
+	}
+	if within(mountPoint, dataDir) {
+		return fmt.Errorf("mount point %s is inside data dir %s (put the mount point outside the data dir)", mountPoint, dataDir)
+	}
+	fi, err := os.Stat(mountPoint)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(mountPoint, 0o755); err != nil {
+			return fmt.Errorf("create mount point %s: %w", mountPoint, err)
+		}
+		log.Info("created missing mount point", "path", mountPoint)
+		return nil
+	}
+	if err != nil {
+		if errors.Is(err, syscall.ENOTCONN) {
+			return fmt.Errorf("mount point %s is a dead FUSE mount (run: walfs unmount %s)", mountPoint, mountPoint)
+		}
+		return fmt.Errorf("mount point %s: %w", mountPoint, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("mount point %s is not a directory (give an empty directory)", mountPoint)
+	}
+	if mounted, _ := IsMountPoint(mountPoint); mounted {
+		return fmt.Errorf("mount point %s is already a mount (unmount it first, or pick another directory)", mountPoint)
+	}
+	entries, err := os.ReadDir(mountPoint)
+	if err != nil {
+		return fmt.Errorf("read mount point %s: %w", mountPoint, err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("mount point %s is not empty (walfs mounts over an empty directory; your databases go in --data-dir)", mountPoint)
+	}
+	return nil
+}
+
+// within reports whether p is dir or inside it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}

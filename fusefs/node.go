@@ -1,0 +1,249 @@
+package fusefs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// StateDirName is the directory inside the data dir that holds walfs's own
+// state (spool, positions, control socket). The mount hides it.
+const StateDirName = ".walfs"
+
+// node is a loopback node that routes SQLite -wal files through walfs.
+type node struct {
+	fs.LoopbackNode
+	fsys *fileSystem
+}
+
+// fileSystem holds what every node shares.
+type fileSystem struct {
+	root *fs.LoopbackRoot
+	cap  Capturer
+}
+
+var (
+	_ fs.NodeLookuper       = (*node)(nil)
+	_ fs.NodeOpendirHandler = (*node)(nil)
+	_ fs.NodeOpener         = (*node)(nil)
+	_ fs.NodeCreater        = (*node)(nil)
+	_ fs.NodeSetattrer      = (*node)(nil)
+	_ fs.NodeUnlinker       = (*node)(nil)
+	_ fs.NodeRenamer        = (*node)(nil)
+	_ fs.NodeMkdirer        = (*node)(nil)
+	_ fs.NodeMknoder        = (*node)(nil)
+	_ fs.NodeSymlinker      = (*node)(nil)
+	_ fs.NodeRmdirer        = (*node)(nil)
+	_ fs.NodeGetxattrer     = (*node)(nil)
+)
+
+func (fsys *fileSystem) newNode(_ *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
+	return &node{LoopbackNode: fs.LoopbackNode{RootData: fsys.root}, fsys: fsys}
+}
+
+// rel returns the node's path relative to the data dir, slash separated.
+func (n *node) rel() string { return n.Path(n.Root()) }
+
+func (n *node) child(name string) string {
+	if p := n.rel(); p != "" {
+		return p + "/" + name
+	}
+	return name
+}
+
+// hidden reports whether name in this directory is walfs's state dir.
+func (n *node) hidden(name string) bool {
+	return name == StateDirName && n.IsRoot()
+}
+
+// walDB returns the database a -wal path belongs to.
+func walDB(rel string) (string, bool) {
+	if strings.HasSuffix(rel, "-wal") && len(rel) > len("-wal") {
+		return strings.TrimSuffix(rel, "-wal"), true
+	}
+	return "", false
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, syscall.ENOENT
+	}
+	return n.LoopbackNode.Lookup(ctx, name, out)
+}
+
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	fh, fuseFlags, errno := n.LoopbackNode.OpendirHandle(ctx, flags)
+	if errno != 0 || !n.IsRoot() {
+		return fh, fuseFlags, errno
+	}
+	if _, ok := fh.(fs.FileReaddirenter); !ok {
+		return fh, fuseFlags, errno
+	}
+	return &hidingDir{FileHandle: fh}, fuseFlags, 0
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	db, ok := walDB(n.rel())
+	if !ok {
+		return n.LoopbackNode.Open(ctx, flags)
+	}
+	flags &^= syscall.O_APPEND | fuse.FMODE_EXEC
+	f, err := os.OpenFile(filepath.Join(n.RootData.Path, n.rel()), int(flags)|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, 0, fs.ToErrno(err)
+	}
+	wf, errno := n.fsys.openWAL(db, f)
+	return wf, 0, errno
+}
+
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, nil, 0, syscall.EPERM
+	}
+	ino, fh, fuseFlags, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	db, ok := walDB(n.child(name))
+	if errno != 0 || !ok {
+		return ino, fh, fuseFlags, errno
+	}
+	// Reopen through os.File so the capturer can read the backing file.
+	fh.(fs.FileReleaser).Release(ctx)
+	flags &^= syscall.O_APPEND | syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC
+	f, err := os.OpenFile(filepath.Join(n.RootData.Path, n.child(name)), int(flags)|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil, 0, fs.ToErrno(err)
+	}
+	wf, errno := n.fsys.openWAL(db, f)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	return ino, wf, fuseFlags, 0
+}
+
+func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	size, truncating := in.GetSize()
+	db, isWAL := walDB(n.rel())
+	if f == nil && truncating && isWAL {
+		// Path-based truncate(2): route it through a handle so capture sees it.
+		file, err := os.OpenFile(filepath.Join(n.RootData.Path, n.rel()), os.O_RDWR|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return fs.ToErrno(err)
+		}
+		defer file.Close()
+		if errno := n.LoopbackNode.Setattr(ctx, nil, in, out); errno != 0 {
+			return errno
+		}
+		return errnoOf(n.fsys.cap.WALTruncate(db, file, int64(size)))
+	}
+	return n.LoopbackNode.Setattr(ctx, f, in, out)
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if n.hidden(name) {
+		return syscall.EPERM
+	}
+	errno := n.LoopbackNode.Unlink(ctx, name)
+	if errno == 0 {
+		n.fsys.cap.Removed(n.child(name))
+	}
+	return errno
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	np, ok := newParent.(*node)
+	if n.hidden(name) || (ok && np.hidden(newName)) {
+		return syscall.EPERM
+	}
+	from := n.child(name)
+	var to string
+	if ok {
+		to = np.child(newName)
+	}
+	errno := n.LoopbackNode.Rename(ctx, name, newParent, newName, flags)
+	if errno == 0 {
+		n.fsys.cap.Removed(from)
+		if to != "" {
+			n.fsys.cap.Removed(to) // whatever was replaced there is gone too
+		}
+	}
+	return errno
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, syscall.EPERM
+	}
+	return n.LoopbackNode.Mkdir(ctx, name, mode, out)
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, syscall.EPERM
+	}
+	return n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, syscall.EPERM
+	}
+	return n.LoopbackNode.Symlink(ctx, target, name, out)
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if n.hidden(name) {
+		return syscall.EPERM
+	}
+	return n.LoopbackNode.Rmdir(ctx, name)
+}
+
+// Getxattr answers ENOSYS on top of MountOptions.DisableXAttrs: the kernel
+// then stops asking for security.capability on every write.
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENOSYS
+}
+
+// hidingDir drops the state directory from the root listing.
+type hidingDir struct {
+	fs.FileHandle
+}
+
+var (
+	_ fs.FileReaddirenter = (*hidingDir)(nil)
+	_ fs.FileSeekdirer    = (*hidingDir)(nil)
+	_ fs.FileReleasedirer = (*hidingDir)(nil)
+	_ fs.FileFsyncdirer   = (*hidingDir)(nil)
+)
+
+func (d *hidingDir) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	for {
+		e, errno := d.FileHandle.(fs.FileReaddirenter).Readdirent(ctx)
+		if errno != 0 || e == nil || e.Name != StateDirName {
+			return e, errno
+		}
+	}
+}
+
+func (d *hidingDir) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if s, ok := d.FileHandle.(fs.FileSeekdirer); ok {
+		return s.Seekdir(ctx, off)
+	}
+	return syscall.ENOTSUP
+}
+
+func (d *hidingDir) Releasedir(ctx context.Context, flags uint32) {
+	if r, ok := d.FileHandle.(fs.FileReleasedirer); ok {
+		r.Releasedir(ctx, flags)
+	}
+}
+
+func (d *hidingDir) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	if f, ok := d.FileHandle.(fs.FileFsyncdirer); ok {
+		return f.Fsyncdir(ctx, flags)
+	}
+	return 0
+}

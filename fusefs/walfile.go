@@ -1,0 +1,81 @@
+package fusefs
+
+import (
+	"context"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// walFile is an open SQLite -wal file. Reads and everything else go straight
+// to the backing file; writes and truncations are reported to the capturer
+// after they land.
+type walFile struct {
+	*fs.LoopbackFile
+	f   *os.File // same descriptor as LoopbackFile's, for the capturer's reads
+	db  string
+	cap Capturer
+}
+
+var (
+	_ fs.FileWriter    = (*walFile)(nil)
+	_ fs.FileSetattrer = (*walFile)(nil)
+	_ fs.FileFsyncer   = (*walFile)(nil)
+)
+
+func (fsys *fileSystem) openWAL(db string, f *os.File) (*walFile, syscall.Errno) {
+	if err := fsys.cap.WALOpen(db, f); err != nil {
+		f.Close()
+		return nil, errnoOf(err)
+	}
+	return &walFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, db: db, cap: fsys.cap}, 0
+}
+
+var zeroPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+func (w *walFile) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	n, errno := w.LoopbackFile.Write(ctx, data, off)
+	if errno != 0 {
+		return n, errno
+	}
+	if err := w.cap.WALWrite(w.db, w.f, off, int(n)); err != nil {
+		w.invalidate(off, int(n))
+		return 0, errnoOf(err)
+	}
+	return n, 0
+}
+
+// invalidate overwrites bytes whose capture failed, so the commit frame they
+// completed can never validate during SQLite's recovery.
+func (w *walFile) invalidate(off int64, n int) {
+	zp := zeroPool.Get().(*[]byte)
+	defer zeroPool.Put(zp)
+	for n > 0 {
+		c := min(n, len(*zp))
+		if _, err := w.f.WriteAt((*zp)[:c], off); err != nil {
+			return
+		}
+		off += int64(c)
+		n -= c
+	}
+}
+
+func (w *walFile) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := w.LoopbackFile.Setattr(ctx, in, out); errno != 0 {
+		return errno
+	}
+	if size, ok := in.GetSize(); ok {
+		return errnoOf(w.cap.WALTruncate(w.db, w.f, int64(size)))
+	}
+	return 0
+}
+
+func (w *walFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if errno := w.LoopbackFile.Fsync(ctx, flags); errno != 0 {
+		return errno
+	}
+	return errnoOf(w.cap.WALSync(w.db))
+}

@@ -1,0 +1,24 @@
+package providers
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestStdlibOnly holds the line that providers imports only the standard
+// library (STYLE: dependencies point inward).
+func TestStdlibOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go tool")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	if err != nil {
+		t.Skipf("go list unavailable: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep != "github.com/walfs/walfs/providers" {
+			t.Errorf("providers depends on non-stdlib package %s", dep)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package wal
+
+import "maps"
+
+// Index is the committed state of one WAL generation: for every page, where
+// the image of its latest committed frame lies. Together with the database
+// file (which holds everything checkpointed before this generation) it is the
+// database as SQLite sees it.
+type Index struct {
+	PageSize     uint32           // 0 when the WAL has no valid header
+	DBSize       uint32           // db size in pages after the last committed txn; 0 if none in this generation
+	Pages        map[uint32]int64 // pgno -> file offset of the page data of its latest committed frame (pgno <= DBSize)
+	Salt1, Salt2 uint32
+	End          int64 // offset just past the last committed frame (HeaderSize when none)
+}
+
+// applyCommitted records frames [first, last] (one transaction, ending in a
+// commit frame) in the committed index.
+func (c *Capture) applyCommitted(first, last int) {
+	commit := c.frames[last].commit
+	for i := first; i <= last; i++ {
+		if pgno := c.frames[i].pgno; pgno <= commit {
+			c.pages[pgno] = c.dataOffset(i)
+		}
+	}
+	if commit < c.dbSize {
+		// The database shrank: pages past its end are no longer part of it.
+		maps.DeleteFunc(c.pages, func(pgno uint32, _ int64) bool { return pgno > commit })
+	}
+	c.dbSize = commit
+	c.ncommit = last + 1
+}
+
+// rebuildIndex recomputes the committed index from the frame list after the
+// committed prefix was cut back to n frames (a truncation or an in-place
+// rewrite of committed frames, neither of which SQLite does mid-generation).
+func (c *Capture) rebuildIndex(n int) {
+	c.frames = c.frames[:n]
+	clear(c.pages)
+	c.dbSize = 0
+	c.ncommit = 0
+	first := 0
+	for i := 0; i < n; i++ {
+		if c.frames[i].commit != 0 {
+			c.applyCommitted(first, i)
+			first = i + 1
+		}
+	}
+}
+
+// Committed returns a copy of the index of committed pages of the current WAL
+// generation, for snapshots taken mid-life. The caller owns the result.
+func (c *Capture) Committed() *Index {
+	idx := &Index{
+		Pages: maps.Clone(c.pages),
+		End:   HeaderSize,
+	}
+	if idx.Pages == nil {
+		idx.Pages = map[uint32]int64{}
+	}
+	if c.gen {
+		idx.PageSize = c.hdr.PageSize
+		idx.DBSize = c.dbSize
+		idx.Salt1, idx.Salt2 = c.hdr.Salt1, c.hdr.Salt2
+		idx.End = c.frameOffset(c.ncommit)
+	}
+	return idx
+}

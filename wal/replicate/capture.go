@@ -1,0 +1,95 @@
+package replicate
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/walfs/walfs/wal"
+)
+
+// WALOpen implements fusefs.Capturer.
+func (r *Replicator) WALOpen(db string, f *os.File) error {
+	d, err := r.get(db)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.walOpened(f)
+}
+
+// WALWrite implements fusefs.Capturer: it captures every transaction the
+// write commits, before the write returns.
+func (r *Replicator) WALWrite(db string, f *os.File, off int64, n int) error {
+	d, err := r.get(db)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.walLoaded {
+		if err := d.walOpened(f); err != nil {
+			return err
+		}
+	}
+	d.walSize = max(d.walSize, off+int64(n))
+	if err := d.capture.Wrote(f, off, n, d.walSize); err != nil {
+		return fmt.Errorf("capture %s: %w", db, err)
+	}
+	return nil
+}
+
+// WALTruncate implements fusefs.Capturer.
+func (r *Replicator) WALTruncate(db string, f *os.File, size int64) error {
+	d, err := r.get(db)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.walLoaded {
+		return d.walOpened(f)
+	}
+	d.walSize = size
+	d.capture.Truncated(size)
+	return nil
+}
+
+// WALSync implements fusefs.Capturer: SQLite's fsync of the WAL also makes
+// the spooled transactions durable.
+func (r *Replicator) WALSync(db string) error {
+	d := r.lookup(db)
+	if d == nil {
+		return nil
+	}
+	return d.syncSpool()
+}
+
+// Removed implements fusefs.Capturer.
+func (r *Replicator) Removed(path string) {
+	if db, ok := strings.CutSuffix(path, "-wal"); ok {
+		if d := r.lookup(db); d != nil {
+			d.mu.Lock()
+			d.capture.Reset()
+			d.walLoaded, d.walSize = false, 0
+			d.stamp = stampOf(d.path)
+			d.mu.Unlock()
+		}
+		return
+	}
+	if d := r.lookup(path); d != nil {
+		d.mu.Lock()
+		d.capture.Reset()
+		d.walLoaded, d.walSize = false, 0
+		d.sums, d.needSnap, d.stamp = nil, true, fileStamp{}
+		d.mu.Unlock()
+		d.log.Info("database removed; a new one at this path starts with a snapshot")
+	}
+}
+
+// timeNow is replaced in tests.
+var timeNow = time.Now
+
+var _ = wal.HeaderSize

@@ -1,0 +1,349 @@
+package replicate
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/walfs/walfs/wal"
+)
+
+// DB is one replicated database. Capture-side state is guarded by mu and
+// changed only from FUSE requests (and Start); upload-side state lives in
+// uploader.go.
+type DB struct {
+	rel  string // path relative to the data dir
+	path string // backing file
+	r    *Replicator
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	capture   *wal.Capture
+	walLoaded bool
+	walSize   int64
+	sums      *pageSums // nil until the database has been snapshotted
+	txid      uint64    // last TXID assigned
+	needSnap  bool      // next commit (or WAL open) writes a snapshot
+	stamp     fileStamp // db file state when its WAL went away
+	unsynced  []string  // spool files not yet fsynced
+	spool     spool
+
+	up uploadState
+}
+
+// fileStamp identifies a version of the db file cheaply.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+}
+
+// commitSink adapts DB to wal.Sink; DB.mu is held by the caller of Wrote.
+type commitSink struct{ d *DB }
+
+func (s commitSink) Commit(txn *wal.Txn, r io.ReaderAt) error { return s.d.commit(txn, r) }
+
+// walOpened loads the WAL the first time it is opened and decides whether
+// the replica can continue from what it holds. Caller holds d.mu.
+func (d *DB) walOpened(f *os.File) error {
+	if d.walLoaded {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat wal of %s: %w", d.rel, err)
+	}
+	idx, err := d.capture.Load(f, fi.Size())
+	if err != nil {
+		return fmt.Errorf("load wal of %s: %w", d.rel, err)
+	}
+	d.walLoaded, d.walSize = true, fi.Size()
+	switch {
+	case d.sums == nil || d.needSnap:
+		d.needSnap = true
+		d.log.Info("first sight of database: writing snapshot", "db", d.rel)
+	case idx.End > wal.HeaderSize:
+		d.needSnap = true
+		d.log.Warn("wal holds transactions walfs did not see being written: writing snapshot", "db", d.rel)
+	case d.stamp != (fileStamp{}) && d.stamp != stampOf(d.path):
+		// The db file changed while it had no WAL (rollback-journal mode or
+		// an outside writer). Re-read it: only a real difference costs a snapshot.
+		if sum, err := d.fileChecksum(f, idx); err != nil || sum != d.sums.checksum() {
+			d.needSnap = true
+			d.log.Warn("database changed outside WAL mode: writing snapshot", "db", d.rel)
+		}
+	}
+	d.stamp = fileStamp{}
+	if d.needSnap {
+		return d.snapshot(nil, f, idx)
+	}
+	return nil
+}
+
+// commit spools one captured transaction. Caller holds d.mu.
+func (d *DB) commit(txn *wal.Txn, r io.ReaderAt) error {
+	if d.sums == nil || d.needSnap || d.sums.pageSize != txn.PageSize {
+		return d.snapshot(txn, r, d.capture.Committed())
+	}
+	txid := d.txid + 1
+	pre := d.sums.checksum()
+	undo := d.sums.begin()
+	hdr := ltx.Header{
+		Version: ltx.Version, PageSize: txn.PageSize, Commit: txn.Commit,
+		MinTXID: ltx.TXID(txid), MaxTXID: ltx.TXID(txid),
+		Timestamp: time.Now().UnixMilli(), PreApplyChecksum: pre,
+	}
+	path := d.spool.path(txid, false)
+	err := writeLTX(path, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+		buf := getPage(txn.PageSize)
+		defer putPage(buf)
+		lock := ltx.LockPgno(txn.PageSize)
+		d.sums.truncate(txn.Commit)
+		for _, p := range txn.Pages {
+			if p.Pgno > txn.Commit || p.Pgno == lock {
+				continue
+			}
+			if _, err := r.ReadAt(buf, p.Offset); err != nil {
+				return 0, fmt.Errorf("read page %d from wal: %w", p.Pgno, err)
+			}
+			if err := enc.EncodePage(ltx.PageHeader{Pgno: p.Pgno}, buf); err != nil {
+				return 0, fmt.Errorf("encode page %d: %w", p.Pgno, err)
+			}
+			d.sums.set(p.Pgno, buf)
+		}
+		return d.sums.checksum(), nil
+	})
+	if err != nil {
+		d.sums.revert(undo)
+		return fmt.Errorf("spool transaction %d of %s: %w", txid, d.rel, err)
+	}
+	d.sums.commitUndo()
+	d.txid = txid
+	d.unsynced = append(d.unsynced, path)
+	d.up.spooled(txid)
+	return nil
+}
+
+// snapshot spools the whole database: the db file, overlaid with the
+// committed frames of the current WAL generation (idx), overlaid with txn
+// when the snapshot is taken as part of a commit. Caller holds d.mu.
+func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index) error {
+	pageSize, size, err := d.shape(txn, idx)
+	if err != nil {
+		return err
+	}
+	if size == 0 {
+		d.needSnap = true // nothing to snapshot yet; the first commit will
+		return nil
+	}
+	overlay := make(map[uint32]int64)
+	if idx != nil {
+		for pgno, off := range idx.Pages {
+			overlay[pgno] = off
+		}
+	}
+	if txn != nil {
+		for _, p := range txn.Pages {
+			overlay[p.Pgno] = p.Offset
+		}
+	}
+	dbf, err := os.Open(d.path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("open %s for snapshot: %w", d.rel, err)
+	}
+	if dbf != nil {
+		defer dbf.Close()
+	}
+	txid := d.txid + 1
+	sums := newPageSums(pageSize)
+	hdr := ltx.Header{
+		Version: ltx.Version, PageSize: pageSize, Commit: size,
+		MinTXID: 1, MaxTXID: ltx.TXID(txid), Timestamp: time.Now().UnixMilli(),
+	}
+	path := d.spool.path(txid, true)
+	err = writeLTX(path, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+		buf := getPage(pageSize)
+		defer putPage(buf)
+		lock := ltx.LockPgno(pageSize)
+		for pgno := uint32(1); pgno <= size; pgno++ {
+			if pgno == lock {
+				continue
+			}
+			if err := readPage(buf, pgno, overlay, r, dbf); err != nil {
+				return 0, err
+			}
+			if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, buf); err != nil {
+				return 0, fmt.Errorf("encode page %d: %w", pgno, err)
+			}
+			sums.set(pgno, buf)
+		}
+		sums.truncate(size)
+		return sums.checksum(), nil
+	})
+	if err != nil {
+		return fmt.Errorf("spool snapshot %d of %s: %w", txid, d.rel, err)
+	}
+	d.sums, d.txid, d.needSnap = sums, txid, false
+	d.unsynced = append(d.unsynced, path)
+	d.up.spooled(txid)
+	d.log.Info("snapshot spooled", "db", d.rel, "txid", txid, "pages", size)
+	return nil
+}
+
+// fileChecksum computes the checksum of the database as SQLite sees it now.
+func (d *DB) fileChecksum(r io.ReaderAt, idx *wal.Index) (ltx.Checksum, error) {
+	sums, err := d.computeSums(r, idx)
+	if err != nil || sums == nil {
+		return 0, err
+	}
+	return sums.checksum(), nil
+}
+
+// computeSums reads every page of the database as SQLite sees it (db file
+// overlaid with the committed WAL frames of idx). Nil for an empty database.
+func (d *DB) computeSums(r io.ReaderAt, idx *wal.Index) (*pageSums, error) {
+	pageSize, size, err := d.shape(nil, idx)
+	if err != nil || size == 0 {
+		return nil, err
+	}
+	dbf, err := os.Open(d.path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if dbf != nil {
+		defer dbf.Close()
+	}
+	var overlay map[uint32]int64
+	if idx != nil {
+		overlay = idx.Pages
+	}
+	sums := newPageSums(pageSize)
+	buf := getPage(pageSize)
+	defer putPage(buf)
+	lock := ltx.LockPgno(pageSize)
+	for pgno := uint32(1); pgno <= size; pgno++ {
+		if pgno == lock {
+			continue
+		}
+		if err := readPage(buf, pgno, overlay, r, dbf); err != nil {
+			return nil, err
+		}
+		sums.set(pgno, buf)
+	}
+	sums.truncate(size)
+	return sums, nil
+}
+
+// shape returns the page size and size in pages of the database.
+func (d *DB) shape(txn *wal.Txn, idx *wal.Index) (pageSize, size uint32, err error) {
+	var hdr [100]byte
+	n := 0
+	if f, err := os.Open(d.path); err == nil {
+		n, _ = io.ReadFull(f, hdr[:])
+		fi, _ := f.Stat()
+		f.Close()
+		if n == len(hdr) {
+			pageSize = uint32(binary.BigEndian.Uint16(hdr[16:18]))
+			if pageSize == 1 {
+				pageSize = 65536
+			}
+			if fi != nil && pageSize > 0 {
+				size = uint32(fi.Size() / int64(pageSize))
+			}
+			// Trust the header's page count when it is marked valid.
+			if binary.BigEndian.Uint32(hdr[92:96]) == binary.BigEndian.Uint32(hdr[24:28]) {
+				if c := binary.BigEndian.Uint32(hdr[28:32]); c > 0 {
+					size = c
+				}
+			}
+		}
+	}
+	if idx != nil && idx.PageSize != 0 {
+		pageSize = idx.PageSize
+		if idx.DBSize > 0 {
+			size = idx.DBSize
+		}
+	}
+	if txn != nil {
+		pageSize, size = txn.PageSize, txn.Commit
+	}
+	if size > 0 && !ltx.IsValidPageSize(pageSize) {
+		return 0, 0, fmt.Errorf("database %s: invalid page size %d (is it a SQLite database?)", d.rel, pageSize)
+	}
+	return pageSize, size, nil
+}
+
+// readPage fills buf with page pgno: from the WAL when overlaid, else from
+// the db file (zeros past its end).
+func readPage(buf []byte, pgno uint32, overlay map[uint32]int64, wr io.ReaderAt, dbf *os.File) error {
+	if off, ok := overlay[pgno]; ok && wr != nil {
+		if _, err := wr.ReadAt(buf, off); err != nil {
+			return fmt.Errorf("read page %d from wal: %w", pgno, err)
+		}
+		return nil
+	}
+	clear(buf)
+	if dbf == nil {
+		return nil
+	}
+	_, err := dbf.ReadAt(buf, int64(pgno-1)*int64(len(buf)))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read page %d from db: %w", pgno, err)
+	}
+	return nil
+}
+
+var pagePools sync.Map // page size -> *sync.Pool
+
+func getPage(size uint32) []byte {
+	p, _ := pagePools.LoadOrStore(size, &sync.Pool{New: func() any { return make([]byte, size) }})
+	return p.(*sync.Pool).Get().([]byte)
+}
+
+func putPage(b []byte) {
+	if p, ok := pagePools.Load(uint32(len(b))); ok {
+		p.(*sync.Pool).Put(b) //nolint:staticcheck // slices are fine here
+	}
+}
+
+// syncSpool makes every spooled transaction durable on disk.
+func (d *DB) syncSpool() error {
+	d.mu.Lock()
+	paths := d.unsynced
+	d.unsynced = nil
+	d.mu.Unlock()
+	if len(paths) == 0 {
+		return nil
+	}
+	if err := syncPaths(d.spool.dir, paths); err != nil {
+		return fmt.Errorf("sync spool of %s: %w", d.rel, err)
+	}
+	return nil
+}
+
+// waitCtx is a helper for loops that sleep.
+func waitCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

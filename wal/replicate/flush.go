@@ -1,0 +1,118 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Pending describes a database with transactions not yet in the store.
+type Pending struct {
+	DB        string
+	Spooled   uint64 // highest TXID captured
+	Uploaded  uint64 // highest TXID in the store
+	LastError error  // last upload error, if any
+}
+
+func (p Pending) String() string {
+	s := fmt.Sprintf("%s: %d transaction(s) not uploaded (txid %d..%d)", p.DB, p.Spooled-p.Uploaded, p.Uploaded+1, p.Spooled)
+	if p.LastError != nil {
+		s += ": " + p.LastError.Error()
+	}
+	return s
+}
+
+// Pending lists databases whose spool is not empty.
+func (r *Replicator) Pending() []Pending {
+	var out []Pending
+	for _, d := range r.all() {
+		d.up.mu.Lock()
+		if d.up.last > d.up.uploaded.TXID {
+			out = append(out, Pending{DB: d.rel, Spooled: d.up.last, Uploaded: d.up.uploaded.TXID, LastError: d.up.lastErr})
+		}
+		d.up.mu.Unlock()
+	}
+	return out
+}
+
+// PendingError reports what a flush could not upload.
+type PendingError struct{ Pending []Pending }
+
+func (e *PendingError) Error() string {
+	parts := make([]string, len(e.Pending))
+	for i, p := range e.Pending {
+		parts[i] = p.String()
+	}
+	return "not everything reached the replica: " + strings.Join(parts, "; ")
+}
+
+// Flush uploads everything captured so far and waits until the store holds
+// it, or ctx ends (then it returns a *PendingError naming what is left).
+func (r *Replicator) Flush(ctx context.Context) error {
+	for _, d := range r.all() {
+		if err := d.syncSpool(); err != nil {
+			return err
+		}
+		if err := d.flush(ctx); err != nil {
+			if ctx.Err() != nil {
+				return &PendingError{Pending: r.Pending()}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *DB) flush(ctx context.Context) error {
+	d.up.mu.Lock()
+	target := d.up.last
+	d.up.flushing++
+	d.up.mu.Unlock()
+	defer func() {
+		d.up.mu.Lock()
+		d.up.flushing--
+		d.up.mu.Unlock()
+	}()
+	for {
+		d.up.mu.Lock()
+		done := d.up.uploaded.TXID >= target
+		ch := d.up.progress
+		d.up.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case d.up.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Verify proves that the store holds, for every database, the newest
+// position walfs uploaded: it lists the store rather than trusting memory.
+func (r *Replicator) Verify(ctx context.Context) error {
+	var errs []error
+	for _, d := range r.all() {
+		d.up.mu.Lock()
+		want := d.up.uploaded
+		d.up.mu.Unlock()
+		if want.TXID == 0 {
+			continue
+		}
+		got, err := replicaPos(ctx, r.opts.Store, d.rel)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if got.TXID < want.TXID {
+			errs = append(errs, fmt.Errorf("%s: store holds txid %d, expected %d", d.rel, got.TXID, want.TXID))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,242 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/wal"
+)
+
+// StateDirName is the directory inside the data dir that holds the spool,
+// positions and control socket. The mount hides it.
+const StateDirName = ".walfs"
+
+// Options configure a Replicator.
+type Options struct {
+	DataDir      string          // backing directory of the mount
+	Store        s3backend.Store // where LTX files go
+	SyncInterval time.Duration   // at most one level-0 upload per interval per database
+	Logger       *slog.Logger
+	// Restore rebuilds db from the store into path and returns the position
+	// it landed on. Start calls it for databases the replica has and the
+	// data dir lacks. Nil disables auto-restore.
+	Restore func(ctx context.Context, db, path string) (Pos, error)
+}
+
+// Replicator tracks every database in a data dir. It implements
+// fusefs.Capturer.
+type Replicator struct {
+	opts     Options
+	stateDir string
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	dbs    map[string]*DB
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a Replicator; call Start before mounting.
+func New(opts Options) (*Replicator, error) {
+	if opts.Store == nil {
+		return nil, errors.New("replicate: no store")
+	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	r := &Replicator{
+		opts:     opts,
+		stateDir: filepath.Join(opts.DataDir, StateDirName),
+		log:      opts.Logger.With("component", "replicate"),
+		dbs:      make(map[string]*DB),
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// StateDir is the directory holding walfs's local state.
+func (r *Replicator) StateDir() string { return r.stateDir }
+
+// Start restores databases that only the replica has, takes stock of the
+// local ones (resuming their spools, snapshotting where local and replica
+// disagree) and starts the uploaders.
+func (r *Replicator) Start(ctx context.Context) error {
+	if err := os.MkdirAll(r.stateDir, 0o700); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	if err := r.opts.Store.Init(ctx); err != nil {
+		return err
+	}
+	remote, err := r.opts.Store.ListDatabases(ctx)
+	if err != nil {
+		return fmt.Errorf("list databases in %s: %w", r.opts.Store, err)
+	}
+	local, err := r.localDatabases()
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool, len(local))
+	for _, db := range local {
+		known[db] = true
+	}
+	for _, db := range remote {
+		if known[db] || r.opts.Restore == nil {
+			continue
+		}
+		path := filepath.Join(r.opts.DataDir, filepath.FromSlash(db))
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		r.log.Info("restoring database from replica", "db", db)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("restore %s: %w", db, err)
+		}
+		if _, err := r.opts.Restore(ctx, db, path); err != nil {
+			return fmt.Errorf("restore %s from %s: %w", db, r.opts.Store, err)
+		}
+		local = append(local, db)
+	}
+	sort.Strings(local)
+	for _, db := range local {
+		if _, err := r.open(ctx, db, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// localDatabases finds SQLite databases in WAL mode (or with a WAL or a
+// spool) in the data dir.
+func (r *Replicator) localDatabases() ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(r.opts.DataDir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if de.IsDir() {
+			if p == r.stateDir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !de.Type().IsRegular() || strings.HasSuffix(p, "-wal") || strings.HasSuffix(p, "-shm") || strings.HasSuffix(p, "-journal") {
+			return nil
+		}
+		if isWALDatabase(p) {
+			rel, _ := filepath.Rel(r.opts.DataDir, p)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan data dir %s: %w", r.opts.DataDir, err)
+	}
+	return out, nil
+}
+
+// isWALDatabase reports whether path is a SQLite database in WAL mode or
+// has a WAL file next to it.
+func isWALDatabase(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var hdr [20]byte
+	if n, _ := f.Read(hdr[:]); n < len(hdr) || string(hdr[:16]) != "SQLite format 3\x00" {
+		return false
+	}
+	if hdr[18] == 2 || hdr[19] == 2 {
+		return true
+	}
+	_, err = os.Stat(path + "-wal")
+	return err == nil
+}
+
+// open returns the DB for rel, creating it on first use. atStart loads an
+// existing WAL right away (no app has it open yet).
+func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.dbs[rel]; ok {
+		return d, nil
+	}
+	d := &DB{
+		rel:   rel,
+		path:  filepath.Join(r.opts.DataDir, filepath.FromSlash(rel)),
+		r:     r,
+		log:   r.log.With("db", rel),
+		spool: spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))},
+	}
+	d.capture = wal.NewCapture(commitSink{d})
+	if err := d.resume(ctx, atStart); err != nil {
+		return nil, err
+	}
+	r.dbs[rel] = d
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		d.uploadLoop(r.ctx)
+	}()
+	d.up.spooled(0) // kick the uploader in case the spool has work
+	return d, nil
+}
+
+// get returns the DB for rel, opening it if needed (from FUSE requests).
+func (r *Replicator) get(rel string) (*DB, error) {
+	r.mu.Lock()
+	d, ok := r.dbs[rel]
+	r.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	return r.open(ctx, rel, false)
+}
+
+// lookup returns the DB for rel if it is tracked.
+func (r *Replicator) lookup(rel string) *DB {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dbs[rel]
+}
+
+func (r *Replicator) all() []*DB {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*DB, 0, len(r.dbs))
+	for _, d := range r.dbs {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].rel < out[j].rel })
+	return out
+}
+
+// Close stops the uploaders without flushing. Spooled transactions stay on
+// disk and are uploaded by the next Start.
+func (r *Replicator) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	var errs []error
+	for _, d := range r.all() {
+		if err := d.syncSpool(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

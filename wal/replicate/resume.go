@@ -1,0 +1,117 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/walfs/walfs/wal"
+	"io"
+	"os"
+)
+
+// resume works out where the replica of d stands: the spool (committed
+// locally, not yet uploaded), the saved position (last upload) and the
+// store itself. If the local database does not match that position, the
+// next TXID becomes a snapshot.
+func (d *DB) resume(ctx context.Context, atStart bool) error {
+	entries, err := d.spool.list()
+	if err != nil {
+		return err
+	}
+	// Drop a torn tail: a spool file that does not verify was never
+	// acknowledged to SQLite (walfs died while writing it).
+	var spoolPos Pos
+	for i, e := range entries {
+		_, trailer, err := readEntry(e.Path)
+		if err != nil {
+			d.log.Warn("discarding incomplete spool files", "from_txid", e.TXID, "err", err)
+			for _, bad := range entries[i:] {
+				os.Remove(bad.Path)
+			}
+			entries = entries[:i]
+			break
+		}
+		spoolPos = Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}
+	}
+	saved, err := loadPos(d.r.stateDir, d.rel)
+	if err != nil {
+		return err
+	}
+	remote, err := replicaPos(ctx, d.r.opts.Store, d.rel)
+	if err != nil {
+		return err
+	}
+	uploaded := saved
+	if remote.TXID > uploaded.TXID {
+		uploaded = remote
+	}
+	d.up.init(uploaded)
+	if len(entries) > 0 && entries[0].TXID <= uploaded.TXID {
+		// Uploaded but not yet removed when walfs stopped.
+		for len(entries) > 0 && entries[0].TXID <= uploaded.TXID {
+			os.Remove(entries[0].Path)
+			entries = entries[1:]
+		}
+	}
+	pos := uploaded
+	if len(entries) > 0 {
+		pos = spoolPos
+		d.up.spooled(spoolPos.TXID)
+	}
+	d.txid = max(pos.TXID, uploaded.TXID, saved.TXID, remote.TXID)
+	if !atStart {
+		// Opened by a FUSE request: the WAL open that follows decides.
+		d.needSnap = true
+		return nil
+	}
+	f, err := os.Open(d.path + "-wal")
+	if errors.Is(err, os.ErrNotExist) {
+		f = nil
+	} else if err != nil {
+		return fmt.Errorf("open wal of %s: %w", d.rel, err)
+	}
+	var r io.ReaderAt
+	if f != nil {
+		defer f.Close()
+		r = f
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	idx, err := d.loadAtStart(f)
+	if err != nil {
+		return err
+	}
+	sums, err := d.computeSums(r, idx)
+	if err != nil {
+		return err
+	}
+	if pos.TXID > 0 && sums != nil && sums.checksum() == pos.Checksum {
+		d.sums = sums
+		d.log.Info("database matches its replica; continuing", "txid", pos.TXID, "pending_upload", len(entries))
+		return nil
+	}
+	if pos.TXID > 0 {
+		d.log.Warn("database does not match its replica (changed while walfs was not running?): writing a new snapshot", "replica_txid", pos.TXID)
+	}
+	d.needSnap = true
+	return d.snapshot(nil, r, idx)
+}
+
+// loadAtStart positions the capture on the WAL found at start, if any.
+// Caller holds d.mu.
+func (d *DB) loadAtStart(f *os.File) (*wal.Index, error) {
+	if f == nil {
+		d.stamp = stampOf(d.path)
+		return nil, nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat wal of %s: %w", d.rel, err)
+	}
+	idx, err := d.capture.Load(f, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("load wal of %s: %w", d.rel, err)
+	}
+	d.walLoaded, d.walSize = true, fi.Size()
+	return idx, nil
+}
