@@ -79,3 +79,8 @@ func (w *walFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	}
 	return errnoOf(w.cap.WALSync(w.db))
 }
+
+// PassthroughFd refuses kernel passthrough for -wal files: their writes must
+// come through walfs to be captured. (go-fuse enables passthrough on its own
+// for any handle that offers a descriptor.)
+func (w *walFile) PassthroughFd() (int, bool) { return -1, false }

@@ -22,20 +22,24 @@ func newRateLimiter(rps float64) *rateLimiter {
 	return &rateLimiter{interval: time.Duration(float64(time.Second) / rps)}
 }
 
-// wait blocks until the caller may send one request or ctx ends.
-func (l *rateLimiter) wait(ctx context.Context) error {
-	if l == nil {
-		return nil
-	}
+// reserve books the next slot at or after now and returns its start.
+func (l *rateLimiter) reserve(now time.Time) time.Time {
 	l.mu.Lock()
-	now := time.Now()
+	defer l.mu.Unlock()
 	at := l.next
 	if at.Before(now) {
 		at = now
 	}
 	l.next = at.Add(l.interval)
-	l.mu.Unlock()
-	d := time.Until(at)
+	return at
+}
+
+// wait blocks until the caller may send one request or ctx ends.
+func (l *rateLimiter) wait(ctx context.Context) error {
+	if l == nil {
+		return nil
+	}
+	d := time.Until(l.reserve(time.Now()))
 	if d <= 0 {
 		return nil
 	}

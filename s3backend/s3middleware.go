@@ -24,8 +24,14 @@ func apiOptions(p providers.Profile, limiter *rateLimiter) []func(*middleware.St
 		// the trailer step as well guarantees no aws-chunked body is ever sent.
 		opts = append(opts, removeChecksumTrailer, addDeleteContentMD5)
 	}
-	if !p.SignPayload.Value {
-		opts = append(opts, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+	// Over HTTPS the SDK sends PutObject and UploadPart with UNSIGNED-PAYLOAD
+	// unless told otherwise, so signing must be forced, not just allowed.
+	// When a checksum trailer is in use the SDK has already set the payload
+	// hash and ComputePayloadSHA256 leaves it alone.
+	if p.SignPayload.Value {
+		opts = append(opts, swapPayloadHash(&v4.ComputePayloadSHA256{}))
+	} else {
+		opts = append(opts, swapPayloadHash(&v4.UnsignedPayload{}))
 	}
 	if len(p.Headers.Value) > 0 {
 		opts = append(opts, addHeaders(maps.Clone(p.Headers.Value)))
@@ -34,6 +40,18 @@ func apiOptions(p providers.Profile, limiter *rateLimiter) []func(*middleware.St
 		opts = append(opts, addRateLimit(limiter))
 	}
 	return opts
+}
+
+// swapPayloadHash replaces the step that sets X-Amz-Content-Sha256.
+// Operations without that step are left alone.
+func swapPayloadHash(m middleware.FinalizeMiddleware) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		if _, ok := stack.Finalize.Get(m.ID()); ok {
+			_, err := stack.Finalize.Swap(m.ID(), m)
+			return err
+		}
+		return nil
+	}
 }
 
 func removeChecksumTrailer(stack *middleware.Stack) error {

@@ -1,7 +1,5 @@
 package wal
 
-import "maps"
-
 // Index is the committed state of one WAL generation: for every page, where
 // the image of its latest committed frame lies. Together with the database
 // file (which holds everything checkpointed before this generation) it is the
@@ -15,19 +13,15 @@ type Index struct {
 }
 
 // applyCommitted records frames [first, last] (one transaction, ending in a
-// commit frame) in the committed index.
+// commit frame) in the committed index. Pages beyond the database size stay
+// in the map and are filtered out by Committed, as SQLite's readers and
+// checkpoint ignore them: if the database grows again, SQLite looks such a
+// page up in the whole generation.
 func (c *Capture) applyCommitted(first, last int) {
-	commit := c.frames[last].commit
 	for i := first; i <= last; i++ {
-		if pgno := c.frames[i].pgno; pgno <= commit {
-			c.pages[pgno] = c.dataOffset(i)
-		}
+		c.pages[c.frames[i].pgno] = c.dataOffset(i)
 	}
-	if commit < c.dbSize {
-		// The database shrank: pages past its end are no longer part of it.
-		maps.DeleteFunc(c.pages, func(pgno uint32, _ int64) bool { return pgno > commit })
-	}
-	c.dbSize = commit
+	c.dbSize = c.frames[last].commit
 	c.ncommit = last + 1
 }
 
@@ -52,11 +46,13 @@ func (c *Capture) rebuildIndex(n int) {
 // generation, for snapshots taken mid-life. The caller owns the result.
 func (c *Capture) Committed() *Index {
 	idx := &Index{
-		Pages: maps.Clone(c.pages),
+		Pages: make(map[uint32]int64, len(c.pages)),
 		End:   HeaderSize,
 	}
-	if idx.Pages == nil {
-		idx.Pages = map[uint32]int64{}
+	for pgno, off := range c.pages {
+		if pgno <= c.dbSize {
+			idx.Pages[pgno] = off
+		}
 	}
 	if c.gen {
 		idx.PageSize = c.hdr.PageSize

@@ -76,16 +76,16 @@ func (d *DB) walOpened(f *os.File) error {
 	switch {
 	case d.sums == nil || d.needSnap:
 		d.needSnap = true
-		d.log.Info("first sight of database: writing snapshot", "db", d.rel)
+		d.log.Info("first sight of database: writing snapshot")
 	case idx.End > wal.HeaderSize:
 		d.needSnap = true
-		d.log.Warn("wal holds transactions walfs did not see being written: writing snapshot", "db", d.rel)
+		d.log.Warn("wal holds transactions walfs did not see being written: writing snapshot")
 	case d.stamp != (fileStamp{}) && d.stamp != stampOf(d.path):
 		// The db file changed while it had no WAL (rollback-journal mode or
 		// an outside writer). Re-read it: only a real difference costs a snapshot.
 		if sum, err := d.fileChecksum(f, idx); err != nil || sum != d.sums.checksum() {
 			d.needSnap = true
-			d.log.Warn("database changed outside WAL mode: writing snapshot", "db", d.rel)
+			d.log.Warn("database changed outside WAL mode: writing snapshot")
 		}
 	}
 	d.stamp = fileStamp{}
@@ -201,7 +201,7 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index) error {
 	d.sums, d.txid, d.needSnap = sums, txid, false
 	d.unsynced = append(d.unsynced, path)
 	d.up.spooled(txid)
-	d.log.Info("snapshot spooled", "db", d.rel, "txid", txid, "pages", size)
+	d.log.Info("snapshot spooled", "txid", txid, "pages", size)
 	return nil
 }
 

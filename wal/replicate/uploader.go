@@ -96,7 +96,7 @@ func (d *DB) uploadLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			d.log.Error("upload failed; will retry (commits keep going to the local spool)", "db", d.rel, "retry_in", backoff, "err", err)
+			d.log.Error("upload failed; will retry (commits keep going to the local spool)", "retry_in", backoff, "err", err)
 			if !waitCtx(ctx, backoff) {
 				return
 			}

@@ -39,7 +39,7 @@ type applied struct {
 // the page index, the trailer and the file CRC. Pages are written before the
 // CRC is known, so on error db holds a mix and must be discarded.
 func applyLTX(r io.Reader, db pageFile, want expect) (applied, error) {
-	dec := ltx.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	dec := ltx.NewDecoder(&frameGuard{r: bufio.NewReaderSize(r, 64<<10)})
 	dec.SetRetainPageIndex(false) // the index of a large snapshot would be database-sized
 	if err := dec.DecodeHeader(); err != nil {
 		return applied{}, fmt.Errorf("%w: decode header: %w", ErrCorrupt, err)

@@ -43,8 +43,18 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// String formats the duration as time.Duration does ("1m30s").
-func (d Duration) String() string { return time.Duration(d).String() }
+// String formats the duration as time.Duration does, without trailing
+// zero units: "24h", "1h30m", "1m30s", "500ms".
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
 
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

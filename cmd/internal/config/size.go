@@ -54,7 +54,10 @@ func ParseSize(s string) (int64, error) {
 	if !ok {
 		switch unit {
 		case "k", "m", "g", "t", "p":
-			n := num[:len(num)-len(strings.TrimLeft(num, "0123456789."))]
+			n := whole
+			if frac != "" {
+				n += "." + frac
+			}
 			u := strings.ToUpper(unit)
 			return 0, fmt.Errorf("size %s has an ambiguous unit (write %s%sB for powers of 1000 or %s%siB for powers of 1024)", quote(t), n, u, n, u)
 		}
@@ -106,8 +109,7 @@ var sizeNames = []struct {
 }
 
 // String returns the size in the largest unit that divides it exactly
-// ("5MiB", "5MB", "1500B" stays "1500B" only if no unit divides it), so
-// ParseSize(s.String()) gives s back.
+// ("5MiB", "5MB"; 1500 stays "1500"), so ParseSize(s.String()) gives s back.
 func (s Size) String() string {
 	if s > 0 {
 		for _, u := range sizeNames {

@@ -1,0 +1,5 @@
+package testserver
+
+import "runtime"
+
+func runtimeGoexit() { runtime.Goexit() }

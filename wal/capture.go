@@ -1,0 +1,353 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrRestarted is returned by Poll when the WAL header changed while the sink
+// was reading a transaction it had just validated: in passthrough mode SQLite
+// writes the file concurrently, and a WAL restart overwrites frames from the
+// start, so the pages the sink read may belong to the next generation. The
+// transaction counts as emitted; the caller should treat the replica as
+// suspect (take a fresh snapshot). Wrote never returns it: there the caller
+// serialises writes with the capture.
+var ErrRestarted = errors.New("wal: WAL restarted while the sink read a transaction")
+
+// frame is what Capture remembers of one validated frame.
+type frame struct {
+	pgno, commit uint32
+	ck1, ck2     uint32 // cumulative checksum through this frame (as stored in it)
+}
+
+// Capture follows one WAL file and emits each transaction to its Sink the
+// moment SQLite's recovery would replay it.
+//
+// It keeps the frames of the current generation that validated so far (16
+// bytes each) with their cumulative checksums, so that a write anywhere in the
+// file costs work in proportion to the frames it touches, never a rescan: a
+// write before the validated end rewinds validation to the frame it hit, and
+// validation resumes from the checksum stored for the frame before.
+//
+// A Capture is not safe for concurrent use: the caller serialises every call
+// (walfs holds the file's lock).
+type Capture struct {
+	sink Sink
+
+	raw   [HeaderSize]byte // header bytes as last read
+	rawOK bool             // raw holds the file's header (it was read since the last reset)
+	gen   bool             // raw is a valid header: a generation is in place
+	hdr   Header
+
+	frames  []frame // validated frames of this generation, in file order
+	ncommit int     // frames[:ncommit] are committed
+	stuck   int     // a complete frame known invalid, untouched since; -1 if none
+
+	pages  map[uint32]int64 // committed index
+	dbSize uint32
+
+	buf     []byte    // one frame, reused
+	scratch []PageRef // reused by newTxn
+}
+
+// NewCapture returns a Capture that emits to sink. A nil sink is allowed: the
+// capture then only tracks the committed index.
+func NewCapture(sink Sink) *Capture {
+	return &Capture{sink: sink, stuck: -1, pages: map[uint32]int64{}}
+}
+
+// Load positions the capture on an existing WAL without emitting anything
+// (first sight / mount start). It returns the index of the committed state of
+// the current WAL generation. A WAL without a valid header is not an error:
+// SQLite ignores it, and the index is empty.
+func (c *Capture) Load(r io.ReaderAt, size int64) (*Index, error) {
+	c.Reset()
+	if err := c.readHeader(r, size); err != nil {
+		return nil, err
+	}
+	if c.gen {
+		if err := c.advance(r, size, false, false); err != nil {
+			return nil, err
+		}
+	}
+	return c.Committed(), nil
+}
+
+// Wrote is called after n bytes were written at off to the backing WAL file,
+// whose size is now size. It emits every transaction that became committed.
+// On a sink error it returns an error wrapping it and leaves its state as if
+// the commit frame had not validated yet, so a later call retries it.
+//
+// A capture that never read the header (new, or after Reset or a truncation
+// below the header) reads it on the first call that finds one, and then
+// emits every transaction already committed in that generation.
+func (c *Capture) Wrote(r io.ReaderAt, off int64, n int, size int64) error {
+	if c.gen && size < c.frameOffset(len(c.frames)) {
+		c.Truncated(size) // shrunk behind our back
+	}
+	if (n > 0 && off < HeaderSize) || !c.rawOK {
+		if err := c.readHeader(r, size); err != nil {
+			return err
+		}
+	}
+	if !c.gen {
+		return nil
+	}
+	if end := off + int64(n); n > 0 && end > HeaderSize {
+		if err := c.touched(r, c.frameIndex(max(off, HeaderSize)), c.frameIndex(end-1)); err != nil {
+			return err
+		}
+	}
+	return c.advance(r, size, true, false)
+}
+
+// Poll validates as far as the file allows without knowing which bytes
+// changed (passthrough mode: the kernel wrote the file and walfs was woken by
+// inotify). It re-reads the header and revalidates the open transaction from
+// the last commit boundary, so frames rewritten since the last call are seen;
+// its cost is the size of the open transaction plus the new bytes.
+//
+// Committed frames are not re-read: SQLite only overwrites them after writing
+// a new header, which Poll does detect. See ErrRestarted for the one race it
+// reports.
+func (c *Capture) Poll(r io.ReaderAt, size int64) error {
+	if c.gen && size < c.frameOffset(len(c.frames)) {
+		c.Truncated(size)
+	}
+	if err := c.readHeader(r, size); err != nil {
+		return err
+	}
+	if !c.gen {
+		return nil
+	}
+	c.frames = c.frames[:c.ncommit]
+	c.stuck = -1
+	return c.advance(r, size, true, true)
+}
+
+// Truncated tells the capture the backing file was truncated to size
+// (wal_checkpoint(TRUNCATE), journal_size_limit). Below the header the
+// generation ends; otherwise frames past the new end are forgotten, and if
+// that cuts into committed frames the committed index goes back to the last
+// commit that still fits (transactions already emitted stay emitted).
+func (c *Capture) Truncated(size int64) {
+	if size < HeaderSize {
+		c.Reset()
+		return
+	}
+	if !c.gen {
+		return
+	}
+	nf := int((size - HeaderSize) / c.frameSize())
+	if c.stuck >= nf {
+		c.stuck = -1
+	}
+	if nf >= len(c.frames) {
+		return
+	}
+	if nf >= c.ncommit {
+		c.frames = c.frames[:nf]
+		return
+	}
+	c.rebuildIndex(c.commitBoundary(nf))
+}
+
+// Reset forgets the file: the WAL was deleted or replaced. The next call that
+// finds a header starts a new generation.
+func (c *Capture) Reset() {
+	c.raw = [HeaderSize]byte{}
+	c.rawOK = false
+	c.gen = false
+	c.hdr = Header{}
+	c.resetGeneration()
+}
+
+func (c *Capture) resetGeneration() {
+	c.frames = c.frames[:0]
+	c.ncommit = 0
+	c.stuck = -1
+	clear(c.pages)
+	c.dbSize = 0
+}
+
+// readHeader reads the WAL header. A header that differs from the one last
+// read starts a new generation when it is valid and ends the current one when
+// it is not (SQLite then ignores the whole file).
+func (c *Capture) readHeader(r io.ReaderAt, size int64) error {
+	if size < HeaderSize {
+		if c.rawOK {
+			c.Reset()
+		}
+		return nil
+	}
+	var b [HeaderSize]byte
+	if n, err := r.ReadAt(b[:], 0); n < HeaderSize {
+		if err == io.EOF || err == nil {
+			if c.rawOK {
+				c.Reset()
+			}
+			return nil
+		}
+		return fmt.Errorf("read wal header: %w", err)
+	}
+	if c.rawOK && b == c.raw {
+		return nil
+	}
+	c.raw, c.rawOK = b, true
+	c.resetGeneration()
+	h, err := ParseHeader(b[:])
+	if err != nil {
+		c.gen, c.hdr = false, Header{}
+		return nil
+	}
+	c.gen, c.hdr = true, h
+	if fs := int(c.frameSize()); cap(c.buf) < fs {
+		c.buf = make([]byte, fs)
+	} else {
+		c.buf = c.buf[:fs]
+	}
+	return nil
+}
+
+// touched handles a write that covered frames first..last (inclusive).
+func (c *Capture) touched(r io.ReaderAt, first, last int) error {
+	if c.stuck >= 0 && first <= c.stuck {
+		c.stuck = -1
+	}
+	if first >= len(c.frames) {
+		return nil
+	}
+	if first >= c.ncommit {
+		// A frame of the open transaction was rewritten (cache spill, or a
+		// rolled-back tail being overwritten): validate again from there.
+		return nil
+	}
+	// Committed frames rewritten without a new header: SQLite never does
+	// this. Keep them if they still validate to the same checksums; otherwise
+	// the committed state goes back to the last commit before the change.
+	for i := first; i <= min(last, c.ncommit-1); i++ {
+		f, st, err := c.check(r, i)
+		if err != nil {
+			return err
+		}
+		if st != frameValid || f != c.frames[i] {
+			c.rebuildIndex(c.commitBoundary(i))
+			return nil
+		}
+	}
+	if last >= c.ncommit {
+		c.frames = c.frames[:c.ncommit]
+	}
+	return nil
+}
+
+// advance validates frames after the last validated one as far as the file
+// allows, emitting each transaction whose commit frame validates when emit is
+// set.
+func (c *Capture) advance(r io.ReaderAt, size int64, emit, poll bool) error {
+	fs := c.frameSize()
+	for {
+		i := len(c.frames)
+		if i == c.stuck || c.frameOffset(i)+fs > size {
+			return nil
+		}
+		f, st, err := c.check(r, i)
+		if err != nil {
+			return err
+		}
+		switch st {
+		case frameShort:
+			return nil
+		case frameInvalid:
+			c.stuck = i
+			return nil
+		}
+		c.frames = append(c.frames, f)
+		if f.commit == 0 {
+			continue
+		}
+		first := c.ncommit
+		if emit && c.sink != nil {
+			txn := c.newTxn(first, i)
+			if err := c.sink.Commit(txn, r); err != nil {
+				c.frames = c.frames[:i]
+				return fmt.Errorf("commit wal transaction at offsets %d..%d: %w", txn.Offset, txn.End, err)
+			}
+			c.applyCommitted(first, i)
+			if poll {
+				if err := c.checkHeaderUnchanged(r); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		c.applyCommitted(first, i)
+	}
+}
+
+// Results of check.
+const (
+	frameValid   = iota
+	frameInvalid // in the file and not valid: stays so until its bytes change
+	frameShort   // not entirely in the file yet
+)
+
+// check reads frame i and validates it against the header and the checksum
+// of frame i-1.
+func (c *Capture) check(r io.ReaderAt, i int) (frame, int, error) {
+	off := c.frameOffset(i)
+	n, err := r.ReadAt(c.buf, off)
+	if n < len(c.buf) {
+		if err == io.EOF || err == nil {
+			return frame{}, frameShort, nil
+		}
+		return frame{}, frameShort, fmt.Errorf("read wal frame %d at offset %d: %w", i, off, err)
+	}
+	fh := ParseFrameHeader(c.buf)
+	if fh.Salt1 != c.hdr.Salt1 || fh.Salt2 != c.hdr.Salt2 || fh.Pgno == 0 {
+		return frame{}, frameInvalid, nil
+	}
+	s1, s2 := c.hdr.Checksum1, c.hdr.Checksum2
+	if i > 0 {
+		s1, s2 = c.frames[i-1].ck1, c.frames[i-1].ck2
+	}
+	be := c.hdr.BigEndian()
+	s1, s2 = Checksum(be, s1, s2, c.buf[:8])
+	s1, s2 = Checksum(be, s1, s2, c.buf[FrameHeaderSize:])
+	if s1 != fh.Checksum1 || s2 != fh.Checksum2 {
+		return frame{}, frameInvalid, nil
+	}
+	return frame{pgno: fh.Pgno, commit: fh.Commit, ck1: s1, ck2: s2}, frameValid, nil
+}
+
+func (c *Capture) checkHeaderUnchanged(r io.ReaderAt) error {
+	var b [HeaderSize]byte
+	if n, err := r.ReadAt(b[:], 0); n < HeaderSize && err != io.EOF && err != nil {
+		return fmt.Errorf("read wal header: %w", err)
+	}
+	if b != c.raw {
+		return ErrRestarted
+	}
+	return nil
+}
+
+// commitBoundary returns the number of frames up to and including the last
+// commit frame among frames[:n].
+func (c *Capture) commitBoundary(n int) int {
+	for n > 0 && c.frames[n-1].commit == 0 {
+		n--
+	}
+	return n
+}
+
+func (c *Capture) frameSize() int64 { return FrameHeaderSize + int64(c.hdr.PageSize) }
+
+func (c *Capture) frameOffset(i int) int64 { return FrameOffset(c.hdr.PageSize, int64(i)) }
+
+func (c *Capture) dataOffset(i int) int64 { return c.frameOffset(i) + FrameHeaderSize }
+
+// frameIndex returns the index of the frame holding file offset off (>= HeaderSize).
+func (c *Capture) frameIndex(off int64) int {
+	return int((off - HeaderSize) / c.frameSize())
+}

@@ -1,0 +1,278 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walfs/walfs/s3backend"
+)
+
+func TestMakePlan(t *testing.T) {
+	m := newModel(512)
+	m.txs(40)
+	k := func(level int, minTXID, maxTXID uint64) string { return key("app.db", level, minTXID, maxTXID) }
+	tests := []struct {
+		name   string
+		setup  func(st s3backend.Store)
+		target Target
+		want   []string
+		txid   uint64
+	}{
+		{
+			name:  "snapshot then level 0",
+			setup: func(st s3backend.Store) { m.putSnapshot(t, st, "app.db", 1); m.putL0(t, st, "app.db", 2, 4) },
+			want:  []string{k(9, 1, 1), k(0, 2, 2), k(0, 3, 3), k(0, 4, 4)},
+			txid:  4,
+		},
+		{
+			name: "L1 covering 2-10 preferred over L0 singles",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 1)
+				m.putL0(t, st, "app.db", 2, 12)
+				m.put(t, st, "app.db", 1, 2, 10)
+			},
+			want: []string{k(9, 1, 1), k(1, 2, 10), k(0, 11, 11), k(0, 12, 12)},
+			txid: 12,
+		},
+		{
+			name: "fewest files across levels 3,2,1,0",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 1)
+				m.putL0(t, st, "app.db", 2, 30)
+				m.put(t, st, "app.db", 1, 2, 5)
+				m.put(t, st, "app.db", 1, 6, 10)
+				m.put(t, st, "app.db", 1, 21, 25)
+				m.put(t, st, "app.db", 2, 2, 20)
+				m.put(t, st, "app.db", 3, 2, 15) // overlapped by a longer L2: not chosen
+			},
+			want: []string{k(9, 1, 1), k(2, 2, 20), k(1, 21, 25), k(0, 26, 26), k(0, 27, 27), k(0, 28, 28), k(0, 29, 29), k(0, 30, 30)},
+			txid: 30,
+		},
+		{
+			name: "overlapping compaction continues the chain",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 8)
+				m.put(t, st, "app.db", 1, 2, 12)
+			},
+			want: []string{k(9, 1, 8), k(1, 2, 12)},
+			txid: 12,
+		},
+		{
+			name: "newer snapshot preferred",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 1)
+				m.putSnapshot(t, st, "app.db", 6)
+				m.putL0(t, st, "app.db", 2, 8)
+			},
+			want: []string{k(9, 1, 6), k(0, 7, 7), k(0, 8, 8)},
+			txid: 8,
+		},
+		{
+			name: "TXID target lands exactly, below an L1 that spans it",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 1)
+				m.putSnapshot(t, st, "app.db", 20)
+				m.putL0(t, st, "app.db", 2, 10)
+				m.put(t, st, "app.db", 1, 2, 10)
+			},
+			target: Target{TXID: 4},
+			want:   []string{k(9, 1, 1), k(0, 2, 2), k(0, 3, 3), k(0, 4, 4)},
+			txid:   4,
+		},
+		{
+			name: "TXID target on a snapshot",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 5)
+				m.putL0(t, st, "app.db", 6, 8)
+			},
+			target: Target{TXID: 5},
+			want:   []string{k(9, 1, 5)},
+			txid:   5,
+		},
+		{
+			name: "timestamp target",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 1)
+				m.putL0(t, st, "app.db", 2, 10)
+				m.put(t, st, "app.db", 1, 2, 10)
+			},
+			target: Target{Timestamp: m.times[6].Add(30 * time.Second)},
+			want:   []string{k(9, 1, 1), k(0, 2, 2), k(0, 3, 3), k(0, 4, 4), k(0, 5, 5), k(0, 6, 6)},
+			txid:   6,
+		},
+		{
+			name: "no snapshot, level files from TXID 1",
+			setup: func(st s3backend.Store) {
+				m.putL0(t, st, "app.db", 1, 3)
+				m.put(t, st, "app.db", 1, 1, 2)
+			},
+			want: []string{k(1, 1, 2), k(0, 3, 3)},
+			txid: 3,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newMemStore()
+			tt.setup(st)
+			p, err := MakePlan(context.Background(), st, "app.db", tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := planKeys(p), strings.Join(tt.want, " "); got != want {
+				t.Errorf("plan\n got  %s\n want %s", got, want)
+			}
+			if p.TXID != tt.txid {
+				t.Errorf("TXID = %d, want %d", p.TXID, tt.txid)
+			}
+			if got, want := p.Timestamp, m.times[tt.txid]; !got.Equal(want) {
+				t.Errorf("Timestamp = %v, want %v", got, want)
+			}
+			var bytes int64
+			for _, f := range p.Files {
+				bytes += f.Size
+			}
+			if p.Bytes != bytes || p.PageSize != 512 || p.DBSize != int64(m.states[tt.txid].commit)*512 {
+				t.Errorf("Bytes, PageSize, DBSize = %d, %d, %d; want %d, 512, %d", p.Bytes, p.PageSize, p.DBSize, bytes, int64(m.states[tt.txid].commit)*512)
+			}
+		})
+	}
+}
+
+func TestMakePlanErrors(t *testing.T) {
+	m := newModel(512)
+	m.txs(20)
+	tests := []struct {
+		name     string
+		setup    func(st s3backend.Store)
+		target   Target
+		is       error
+		contains []string
+	}{
+		{
+			name:     "no backups",
+			setup:    func(st s3backend.Store) { m.putSnapshot(t, st, "other.db", 1) },
+			is:       ErrNoBackups,
+			contains: []string{"check the replica URL"},
+		},
+		{
+			name: "gap names the missing range and the keys around it",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 1)
+				m.putL0(t, st, "app.db", 2, 4)
+				m.putL0(t, st, "app.db", 7, 9)
+			},
+			is:       ErrGap,
+			contains: []string{"5..6", key("app.db", 0, 4, 4), key("app.db", 0, 7, 7), "hint:"},
+		},
+		{
+			name: "TXID target inside a gap",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 1)
+				m.putL0(t, st, "app.db", 2, 4)
+				m.putL0(t, st, "app.db", 9, 9)
+			},
+			target:   Target{TXID: 6},
+			is:       ErrGap,
+			contains: []string{"5..8"},
+		},
+		{
+			name: "TXID target inside a compacted file",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 1)
+				m.put(t, st, "app.db", 1, 2, 10)
+			},
+			target:   Target{TXID: 7},
+			is:       ErrTargetUnreachable,
+			contains: []string{key("app.db", 1, 2, 10), "TXID 1 or 10"},
+		},
+		{
+			name:     "TXID target past the latest",
+			setup:    func(st s3backend.Store) { m.putSnapshot(t, st, "app.db", 3) },
+			target:   Target{TXID: 9},
+			is:       ErrTargetUnreachable,
+			contains: []string{"latest TXID in the replica is 3"},
+		},
+		{
+			name: "timestamp before the oldest snapshot",
+			setup: func(st s3backend.Store) {
+				m.putSnapshot(t, st, "app.db", 5)
+				m.putL0(t, st, "app.db", 6, 7)
+			},
+			target:   Target{Timestamp: m.times[2]},
+			is:       ErrNoSnapshot,
+			contains: []string{key("app.db", 9, 1, 5)},
+		},
+		{
+			name:     "no snapshot and no file from TXID 1",
+			setup:    func(st s3backend.Store) { m.putL0(t, st, "app.db", 3, 5) },
+			is:       ErrNoSnapshot,
+			contains: []string{key("app.db", 0, 3, 3)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := newMemStore()
+			tt.setup(st)
+			_, err := MakePlan(context.Background(), st, "app.db", tt.target)
+			if !errors.Is(err, tt.is) {
+				t.Fatalf("err = %v, want %v", err, tt.is)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q spans lines", err)
+			}
+		})
+	}
+}
+
+func TestMakePlanGapError(t *testing.T) {
+	m := newModel(512)
+	m.txs(10)
+	st := newMemStore()
+	m.putSnapshot(t, st, "", 2)
+	m.putL0(t, st, "", 3, 3)
+	m.putL0(t, st, "", 6, 6)
+	_, err := MakePlan(context.Background(), st, "", Target{})
+	var gap *GapError
+	if !errors.As(err, &gap) {
+		t.Fatalf("err = %v, want a *GapError", err)
+	}
+	want := GapError{From: 4, To: 5, Before: "0000/0000000000000003-0000000000000003.ltx", After: "0000/0000000000000006-0000000000000006.ltx"}
+	if *gap != want {
+		t.Errorf("gap = %+v, want %+v", *gap, want)
+	}
+}
+
+// On S3, List reports upload times, which trail commit times; a timestamp
+// target must use the exact times of the objects listed after it.
+func TestMakePlanTimestampUsesExactTimes(t *testing.T) {
+	m := newModel(512)
+	m.txs(10)
+	st := &statStore{memStore: newMemStore()}
+	m.putSnapshot(t, st, "app.db", 1)
+	m.putL0(t, st, "app.db", 2, 10)
+	for _, k := range st.keys() {
+		o := st.object(k)
+		o.listed = o.info.CreatedAt.Add(90 * time.Second) // uploaded 1.5 min after commit
+	}
+	ts := m.times[5].Add(10 * time.Second)
+	p, err := MakePlan(context.Background(), st, "app.db", Target{Timestamp: ts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TXID != 5 {
+		t.Errorf("TXID = %d, want 5 (plan %s)", p.TXID, planKeys(p))
+	}
+	// Only objects listed after ts are read, and per level only until the
+	// first one committed after ts: 0000/4-4 and 0000/5-5 and 0000/6-6.
+	if st.stats > 3 {
+		t.Errorf("%d Stat calls, want at most 3", st.stats)
+	}
+}

@@ -1,0 +1,343 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/superfly/ltx"
+	"github.com/walfs/walfs/s3backend"
+)
+
+// Options tunes Restore. The zero value restores the latest state with a
+// quick check, four downloads at a time, refusing to overwrite.
+type Options struct {
+	Target         Target
+	IntegrityCheck string // IntegrityNone, IntegrityQuick (default) or IntegrityFull
+	Force          bool   // overwrite an existing output (and remove its -wal, -shm, -journal)
+	Parallelism    int    // concurrent downloads (default 4)
+	Logger         *slog.Logger
+	Progress       func(Progress) // optional; called as bytes arrive, never concurrently
+}
+
+// DefaultParallelism is the number of concurrent downloads when
+// Options.Parallelism is zero.
+const DefaultParallelism = 4
+
+// Result describes a finished restore.
+type Result struct {
+	Plan     *Plan
+	Checksum uint64        // LTX database checksum of the restored file
+	Verified bool          // Checksum equals the last file's post-apply checksum
+	Duration time.Duration // wall time of the whole restore
+}
+
+// sidecars are the files SQLite keeps beside a database. A stale -wal or
+// -journal next to the output would be replayed over the restored database.
+var sidecars = []string{"-wal", "-journal", "-shm"}
+
+// Restore rebuilds db from st at opts.Target into outPath. It plans (see
+// MakePlan), downloads the planned objects in parallel into
+// "<outPath>.walfs-restore/", applies them in TXID order to "<outPath>.tmp",
+// verifies checksums and SQLite integrity, then fsyncs and renames the result
+// into place and fsyncs the directory. On any failure nothing is left at
+// "<outPath>.tmp" or in the download directory, and outPath is untouched;
+// errors about an object name its key.
+func Restore(ctx context.Context, st s3backend.Store, db, outPath string, opts Options) (*Result, error) {
+	start := time.Now()
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = DefaultParallelism
+	}
+	if opts.IntegrityCheck == "" {
+		opts.IntegrityCheck = IntegrityQuick
+	}
+	switch opts.IntegrityCheck {
+	case IntegrityNone, IntegrityQuick, IntegrityFull:
+	default:
+		return nil, fmt.Errorf("restore: unknown integrity check %q (want none, quick or full)", opts.IntegrityCheck)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	outPath = filepath.Clean(outPath)
+	mode, err := checkOutput(outPath, opts.Force)
+	if err != nil {
+		return nil, err
+	}
+
+	plan, err := MakePlan(ctx, st, db, opts.Target)
+	if err != nil {
+		return nil, err
+	}
+	opts.Logger.Info("restore plan", "db", db, "txid", plan.TXID, "files", len(plan.Files), "bytes", plan.Bytes)
+
+	r := &run{
+		st: st, plan: plan, opts: opts,
+		out: outPath, tmp: outPath + ".tmp", dir: outPath + ".walfs-restore",
+	}
+	if err := r.prepare(); err != nil {
+		return nil, err
+	}
+	sum, verified, err := r.build(ctx, mode)
+	if err == nil {
+		err = r.install()
+	}
+	if err != nil {
+		r.discard()
+		return nil, err
+	}
+	res := &Result{Plan: plan, Checksum: uint64(sum), Verified: verified, Duration: time.Since(start)}
+	opts.Logger.Info("restored", "db", db, "out", outPath, "txid", plan.TXID,
+		"checksum", sum.String(), "verified", verified, "duration", res.Duration.Round(time.Millisecond))
+	return res, nil
+}
+
+// checkOutput refuses an existing output (or -wal/-journal beside it) unless
+// force is set, and anything but a regular file even then. It returns the
+// permissions to give the restored file: the replaced file's, else 0644.
+func checkOutput(out string, force bool) (fs.FileMode, error) {
+	mode := fs.FileMode(0o644)
+	hint := "choose another output path with -o, or use --force to replace it"
+	fi, err := os.Lstat(out)
+	switch {
+	case err == nil && !fi.Mode().IsRegular():
+		return 0, withHint(fmt.Errorf("restore to %s: %w and is not a regular file", out, ErrOutputExists),
+			"choose another output path with -o")
+	case err == nil && !force:
+		return 0, withHint(fmt.Errorf("restore to %s: %w", out, ErrOutputExists), hint)
+	case err == nil:
+		mode = fi.Mode().Perm()
+	case !errors.Is(err, fs.ErrNotExist):
+		return 0, fmt.Errorf("restore to %s: %w", out, err)
+	}
+	if !force {
+		for _, s := range sidecars[:2] {
+			if _, err := os.Lstat(out + s); err == nil {
+				return 0, withHint(fmt.Errorf("restore to %s: %w: %s exists and SQLite would replay it over the restored database",
+					out, ErrOutputExists, out+s), "remove it, or use --force to replace it")
+			}
+		}
+	}
+	return mode, nil
+}
+
+// run is one restore in progress.
+type run struct {
+	st   s3backend.Store
+	plan *Plan
+	opts Options
+	out  string // final path
+	tmp  string // database being built
+	dir  string // downloaded objects
+}
+
+// prepare clears leftovers of an interrupted restore to the same output and
+// creates the download directory.
+func (r *run) prepare() error {
+	r.discard()
+	if err := os.Mkdir(r.dir, 0o700); err != nil {
+		return withHint(fmt.Errorf("restore: create download directory: %w", err),
+			"check that the output's directory exists and is writable")
+	}
+	return nil
+}
+
+// discard removes everything the restore created except the output.
+func (r *run) discard() {
+	os.RemoveAll(r.dir)
+	os.Remove(r.tmp)
+	for _, s := range sidecars {
+		os.Remove(r.tmp + s)
+	}
+}
+
+// build downloads and applies the plan into r.tmp, checks it and syncs it.
+func (r *run) build(ctx context.Context, mode fs.FileMode) (ltx.Checksum, bool, error) {
+	f, err := os.OpenFile(r.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return 0, false, withHint(fmt.Errorf("restore: create %s: %w", r.tmp, err),
+			"check that the output's directory is writable")
+	}
+	defer f.Close()
+
+	last, err := r.fetchAndApply(ctx, f)
+	if err != nil {
+		return 0, false, err
+	}
+	lastInfo := r.plan.Files[len(r.plan.Files)-1]
+	size := int64(last.header.Commit) * int64(last.header.PageSize)
+	sum, err := dbChecksum(io.NewSectionReader(f, 0, size), last.header.PageSize, last.header.Commit)
+	if err != nil {
+		return 0, false, fmt.Errorf("restore: checksum %s: %w", r.tmp, err)
+	}
+	verified := !last.header.NoChecksum()
+	if verified && sum != last.trailer.PostApplyChecksum {
+		return 0, false, withHint(objectErr("verify", lastInfo, fmt.Errorf(
+			"%w: rebuilt database has checksum %s, the file's post-apply checksum is %s",
+			ErrChecksumMismatch, sum, last.trailer.PostApplyChecksum)), hintChecksum)
+	}
+	if r.opts.IntegrityCheck != IntegrityNone {
+		if err := integrityCheck(ctx, r.tmp, r.opts.IntegrityCheck); err != nil {
+			return 0, false, withHint(fmt.Errorf("restore %s at TXID %d: %w", dbName(r.plan.DB), r.plan.TXID, err),
+				"the replica holds a damaged database at this point; restore an earlier point with --txid/--timestamp")
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return 0, false, fmt.Errorf("restore: sync %s: %w", r.tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, false, fmt.Errorf("restore: close %s: %w", r.tmp, err)
+	}
+	return sum, verified, nil
+}
+
+// install moves r.tmp into place: stale sidecars of a replaced database go
+// first (SQLite would replay them), then the rename, then the directory sync.
+func (r *run) install() error {
+	for _, s := range sidecars {
+		if err := os.Remove(r.out + s); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("restore: remove stale %s: %w", r.out+s, err)
+		}
+	}
+	if err := os.Rename(r.tmp, r.out); err != nil {
+		return fmt.Errorf("restore: rename %s to %s: %w", r.tmp, r.out, err)
+	}
+	if err := syncDir(filepath.Dir(r.out)); err != nil {
+		return fmt.Errorf("restore: sync directory of %s: %w", r.out, err)
+	}
+	return os.RemoveAll(r.dir)
+}
+
+// fetchAndApply downloads the plan's files with bounded parallelism and
+// look-ahead and applies each to f in order as soon as it has arrived,
+// deleting it once applied. It returns what the last file held.
+func (r *run) fetchAndApply(ctx context.Context, f *os.File) (applied, error) {
+	files := r.plan.Files
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+
+	dl := &downloader{
+		st: r.st, dir: r.dir, logger: r.opts.Logger,
+		progress: &progressTracker{p: Progress{Files: len(files), Bytes: r.plan.Bytes}, fn: r.opts.Progress},
+	}
+	type fetched struct {
+		path string
+		err  error
+	}
+	ready := make([]chan fetched, len(files))
+	for i := range ready {
+		ready[i] = make(chan fetched, 1)
+	}
+	// window bounds the files downloaded but not yet applied, so disk use
+	// stays near the largest few files rather than the whole plan.
+	window := make(chan struct{}, 2*r.opts.Parallelism)
+	jobs := make(chan int)
+	wg.Go(func() {
+		defer close(jobs)
+		for i := range files {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	for range min(r.opts.Parallelism, len(files)) {
+		wg.Go(func() {
+			for i := range jobs {
+				p, err := dl.fetch(ctx, files[i])
+				ready[i] <- fetched{p, err}
+			}
+		})
+	}
+
+	a := applier{db: f, posts: map[uint64]postApply{}}
+	var last applied
+	for i, info := range files {
+		var got fetched
+		select {
+		case got = <-ready[i]:
+		case <-ctx.Done():
+			return applied{}, fmt.Errorf("restore: %w", ctx.Err())
+		}
+		if got.err != nil {
+			return applied{}, got.err
+		}
+		var err error
+		if last, err = a.apply(got.path, info); err != nil {
+			return applied{}, err
+		}
+		if err := os.Remove(got.path); err != nil {
+			return applied{}, fmt.Errorf("restore: remove %s: %w", got.path, err)
+		}
+		<-window
+		r.opts.Logger.Debug("applied", "key", s3backend.Key(info), "pages", last.pages, "commit", last.header.Commit)
+	}
+	return last, nil
+}
+
+// postApply is the tracked checksum after one applied file.
+type postApply struct {
+	sum ltx.Checksum
+	key string
+}
+
+// applier applies files in order and checks the checksum chain.
+type applier struct {
+	db       *os.File
+	pageSize uint32
+	posts    map[uint64]postApply // by MaxTXID of applied files that track checksums
+}
+
+func (a *applier) apply(path string, info s3backend.FileInfo) (applied, error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return applied{}, fmt.Errorf("restore: open downloaded %s: %w", s3backend.Key(info), err)
+	}
+	defer src.Close()
+	got, err := applyLTX(src, a.db, expect{pageSize: a.pageSize, minTXID: info.MinTXID, maxTXID: info.MaxTXID})
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return applied{}, withHint(objectErr("apply", info, err), hintCorrupt)
+		}
+		return applied{}, objectErr("apply", info, err)
+	}
+	hdr := got.header
+	a.pageSize = hdr.PageSize
+	if hdr.NoChecksum() {
+		return got, nil
+	}
+	// Files may overlap the chain (a compaction starting before the current
+	// TXID), so compare with the position the file claims to start from
+	// whenever an applied file ended exactly there.
+	if prev, ok := a.posts[uint64(hdr.MinTXID)-1]; ok && !hdr.IsSnapshot() && prev.sum != hdr.PreApplyChecksum {
+		return applied{}, withHint(objectErr("verify", info, fmt.Errorf(
+			"%w: pre-apply checksum %s does not match the post-apply checksum %s of %s",
+			ErrChecksumMismatch, hdr.PreApplyChecksum, prev.sum, prev.key)), hintChecksum)
+	}
+	a.posts[uint64(hdr.MaxTXID)] = postApply{sum: got.trailer.PostApplyChecksum, key: s3backend.Key(info)}
+	return got, nil
+}
+
+// syncDir fsyncs a directory so a rename in it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
