@@ -25,7 +25,8 @@ func Key(info FileInfo) string {
 var keyRegexp = regexp.MustCompile(`^(?:(.*)/)?([0-9a-f]{4})/([0-9a-f]{16})-([0-9a-f]{16})\.ltx$`)
 
 // ParseKey parses a key relative to the replica root into its database path,
-// level and TXID range. ok is false for keys that are not LTX objects.
+// level and TXID range. ok is false for keys that are not LTX objects,
+// including keys that Key would not produce (a leading slash, "//", "./").
 func ParseKey(key string) (info FileInfo, ok bool) {
 	m := keyRegexp.FindStringSubmatch(key)
 	if m == nil {
@@ -37,5 +38,9 @@ func ParseKey(key string) (info FileInfo, ok bool) {
 	if minTXID == 0 || minTXID > maxTXID {
 		return FileInfo{}, false
 	}
-	return FileInfo{DB: m[1], Level: int(level), MinTXID: minTXID, MaxTXID: maxTXID}, true
+	info = FileInfo{DB: m[1], Level: int(level), MinTXID: minTXID, MaxTXID: maxTXID}
+	if ValidateDB(info.DB) != nil || Key(info) != key {
+		return FileInfo{}, false
+	}
+	return info, true
 }

@@ -221,6 +221,7 @@ func (c *Capture) touched(r io.ReaderAt, first, last int) error {
 	if first >= c.ncommit {
 		// A frame of the open transaction was rewritten (cache spill, or a
 		// rolled-back tail being overwritten): validate again from there.
+		c.frames = c.frames[:first]
 		return nil
 	}
 	// Committed frames rewritten without a new header: SQLite never does

@@ -13,14 +13,14 @@ import (
 // makes, it calls Wrote (or Poll) and checks that the committed index equals
 // what SQLite's recovery would find in the file at that moment.
 type harness struct {
-	t    *testing.T
-	f    *memFile
-	c    *Capture
-	sink *recSink
-	w    *walWriter
-	poll bool
-	quiet bool  // writes without calling the capture
-	err   error // last error from the capture, when allowErr
+	t        *testing.T
+	f        *memFile
+	c        *Capture
+	sink     *recSink
+	w        *walWriter
+	poll     bool
+	quiet    bool  // writes without calling the capture
+	err      error // last error from the capture, when allowErr
 	allowErr bool
 }
 

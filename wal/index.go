@@ -44,6 +44,8 @@ func (c *Capture) rebuildIndex(n int) {
 
 // Committed returns a copy of the index of committed pages of the current WAL
 // generation, for snapshots taken mid-life. The caller owns the result.
+// Called from inside Sink.Commit, it describes the state before the
+// transaction being committed.
 func (c *Capture) Committed() *Index {
 	idx := &Index{
 		Pages: make(map[uint32]int64, len(c.pages)),

@@ -52,6 +52,7 @@ func runMount(c *cli.Context) error {
 		return err
 	}
 	log := newLogger(c.App.ErrWriter, cfg.LogLevel, cfg.LogFormat)
+	startPprof(log)
 	if cfg.MountPoint == "" {
 		return usagef("mount needs a mount point: walfs mount --data-dir DIR MOUNTPOINT (see walfs mount --help)")
 	}

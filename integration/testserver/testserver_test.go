@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -55,13 +56,13 @@ func (f *fakeTB) Skipf(string, ...any) {
 	f.mu.Lock()
 	f.skipped = true
 	f.mu.Unlock()
-	runtimeGoexit()
+	runtime.Goexit()
 }
 func (f *fakeTB) Fatalf(string, ...any) {
 	f.mu.Lock()
 	f.failed = true
 	f.mu.Unlock()
-	runtimeGoexit()
+	runtime.Goexit()
 }
 
 func runWithFake(fn func(tb testing.TB)) *fakeTB {

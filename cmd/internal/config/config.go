@@ -37,8 +37,9 @@ type Config struct {
 	Replica *Replica
 
 	// Set holds the dotted keys present in the file: "data-dir",
-	// "replica", "replica.part-size". An entry from replicas: is recorded
-	// under "replica." as well. Never nil after Parse.
+	// "replica", "replica.part-size". The single entry of replicas: is
+	// recorded the same way, as "replica" and "replica.<key>". Never nil
+	// after Parse.
 	Set map[string]bool
 }
 

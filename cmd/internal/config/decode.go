@@ -117,11 +117,11 @@ func (d *decoder) replica(name string, k, v *yaml.Node) error {
 		const empty = `replicas is empty (add one replica as "- url: s3://bucket/path", or remove the key)`
 		switch {
 		case isNull(v):
-			return d.errorf(k.Line, name, ErrInvalidValue, empty)
+			return d.errorf(k.Line, name, ErrInvalidValue, "%s", empty)
 		case v.Kind != yaml.SequenceNode:
 			return d.errorf(v.Line, name, ErrInvalidValue, `replicas: expected a list of one replica ("- url: ..."), found %s (for a single block write "replica:")`, describe(v))
 		case len(v.Content) == 0:
-			return d.errorf(v.Line, name, ErrInvalidValue, empty)
+			return d.errorf(v.Line, name, ErrInvalidValue, "%s", empty)
 		case len(v.Content) > 1:
 			return d.errorf(lineOf(v.Content[1], v), name, ErrInvalidValue, "replicas lists %d entries, but walfs replicates to one replica per mount; remove extra entries", len(v.Content))
 		}
@@ -146,7 +146,6 @@ func (d *decoder) replica(name string, k, v *yaml.Node) error {
 	}
 	d.cfg.Replica = r
 	d.cfg.Set["replica"] = true
-	d.lines["replica"] = k.Line
 	return nil
 }
 
@@ -182,7 +181,7 @@ func setField[T any](d *decoder, f field[T], dotted string, k, v *yaml.Node, dst
 		return err
 	}
 	if err := f.set(dst, s); err != nil {
-		return d.errorf(lineOf(resolve(v), k), dotted, ErrInvalidValue, "%s: %v", dotted, err)
+		return d.errorf(lineOf(v, k), dotted, ErrInvalidValue, "%s: %v", dotted, err)
 	}
 	d.cfg.Set[dotted] = true
 	d.lines[dotted] = k.Line
@@ -192,12 +191,13 @@ func setField[T any](d *decoder, f field[T], dotted string, k, v *yaml.Node, dst
 // scalar returns the value of a key that takes a single value, with
 // environment variables expanded. Its errors never contain the value.
 func (d *decoder) scalar(dotted, want string, k, v *yaml.Node) (string, error) {
+	use := v // for an alias, report the line where it is used
 	v = resolve(v)
 	switch {
 	case isNull(v):
 		return "", d.errorf(k.Line, dotted, ErrInvalidValue, "%s is empty (give %s, or delete the line)", dotted, want)
 	case v.Kind != yaml.ScalarNode:
-		return "", d.errorf(lineOf(v, k), dotted, ErrInvalidValue, "%s: expected %s, found %s", dotted, want, describe(v))
+		return "", d.errorf(lineOf(use, k), dotted, ErrInvalidValue, "%s: expected %s, found %s", dotted, want, describe(v))
 	case !strings.HasPrefix(v.ShortTag(), "!!"):
 		// "secret: !x9f..." parses as a custom tag on an empty value; taking
 		// "" would silently drop the secret. The tag is not echoed for the
@@ -341,6 +341,11 @@ func (d *decoder) syntaxError(err error, data []byte) error {
 		// Scanner errors omit the line only when it is the first.
 		line = 1
 	}
+	if lines := lineCount(data); line > lines {
+		// At end of input yaml.v3 points past the last line; the
+		// problem is where the content stops.
+		line = lineCount(bytes.TrimRight(data, " \t\r\n"))
+	}
 	msg = strings.Join(strings.Fields(msg), " ")
 	hint := "check indentation and quoting"
 	switch {
@@ -348,6 +353,8 @@ func (d *decoder) syntaxError(err error, data []byte) error {
 		hint = "indent with spaces; YAML does not allow tabs"
 	case strings.Contains(msg, "cannot start any token"):
 		hint = "quote values that start with @ or `"
+	case isReaderProblem(msg):
+		hint = "save the file as UTF-8 text"
 	}
 	return d.errorf(line, "", ErrSyntax, "invalid YAML: %s (%s)", msg, hint)
 }
@@ -361,13 +368,34 @@ func isReaderProblem(msg string) bool {
 	return false
 }
 
+// lineCount returns the number of lines in data; a final line without a
+// line break counts.
+func lineCount(data []byte) int {
+	n := breaks(data)
+	if len(data) > 0 && data[len(data)-1] != '\n' && data[len(data)-1] != '\r' {
+		n++
+	}
+	return n
+}
+
+// breaks counts line breaks as YAML does: "\n", "\r\n" and a lone "\r".
+func breaks(b []byte) int {
+	n := 0
+	for i, c := range b {
+		if c == '\n' || (c == '\r' && (i+1 == len(b) || b[i+1] != '\n')) {
+			n++
+		}
+	}
+	return n
+}
+
 // lineContaining returns the 1-based line of the first occurrence of s, or 0.
 func lineContaining(data []byte, s string) int {
 	i := bytes.Index(data, []byte(s))
 	if i < 0 {
 		return 0
 	}
-	return 1 + bytes.Count(data[:i], []byte("\n"))
+	return 1 + breaks(data[:i])
 }
 
 // badByteLine returns the line of the first byte YAML refuses: invalid
@@ -376,7 +404,7 @@ func badByteLine(data []byte) int {
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		if (r == utf8.RuneError && size == 1) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
-			return 1 + bytes.Count(data[:i], []byte("\n"))
+			return 1 + breaks(data[:i])
 		}
 		i += size
 	}
@@ -385,11 +413,18 @@ func badByteLine(data []byte) int {
 
 // leadingTab reports whether line (1-based) is indented with a tab.
 func leadingTab(data []byte, line int) bool {
-	lines := bytes.SplitN(data, []byte("\n"), line+1)
-	if line > len(lines) {
-		return false
+	start := 0
+	for n := 1; n < line; n++ {
+		i := bytes.IndexAny(data[start:], "\r\n")
+		if i < 0 {
+			return false
+		}
+		start += i + 1
+		if data[start-1] == '\r' && start < len(data) && data[start] == '\n' {
+			start++
+		}
 	}
-	l := lines[line-1]
+	l := data[start:]
 	indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
 	return bytes.IndexByte(indent, '\t') >= 0
 }

@@ -2,6 +2,11 @@
 // walfs.yml): reading it, expanding environment variables, checking every
 // key and value, and turning it into a Config the command wires up.
 //
+// $VAR and ${VAR} are expanded in every value ($$ is a literal $); an unset
+// variable is an error, one set to "" is not. Expansion is applied to each
+// parsed value, not to the raw text, so a value from the environment can
+// never change the YAML structure (see expand).
+//
 // Keys are kebab-case and share their names and meaning with Litestream's
 // where the two overlap, so a Litestream user can paste a replica block.
 // Every error is one line that names the file and line, says what is wrong

@@ -156,8 +156,9 @@ func count[T any](key string, lo, hi int, p func(*T) *int) field[T] {
 
 // litestreamHints explain keys a Litestream config has and walfs does not.
 var litestreamHints = map[string]string{
-	"dbs":     `walfs mounts one directory of databases; put its replica under a top-level "replica:" key`,
-	"logging": "use log-level and log-format",
+	"dbs":      `walfs mounts one directory of databases; put its replica under a top-level "replica:" key`,
+	"logging":  "use log-level and log-format",
+	"snapshot": "use the top-level keys snapshot-interval and retention",
 }
 
 // unknownKey explains an unknown key (name, found under prefix "" or

@@ -1,5 +1,0 @@
-package testserver
-
-import "runtime"
-
-func runtimeGoexit() { runtime.Goexit() }
