@@ -11,7 +11,7 @@ import (
 func TestStdlibOnly(t *testing.T) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go command not found")
+		skipOrFail(t, "go command not found")
 	}
 	out, err := exec.Command(gobin, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
 	if err != nil {

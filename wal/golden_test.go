@@ -59,7 +59,7 @@ func TestGolden(t *testing.T) {
 func TestGoldenSQLiteReads(t *testing.T) {
 	cli, err := exec.LookPath("sqlite3")
 	if err != nil {
-		t.Skip("sqlite3 CLI not installed (apt-get install sqlite3)")
+		skipOrFail(t, "sqlite3 CLI not installed (apt-get install sqlite3)")
 	}
 	for _, name := range goldens {
 		t.Run(name, func(t *testing.T) {

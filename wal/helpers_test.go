@@ -1,7 +1,6 @@
 package wal
 
 import (
-	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
@@ -73,15 +72,6 @@ func (s *recSink) Commit(txn *Txn, r io.ReaderAt) error {
 	}
 	s.txns = append(s.txns, g)
 	return nil
-}
-
-// txnsOnly strips page data for comparisons.
-func (s *recSink) txnsOnly() []Txn {
-	out := make([]Txn, len(s.txns))
-	for i := range s.txns {
-		out[i] = s.txns[i].Txn
-	}
-	return out
 }
 
 // apply writes the transaction's pages into a database image and sizes it to
@@ -317,4 +307,12 @@ func hasAll(t Txn, want []uint32) bool {
 	return true
 }
 
-var _ = bytes.Equal
+// skipOrFail skips a test whose tool is missing, or fails it when
+// WALFS_TEST_DISALLOW_SKIP=1 (CI) forbids skipping.
+func skipOrFail(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("WALFS_TEST_DISALLOW_SKIP") == "1" {
+		t.Fatalf("%s (WALFS_TEST_DISALLOW_SKIP=1 forbids skipping)", why)
+	}
+	t.Skip(why)
+}

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"cmp"
 	"io"
 	"slices"
 )
@@ -50,15 +51,7 @@ func (c *Capture) newTxn(first, last int) *Txn {
 	}
 	// Stable sort keeps frame order within a page, so the last of each run
 	// of equal page numbers is the page's last frame.
-	slices.SortStableFunc(refs, func(a, b PageRef) int {
-		switch {
-		case a.Pgno < b.Pgno:
-			return -1
-		case a.Pgno > b.Pgno:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(refs, func(a, b PageRef) int { return cmp.Compare(a.Pgno, b.Pgno) })
 	n := 0
 	for i := range refs {
 		if i+1 == len(refs) || refs[i+1].Pgno != refs[i].Pgno {

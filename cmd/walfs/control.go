@@ -93,7 +93,11 @@ func callControl(ctx context.Context, stateDir, endpoint string, req unmountRequ
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			conn, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, &noDaemonError{err: err}
+			}
+			return conn, nil
 		},
 	}}
 	body, _ := json.Marshal(req)
@@ -103,7 +107,11 @@ func callControl(ctx context.Context, stateDir, endpoint string, req unmountRequ
 	}
 	resp, err := client.Do(hreq)
 	if err != nil {
-		return &noDaemonError{err: err}
+		var nd *noDaemonError
+		if errors.As(err, &nd) {
+			return nd
+		}
+		return fmt.Errorf("ask walfs mount to %s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()
 	var out unmountResponse

@@ -69,8 +69,10 @@ func runMount(c *cli.Context) error {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return fmt.Errorf("/dev/fuse is missing (load the fuse kernel module, or in a container pass --device /dev/fuse)")
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := c.Context
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 
 	store, err := s3backend.New(ctx, cfg.Replica, log)
 	if err != nil {
@@ -152,11 +154,11 @@ func runMount(c *cli.Context) error {
 	defer ctl.Close()
 
 	go func() {
-		<-ctx.Done()
-		if c.Context.Err() != nil {
+		sig, ok := <-sigs
+		if !ok {
 			return
 		}
-		log.Info("signal received: flushing and unmounting", "timeout", cfg.Timeout)
+		log.Info("signal received: flushing and unmounting", "signal", sig.String(), "timeout", cfg.Timeout)
 		once.Do(func() {
 			shutdownErr = shutdown(context.Background(), cfg.Timeout, false, true)
 			if shutdownErr != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -79,7 +80,9 @@ func runRestore(c *cli.Context) error {
 			return err
 		}
 	}
-	log := newLogger(c.App.ErrWriter, c.String("log-level"), "text")
+	prog := newProgressPrinter(c.App.ErrWriter)
+	log := newLogger(prog, c.String("log-level"), "text")
+	prog.log = log
 
 	if c.Bool("if-db-not-exists") && !c.Bool("dry-run") {
 		if _, err := os.Lstat(out); err == nil {
@@ -112,7 +115,6 @@ func runRestore(c *cli.Context) error {
 		return printPlan(c.App.Writer, st, plan)
 	}
 
-	prog := newProgressPrinter(c.App.ErrWriter, log)
 	res, err := restore.Restore(ctx, st, "", out, restore.Options{
 		Target:         target,
 		IntegrityCheck: check,
@@ -214,20 +216,22 @@ func defaultOutput(rawURL string) (string, error) {
 }
 
 // progressPrinter shows download progress: one updating line on a terminal,
-// a log line every few seconds otherwise.
+// a log line every few seconds otherwise. It is also the log writer, so a
+// log line never lands on the end of a progress line.
 type progressPrinter struct {
 	w        io.Writer
 	tty      bool
 	log      *slog.Logger
 	start    time.Time
 	last     time.Time
-	p        restore.Progress
-	drawn    bool
 	interval time.Duration
+
+	mu    sync.Mutex // guards drawn and writes to w
+	drawn bool       // a progress line is on screen
 }
 
-func newProgressPrinter(w io.Writer, log *slog.Logger) *progressPrinter {
-	p := &progressPrinter{w: w, log: log, start: time.Now(), interval: 5 * time.Second}
+func newProgressPrinter(w io.Writer) *progressPrinter {
+	p := &progressPrinter{w: w, start: time.Now(), interval: 5 * time.Second}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.tty, p.interval = true, 100*time.Millisecond
@@ -236,36 +240,56 @@ func newProgressPrinter(w io.Writer, log *slog.Logger) *progressPrinter {
 	return p
 }
 
+// Write passes log output through, clearing a progress line first.
+func (p *progressPrinter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	return p.w.Write(b)
+}
+
+func (p *progressPrinter) clear() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}
+
 // update is restore.Options.Progress; Restore never calls it concurrently.
 func (p *progressPrinter) update(pr restore.Progress) {
-	p.p = pr
 	done := pr.FilesDone == pr.Files
 	now := time.Now()
 	if now.Sub(p.last) < p.interval && !done {
 		return
 	}
 	p.last = now
-	elapsed := time.Since(p.start).Seconds()
-	rate := float64(pr.BytesDone) / max(elapsed, 0.001)
+	rate := float64(pr.BytesDone) / max(now.Sub(p.start).Seconds(), 0.001)
 	eta := "-"
 	if rate > 0 && !done {
 		eta = (time.Duration(float64(pr.Bytes-pr.BytesDone)/rate) * time.Second).Round(time.Second).String()
 	}
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[Kdownloading %s / %s  %d/%d files  %s/s  ETA %s",
-			humanBytes(pr.BytesDone), humanBytes(pr.Bytes), pr.FilesDone, pr.Files, humanBytes(int64(rate)), eta)
-		p.drawn = true
+	if !p.tty {
+		p.log.Info("download progress", "bytes", pr.BytesDone, "total_bytes", pr.Bytes,
+			"files", pr.FilesDone, "total_files", pr.Files, "rate", humanBytes(int64(rate))+"/s", "eta", eta)
 		return
 	}
-	p.log.Info("download progress", "bytes", pr.BytesDone, "total_bytes", pr.Bytes,
-		"files", pr.FilesDone, "total_files", pr.Files, "rate", humanBytes(int64(rate))+"/s", "eta", eta)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	if done {
+		fmt.Fprintf(p.w, "downloaded %s in %d files (%s/s); verifying\n", humanBytes(pr.BytesDone), pr.Files, humanBytes(int64(rate)))
+		return
+	}
+	fmt.Fprintf(p.w, "downloading %s / %s  %d/%d files  %s/s  ETA %s",
+		humanBytes(pr.BytesDone), humanBytes(pr.Bytes), pr.FilesDone, pr.Files, humanBytes(int64(rate)), eta)
+	p.drawn = true
 }
 
 // finish clears the progress line.
 func (p *progressPrinter) finish() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
 }
 
 // printPlan writes a dry-run plan as a table.

@@ -78,7 +78,8 @@ func StartMinIO(t testing.TB, opts ...Option) *Server {
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=1",
 	}
-	s.start(t, bin, args, env, "/minio/health/live", http.StatusOK)
+	// live answers as soon as the HTTP server runs; ready once it serves S3.
+	s.start(t, bin, args, env, "/minio/health/ready", http.StatusOK)
 	s.createBucket(t, s.Bucket)
 	return s
 }
@@ -220,24 +221,41 @@ func (s *Server) CreateBucket(t testing.TB, name string) {
 	s.createBucket(t, name)
 }
 
+// createBucket sends a signed PUT Bucket, retrying while the server says it
+// is still initializing (503).
 func (s *Server) createBucket(t testing.TB, name string) {
 	t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		status, body, err := s.putBucket(name)
+		switch {
+		case err != nil:
+			t.Fatalf("create bucket %s on %s: %v\n%s", name, s.Name, err, s.logTail())
+		case status == http.StatusOK:
+			return
+		case status == http.StatusServiceUnavailable && time.Now().Before(deadline):
+			time.Sleep(50 * time.Millisecond) // poll interval
+		default:
+			t.Fatalf("create bucket %s on %s: HTTP %d\n%s", name, s.Name, status, body)
+		}
+	}
+}
+
+func (s *Server) putBucket(name string) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.Endpoint+"/"+name, http.NoBody)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	signV4(req, s.AccessKey, s.SecretKey, s.Region, time.Now())
 	resp, err := s.client.Do(req)
 	if err != nil {
-		t.Fatalf("create bucket %s on %s: %v", name, s.Name, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("create bucket %s on %s: %s\n%s", name, s.Name, resp.Status, body)
-	}
+	return resp.StatusCode, body, nil
 }
 
 func (s *Server) logTail() string {

@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -33,8 +34,13 @@ type DB struct {
 	txid      uint64    // last TXID assigned
 	needSnap  bool      // next commit (or WAL open) writes a snapshot
 	stamp     fileStamp // db file state when its WAL went away
-	unsynced  []string  // spool files not yet fsynced
 	spool     spool
+	seg       *os.File // open spool segment, nil until the next commit
+	segFirst  uint64
+	segSize   int64
+	segDirty  bool // appended since the last fsync
+	ltxBuf    bytes.Buffer
+	recBuf    []byte
 
 	up uploadState
 }
@@ -108,8 +114,8 @@ func (d *DB) commit(txn *wal.Txn, r io.ReaderAt) error {
 		MinTXID: ltx.TXID(txid), MaxTXID: ltx.TXID(txid),
 		Timestamp: time.Now().UnixMilli(), PreApplyChecksum: pre,
 	}
-	path := d.spool.path(txid, false)
-	err := writeLTX(path, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+	d.ltxBuf.Reset()
+	err := encodeLTX(&d.ltxBuf, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
 		buf := getPage(txn.PageSize)
 		defer putPage(buf)
 		lock := ltx.LockPgno(txn.PageSize)
@@ -128,14 +134,70 @@ func (d *DB) commit(txn *wal.Txn, r io.ReaderAt) error {
 		}
 		return d.sums.checksum(), nil
 	})
+	if err == nil {
+		err = d.appendRecord(txid, d.ltxBuf.Bytes())
+	}
 	if err != nil {
 		d.sums.revert(undo)
 		return fmt.Errorf("spool transaction %d of %s: %w", txid, d.rel, err)
 	}
 	d.sums.commitUndo()
 	d.txid = txid
-	d.unsynced = append(d.unsynced, path)
 	d.up.spooled(txid)
+	return nil
+}
+
+// appendRecord appends one transaction to the open segment, opening a new
+// segment if needed. On failure the segment is cut back, so it never holds a
+// torn record. Caller holds d.mu.
+func (d *DB) appendRecord(txid uint64, payload []byte) error {
+	if d.seg == nil {
+		if err := os.MkdirAll(d.spool.dir, 0o700); err != nil {
+			return fmt.Errorf("create spool dir: %w", err)
+		}
+		f, err := os.OpenFile(d.spool.segmentPath(txid), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("create spool segment: %w", err)
+		}
+		if err := syncDir(d.spool.dir); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return err
+		}
+		d.seg, d.segFirst, d.segSize = f, txid, 0
+	}
+	d.recBuf = appendRecord(d.recBuf, txid, payload)
+	n, err := d.seg.WriteAt(d.recBuf, d.segSize)
+	if err != nil || n < len(d.recBuf) {
+		d.seg.Truncate(d.segSize)
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		return fmt.Errorf("append to spool: %w", err)
+	}
+	d.segSize += int64(n)
+	d.segDirty = true
+	return nil
+}
+
+// rotate closes the open segment so the uploader can take it. Caller holds d.mu.
+func (d *DB) rotate() error {
+	if d.seg == nil {
+		return nil
+	}
+	f := d.seg
+	d.seg = nil
+	var err error
+	if d.segDirty {
+		err = f.Sync()
+		d.segDirty = false
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("close spool segment: %w", err)
+	}
 	return nil
 }
 
@@ -175,8 +237,11 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index) error {
 		Version: ltx.Version, PageSize: pageSize, Commit: size,
 		MinTXID: 1, MaxTXID: ltx.TXID(txid), Timestamp: time.Now().UnixMilli(),
 	}
-	path := d.spool.path(txid, true)
-	err = writeLTX(path, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+	if err := d.rotate(); err != nil {
+		return err
+	}
+	path := d.spool.snapshotPath(txid)
+	err = writeLTXFile(path, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
 		buf := getPage(pageSize)
 		defer putPage(buf)
 		lock := ltx.LockPgno(pageSize)
@@ -199,7 +264,6 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index) error {
 		return fmt.Errorf("spool snapshot %d of %s: %w", txid, d.rel, err)
 	}
 	d.sums, d.txid, d.needSnap = sums, txid, false
-	d.unsynced = append(d.unsynced, path)
 	d.up.spooled(txid)
 	d.log.Info("snapshot spooled", "txid", txid, "pages", size)
 	return nil
@@ -324,15 +388,14 @@ func putPage(b []byte) {
 // syncSpool makes every spooled transaction durable on disk.
 func (d *DB) syncSpool() error {
 	d.mu.Lock()
-	paths := d.unsynced
-	d.unsynced = nil
-	d.mu.Unlock()
-	if len(paths) == 0 {
+	defer d.mu.Unlock()
+	if d.seg == nil || !d.segDirty {
 		return nil
 	}
-	if err := syncPaths(d.spool.dir, paths); err != nil {
-		return fmt.Errorf("sync spool of %s: %w", d.rel, err)
+	if err := d.seg.Sync(); err != nil {
+		return fmt.Errorf("fsync spool of %s: %w", d.rel, err)
 	}
+	d.segDirty = false
 	return nil
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/superfly/ltx"
 	"github.com/walfs/walfs/wal"
 	"io"
 	"os"
+	"strings"
 )
 
 // resume works out where the replica of d stands: the spool (committed
@@ -14,24 +16,9 @@ import (
 // store itself. If the local database does not match that position, the
 // next TXID becomes a snapshot.
 func (d *DB) resume(ctx context.Context, atStart bool) error {
-	entries, err := d.spool.list()
+	entries, spoolPos, err := d.scanSpool()
 	if err != nil {
 		return err
-	}
-	// Drop a torn tail: a spool file that does not verify was never
-	// acknowledged to SQLite (walfs died while writing it).
-	var spoolPos Pos
-	for i, e := range entries {
-		_, trailer, err := readEntry(e.Path)
-		if err != nil {
-			d.log.Warn("discarding incomplete spool files", "from_txid", e.TXID, "err", err)
-			for _, bad := range entries[i:] {
-				os.Remove(bad.Path)
-			}
-			entries = entries[:i]
-			break
-		}
-		spoolPos = Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}
 	}
 	saved, err := loadPos(d.r.stateDir, d.rel)
 	if err != nil {
@@ -46,12 +33,10 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 		uploaded = remote
 	}
 	d.up.init(uploaded)
-	if len(entries) > 0 && entries[0].TXID <= uploaded.TXID {
+	for len(entries) > 0 && entries[0].last <= uploaded.TXID {
 		// Uploaded but not yet removed when walfs stopped.
-		for len(entries) > 0 && entries[0].TXID <= uploaded.TXID {
-			os.Remove(entries[0].Path)
-			entries = entries[1:]
-		}
+		os.Remove(entries[0].Path)
+		entries = entries[1:]
 	}
 	pos := uploaded
 	if len(entries) > 0 {
@@ -114,4 +99,65 @@ func (d *DB) loadAtStart(f *os.File) (*wal.Index, error) {
 	}
 	d.walLoaded, d.walSize = true, fi.Size()
 	return idx, nil
+}
+
+// scannedEntry is a spool entry with the last TXID it holds.
+type scannedEntry struct {
+	spoolEntry
+	last uint64
+}
+
+// scanSpool checks the spool left by a previous run: it cuts torn records
+// off segments (a record that does not verify was never acknowledged to
+// SQLite) and returns the entries and the position after the last one.
+func (d *DB) scanSpool() ([]scannedEntry, Pos, error) {
+	entries, err := d.spool.list()
+	if err != nil {
+		return nil, Pos{}, err
+	}
+	var out []scannedEntry
+	var pos Pos
+	for _, e := range entries {
+		if strings.HasSuffix(e.Path, ".tmp") {
+			continue
+		}
+		f, err := os.OpenFile(e.Path, os.O_RDWR, 0)
+		if err != nil {
+			return nil, Pos{}, fmt.Errorf("open spool file: %w", err)
+		}
+		if e.Snapshot {
+			_, trailer, err := readLTXTrailer(f)
+			f.Close()
+			if err != nil {
+				d.log.Warn("discarding incomplete spooled snapshot", "path", e.Path, "err", err)
+				os.Remove(e.Path)
+				continue
+			}
+			pos = Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}
+			out = append(out, scannedEntry{e, e.TXID})
+			continue
+		}
+		recs, end, err := readRecords(e.Path)
+		if err == nil {
+			if fi, serr := f.Stat(); serr == nil && fi.Size() > end {
+				d.log.Warn("cutting torn record off spool segment", "path", e.Path, "bytes", fi.Size()-end)
+				err = f.Truncate(end)
+			}
+		}
+		if err == nil && len(recs) > 0 {
+			var trailer ltx.Trailer
+			_, trailer, err = readLTXTrailer(payloadReader(f, recs[len(recs)-1]))
+			pos = Pos{TXID: recs[len(recs)-1].TXID, Checksum: trailer.PostApplyChecksum}
+		}
+		f.Close()
+		if err != nil {
+			return nil, Pos{}, fmt.Errorf("check spool segment %s: %w", e.Path, err)
+		}
+		if len(recs) == 0 {
+			os.Remove(e.Path)
+			continue
+		}
+		out = append(out, scannedEntry{e, recs[len(recs)-1].TXID})
+	}
+	return out, pos, nil
 }

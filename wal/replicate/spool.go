@@ -2,8 +2,12 @@ package replicate
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,26 +17,42 @@ import (
 	"github.com/superfly/ltx"
 )
 
-// spool is the on-disk queue of one database's captured transactions that
-// are not yet in the store. Each entry is a complete LTX file:
-// "<txid %016x>.ltx" holds one transaction, "<txid %016x>.snap.ltx" a
-// snapshot taken at that TXID. An entry exists on disk before the commit it
-// holds is acknowledged to SQLite.
+// The spool is the on-disk queue of one database's captured transactions
+// that are not yet in the store. It lives in <state>/spool/<db>/ and holds:
+//
+//   - segments, "<first txid %016x>.seg": append-only logs of records, one
+//     record per transaction, each a complete single-TXID LTX file;
+//   - snapshots, "<txid %016x>.snap.ltx": a whole-database LTX file.
+//
+// A record is appended (one write) before the commit it holds is
+// acknowledged to SQLite. The uploader only reads segments the capture side
+// has closed (rotated), so the two never touch the same file.
+//
+// Record layout, big-endian: magic "WREC", txid u64, length u32, CRC-32C of
+// the payload u32, payload (length bytes).
 type spool struct {
 	dir string
 }
 
+const (
+	recordMagic      = "WREC"
+	recordHeaderSize = 4 + 8 + 4 + 4
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
 type spoolEntry struct {
-	TXID     uint64
+	TXID     uint64 // first TXID in the file
 	Snapshot bool
 	Path     string
 }
 
-func (s *spool) path(txid uint64, snapshot bool) string {
-	if snapshot {
-		return filepath.Join(s.dir, fmt.Sprintf("%016x.snap.ltx", txid))
-	}
-	return filepath.Join(s.dir, fmt.Sprintf("%016x.ltx", txid))
+func (s *spool) segmentPath(first uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%016x.seg", first))
+}
+
+func (s *spool) snapshotPath(txid uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%016x.snap.ltx", txid))
 }
 
 // list returns the entries in TXID order.
@@ -46,39 +66,77 @@ func (s *spool) list() ([]spoolEntry, error) {
 	var out []spoolEntry
 	for _, de := range des {
 		name := de.Name()
-		if !strings.HasSuffix(name, ".ltx") || len(name) < 16 {
+		snap := strings.HasSuffix(name, ".snap.ltx")
+		if (!snap && !strings.HasSuffix(name, ".seg")) || len(name) < 16 {
 			continue
 		}
 		txid, err := strconv.ParseUint(name[:16], 16, 64)
 		if err != nil {
 			continue
 		}
-		out = append(out, spoolEntry{TXID: txid, Snapshot: strings.HasSuffix(name, ".snap.ltx"), Path: filepath.Join(s.dir, name)})
+		out = append(out, spoolEntry{TXID: txid, Snapshot: snap, Path: filepath.Join(s.dir, name)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TXID < out[j].TXID })
 	return out, nil
 }
 
-// write encodes one LTX file at path; fill encodes its pages. The file is
-// complete (closed) when write returns; it is not fsynced (see syncAll).
-func writeLTX(path string, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.Checksum, error)) (err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("create spool dir: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// record locates one transaction inside a segment.
+type record struct {
+	TXID uint64
+	Off  int64 // offset of the payload
+	Len  int64
+}
+
+// readRecords scans a segment. A torn or corrupt tail (walfs died while
+// appending) ends the scan: validEnd is where the good records stop.
+func readRecords(path string) (recs []record, validEnd int64, err error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("create spool file: %w", err)
+		return nil, 0, err
 	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close spool file: %w", cerr)
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 256<<10)
+	var off int64
+	var hdr [recordHeaderSize]byte
+	buf := make([]byte, 0, 64<<10)
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return recs, off, nil
 		}
-		if err != nil {
-			os.Remove(path)
+		if string(hdr[:4]) != recordMagic {
+			return recs, off, nil
 		}
-	}()
-	bw := bufio.NewWriterSize(f, 64<<10)
-	enc, err := ltx.NewEncoder(bw)
+		txid := binary.BigEndian.Uint64(hdr[4:12])
+		n := int64(binary.BigEndian.Uint32(hdr[12:16]))
+		sum := binary.BigEndian.Uint32(hdr[16:20])
+		if cap(buf) < int(n) {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return recs, off, nil
+		}
+		if crc32.Checksum(buf, crcTable) != sum {
+			return recs, off, nil
+		}
+		recs = append(recs, record{TXID: txid, Off: off + recordHeaderSize, Len: n})
+		off += recordHeaderSize + n
+	}
+}
+
+// appendRecord frames payload as a record in buf (reused between calls).
+func appendRecord(buf []byte, txid uint64, payload []byte) []byte {
+	buf = append(buf[:0], recordMagic...)
+	buf = binary.BigEndian.AppendUint64(buf, txid)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(payload)))
+	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(payload, crcTable))
+	return append(buf, payload...)
+}
+
+// encodeLTX encodes one LTX file into w; fill encodes its pages and returns
+// the post-apply checksum.
+func encodeLTX(w io.Writer, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.Checksum, error)) error {
+	enc, err := ltx.NewEncoder(w)
 	if err != nil {
 		return err
 	}
@@ -93,46 +151,66 @@ func writeLTX(path string, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.Chec
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("encode ltx: %w", err)
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write spool file: %w", err)
-	}
 	return nil
 }
 
-// readHeader returns the header and trailer of a spooled LTX file, verifying
-// that it is complete.
-func readEntry(path string) (ltx.Header, ltx.Trailer, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return ltx.Header{}, ltx.Trailer{}, err
+// writeLTXFile encodes one LTX file at path, complete when it returns.
+func writeLTXFile(path string, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.Checksum, error)) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create spool dir: %w", err)
 	}
-	defer f.Close()
-	dec := ltx.NewDecoder(bufio.NewReaderSize(f, 64<<10))
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create spool file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 256<<10)
+	if err := encodeLTX(bw, hdr, fill); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write spool file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync spool file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close spool file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename spool file: %w", err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// readLTXTrailer verifies a whole LTX file and returns its header and trailer.
+func readLTXTrailer(r io.Reader) (ltx.Header, ltx.Trailer, error) {
+	dec := ltx.NewDecoder(bufio.NewReaderSize(r, 64<<10))
 	if err := dec.Verify(); err != nil {
-		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("verify spool file %s: %w", path, err)
+		return ltx.Header{}, ltx.Trailer{}, err
 	}
 	return dec.Header(), dec.Trailer(), nil
 }
 
-// syncPaths fsyncs files and their directory.
-func syncPaths(dir string, paths []string) error {
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // already uploaded and removed
-		} else if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("fsync spool file: %w", err)
-		}
-	}
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return nil
+		return err
 	}
 	defer d.Close()
-	return d.Sync()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync spool dir: %w", err)
+	}
+	return nil
 }
+
+// payloadReader returns a reader over one record's LTX bytes.
+func payloadReader(f *os.File, rec record) io.Reader { return io.NewSectionReader(f, rec.Off, rec.Len) }
+
+var _ = bytes.MinRead

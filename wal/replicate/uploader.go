@@ -10,14 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/superfly/ltx"
-
 	"github.com/walfs/walfs/s3backend"
 )
-
-// maxBatchFiles bounds how many spooled transactions go into one level-0
-// upload.
-const maxBatchFiles = 4096
 
 // uploadState is the upload side of a DB. Its own mutex, so uploads never
 // block commits.
@@ -105,65 +99,143 @@ func (d *DB) uploadLoop(ctx context.Context) {
 	}
 }
 
-// uploadOnce uploads the next batch of the spool: a snapshot alone, or a run
-// of contiguous transactions merged into one level-0 file.
+// maxBatchBytes bounds the spooled bytes merged into one level-0 upload.
+const maxBatchBytes = 256 << 20
+
+// uploadOnce uploads the next batch of the spool: a snapshot alone, or every
+// closed segment up to the next snapshot merged into one level-0 file.
 func (d *DB) uploadOnce(ctx context.Context) error {
-	d.up.mu.Lock()
-	limit := d.up.last
-	d.up.mu.Unlock()
+	d.mu.Lock()
+	err := d.rotate()
+	limit := d.txid // segments starting after this were opened after the rotation
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	entries, err := d.spool.list()
 	if err != nil {
 		return err
 	}
-	var batch []spoolEntry
-	for _, e := range entries {
-		if e.TXID > limit {
-			break
-		}
-		if e.Snapshot {
-			if len(batch) == 0 {
-				batch = append(batch, e)
-			}
-			break
-		}
-		if len(batch) > 0 && e.TXID != batch[len(batch)-1].TXID+1 {
-			break
-		}
-		batch = append(batch, e)
-		if len(batch) == maxBatchFiles {
-			break
-		}
-	}
-	if len(batch) == 0 {
+	if len(entries) == 0 {
 		return nil
 	}
-	first, last := batch[0], batch[len(batch)-1]
-	hdr, trailer, err := readEntry(last.Path)
+	if entries[0].Snapshot {
+		return d.uploadSnapshot(ctx, entries[0])
+	}
+	var segs []spoolEntry
+	var recs [][]record
+	var total int64
+	next := entries[0].TXID
+	for _, e := range entries {
+		if e.Snapshot || e.TXID != next || e.TXID > limit || total > maxBatchBytes {
+			break
+		}
+		rs, end, err := readRecords(e.Path)
+		if err != nil {
+			return fmt.Errorf("read spool segment: %w", err)
+		}
+		if len(rs) == 0 {
+			os.Remove(e.Path) // empty: a segment whose only append failed
+			continue
+		}
+		segs, recs = append(segs, e), append(recs, rs)
+		total += end
+		next = rs[len(rs)-1].TXID + 1
+	}
+	if len(segs) == 0 {
+		return nil
+	}
+	return d.uploadSegments(ctx, segs, recs)
+}
+
+func (d *DB) uploadSnapshot(ctx context.Context, e spoolEntry) error {
+	f, err := os.Open(e.Path)
 	if err != nil {
+		return fmt.Errorf("open spooled snapshot: %w", err)
+	}
+	defer f.Close()
+	hdr, trailer, err := readLTXTrailer(f)
+	if err != nil {
+		return fmt.Errorf("verify spooled snapshot %s: %w", e.Path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	info := s3backend.FileInfo{DB: d.rel, Level: s3backend.LevelSnapshot, MinTXID: 1, MaxTXID: e.TXID, CreatedAt: time.UnixMilli(hdr.Timestamp)}
+	return d.put(ctx, info, f, fi.Size(), Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}, []string{e.Path}, 1)
+}
+
+func (d *DB) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]record) error {
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	var inputs []func() (io.Reader, error)
+	for i, e := range segs {
+		f, err := os.Open(e.Path)
+		if err != nil {
+			return fmt.Errorf("open spool segment: %w", err)
+		}
+		files = append(files, f)
+		for _, rec := range recs[i] {
+			inputs = append(inputs, func() (io.Reader, error) {
+				return bufio.NewReaderSize(payloadReader(f, rec), 32<<10), nil
+			})
+		}
+	}
+	tmpDir := filepath.Join(d.r.stateDir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return err
+	}
+	out, err := os.CreateTemp(tmpDir, "batch-*.ltx")
+	if err != nil {
+		return fmt.Errorf("create batch file: %w", err)
+	}
+	defer func() { out.Close(); os.Remove(out.Name()) }()
+	bw := bufio.NewWriterSize(out, 256<<10)
+	hdr, trailer, err := mergeLTX(inputs, bw, tmpDir)
+	if err != nil {
+		return fmt.Errorf("merge spooled transactions of %s: %w", d.rel, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	size, err := out.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
 	info := s3backend.FileInfo{
-		DB: d.rel, Level: s3backend.LevelL0, MinTXID: first.TXID, MaxTXID: last.TXID,
+		DB: d.rel, Level: s3backend.LevelL0, MinTXID: uint64(hdr.MinTXID), MaxTXID: uint64(hdr.MaxTXID),
 		CreatedAt: time.UnixMilli(hdr.Timestamp),
 	}
-	if first.Snapshot {
-		info.Level, info.MinTXID = s3backend.LevelSnapshot, 1
+	paths := make([]string, len(segs))
+	for i, e := range segs {
+		paths[i] = e.Path
 	}
-	src, size, cleanup, err := d.batchFile(ctx, batch)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
+	return d.put(ctx, info, out, size, Pos{TXID: uint64(hdr.MaxTXID), Checksum: trailer.PostApplyChecksum}, paths, len(inputs))
+}
+
+// put uploads one object, records the new position and drops the spool
+// files it came from.
+func (d *DB) put(ctx context.Context, info s3backend.FileInfo, body io.Reader, size int64, pos Pos, spoolFiles []string, txns int) error {
 	start := time.Now()
-	if _, err := d.r.opts.Store.Write(ctx, info, src, size); err != nil {
+	if _, err := d.r.opts.Store.Write(ctx, info, body, size); err != nil {
 		return fmt.Errorf("upload %s: %w", s3backend.Key(info), err)
 	}
-	pos := Pos{TXID: last.TXID, Checksum: trailer.PostApplyChecksum}
 	if err := savePos(d.r.stateDir, d.rel, pos); err != nil {
 		return err
 	}
-	for _, e := range batch {
-		if err := os.Remove(e.Path); err != nil && !os.IsNotExist(err) {
+	for _, p := range spoolFiles {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("remove uploaded spool file: %w", err)
 		}
 	}
@@ -171,73 +243,6 @@ func (d *DB) uploadOnce(ctx context.Context) error {
 	d.up.uploaded = pos
 	d.up.lastPut = time.Now()
 	d.up.mu.Unlock()
-	d.log.Debug("uploaded", "key", s3backend.Key(info), "bytes", size, "txns", len(batch), "took", time.Since(start))
+	d.log.Debug("uploaded", "key", s3backend.Key(info), "bytes", size, "txns", txns, "took", time.Since(start))
 	return nil
-}
-
-// batchFile returns the upload body for a batch: the spool file itself for
-// one entry, else the entries merged by the LTX compactor into a temp file.
-func (d *DB) batchFile(ctx context.Context, batch []spoolEntry) (io.ReadSeeker, int64, func(), error) {
-	if len(batch) == 1 {
-		f, err := os.Open(batch[0].Path)
-		if err != nil {
-			return nil, 0, nil, fmt.Errorf("open spool file: %w", err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, 0, nil, err
-		}
-		return f, fi.Size(), func() { f.Close() }, nil
-	}
-	tmpDir := filepath.Join(d.r.stateDir, "tmp")
-	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
-		return nil, 0, nil, err
-	}
-	out, err := os.CreateTemp(tmpDir, "batch-*.ltx")
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("create batch file: %w", err)
-	}
-	cleanup := func() { out.Close(); os.Remove(out.Name()) }
-	var files []*os.File
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	readers := make([]io.Reader, 0, len(batch))
-	for _, e := range batch {
-		f, err := os.Open(e.Path)
-		if err != nil {
-			cleanup()
-			return nil, 0, nil, fmt.Errorf("open spool file: %w", err)
-		}
-		files = append(files, f)
-		readers = append(readers, bufio.NewReaderSize(f, 16<<10))
-	}
-	bw := bufio.NewWriterSize(out, 256<<10)
-	c, err := ltx.NewCompactor(bw, readers)
-	if err != nil {
-		cleanup()
-		return nil, 0, nil, err
-	}
-	c.SetSpillDir(tmpDir)
-	if err := c.Compact(ctx); err != nil {
-		cleanup()
-		return nil, 0, nil, fmt.Errorf("merge %d spooled transactions: %w", len(batch), err)
-	}
-	if err := bw.Flush(); err != nil {
-		cleanup()
-		return nil, 0, nil, err
-	}
-	size, err := out.Seek(0, io.SeekCurrent)
-	if err != nil {
-		cleanup()
-		return nil, 0, nil, err
-	}
-	if _, err := out.Seek(0, io.SeekStart); err != nil {
-		cleanup()
-		return nil, 0, nil, err
-	}
-	return out, size, cleanup, nil
 }

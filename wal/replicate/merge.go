@@ -1,0 +1,102 @@
+package replicate
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/superfly/ltx"
+)
+
+// mergeLTX merges contiguous LTX files (in TXID order) into one, latest page
+// wins, writing it to w. Unlike ltx.Compactor it keeps one reader open at a
+// time, so thousands of single-transaction records merge in constant memory
+// per input: page images are staged in a temp file in tmpDir and only an
+// index of page number → offset stays in memory.
+func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (ltx.Header, ltx.Trailer, error) {
+	stage, err := os.CreateTemp(tmpDir, "merge-*.pages")
+	if err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", err)
+	}
+	defer func() { stage.Close(); os.Remove(stage.Name()) }()
+	bw := bufio.NewWriterSize(stage, 256<<10)
+
+	var first, last ltx.Header
+	var lastTrailer ltx.Trailer
+	index := make(map[uint32]int64)
+	var off int64
+	var buf []byte
+	for i, open := range inputs {
+		r, err := open()
+		if err != nil {
+			return ltx.Header{}, ltx.Trailer{}, err
+		}
+		dec := ltx.NewDecoder(r)
+		if err := dec.DecodeHeader(); err != nil {
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("decode input %d: %w", i, err)
+		}
+		hdr := dec.Header()
+		if i == 0 {
+			first = hdr
+		} else {
+			if hdr.PageSize != first.PageSize {
+				return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("merge: page size changed from %d to %d at txid %d", first.PageSize, hdr.PageSize, hdr.MinTXID)
+			}
+			if hdr.MinTXID != last.MaxTXID+1 {
+				return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("merge: txid gap between %d and %d", last.MaxTXID, hdr.MinTXID)
+			}
+		}
+		if len(buf) != int(hdr.PageSize) {
+			buf = make([]byte, hdr.PageSize)
+		}
+		for {
+			var ph ltx.PageHeader
+			if err := dec.DecodePage(&ph, buf); err == io.EOF {
+				break
+			} else if err != nil {
+				return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("decode input %d: %w", i, err)
+			}
+			if _, err := bw.Write(buf); err != nil {
+				return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("stage page: %w", err)
+			}
+			index[ph.Pgno] = off
+			off += int64(len(buf))
+		}
+		if err := dec.Close(); err != nil {
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("verify input %d: %w", i, err)
+		}
+		last, lastTrailer = hdr, dec.Trailer()
+	}
+	if err := bw.Flush(); err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("stage page: %w", err)
+	}
+	pgnos := make([]uint32, 0, len(index))
+	for pgno := range index {
+		if pgno <= last.Commit {
+			pgnos = append(pgnos, pgno)
+		}
+	}
+	slices.Sort(pgnos)
+	out := ltx.Header{
+		Version: ltx.Version, Flags: first.Flags, PageSize: first.PageSize, Commit: last.Commit,
+		MinTXID: first.MinTXID, MaxTXID: last.MaxTXID, Timestamp: last.Timestamp,
+		PreApplyChecksum: first.PreApplyChecksum,
+	}
+	err = encodeLTX(w, out, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+		for _, pgno := range pgnos {
+			if _, err := stage.ReadAt(buf, index[pgno]); err != nil {
+				return 0, fmt.Errorf("read staged page %d: %w", pgno, err)
+			}
+			if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, buf); err != nil {
+				return 0, fmt.Errorf("encode page %d: %w", pgno, err)
+			}
+		}
+		return lastTrailer.PostApplyChecksum, nil
+	})
+	if err != nil {
+		return ltx.Header{}, ltx.Trailer{}, err
+	}
+	return out, lastTrailer, nil
+}
