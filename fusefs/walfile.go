@@ -22,6 +22,7 @@ type walFile struct {
 
 var (
 	_ fs.FileWriter    = (*walFile)(nil)
+	_ fs.FileWritever  = (*walFile)(nil)
 	_ fs.FileSetattrer = (*walFile)(nil)
 	_ fs.FileFsyncer   = (*walFile)(nil)
 )
@@ -38,6 +39,18 @@ var zeroPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }
 
 func (w *walFile) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	n, errno := w.LoopbackFile.Write(ctx, data, off)
+	return w.captured(n, errno, off)
+}
+
+// Writev is what go-fuse calls when the kernel hands the data over in
+// several buffers; without it those writes would bypass capture.
+func (w *walFile) Writev(ctx context.Context, iov [][]byte, off int64) (uint32, syscall.Errno) {
+	n, errno := w.LoopbackFile.Writev(ctx, iov, off)
+	return w.captured(n, errno, off)
+}
+
+// captured reports a write that reached the backing file to the capturer.
+func (w *walFile) captured(n uint32, errno syscall.Errno, off int64) (uint32, syscall.Errno) {
 	if errno != 0 {
 		return n, errno
 	}

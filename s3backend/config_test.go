@@ -1,7 +1,9 @@
 package s3backend_test
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -222,5 +224,36 @@ func TestUnreachableEndpointHint(t *testing.T) {
 	err = s.Init(t.Context())
 	if !errors.Is(err, s3backend.ErrUnreachable) || !strings.Contains(s3backend.Hint(err), "endpoint") {
 		t.Fatalf("Init against closed port: got %v (hint %q), want ErrUnreachable with endpoint hint", err, s3backend.Hint(err))
+	}
+}
+
+func TestNewWarnsOnInsecureSettings(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	_, err := s3backend.New(t.Context(), s3backend.Config{
+		URL: "s3://bkt/p?endpoint=http://127.0.0.1:9000&skip-verify=true", AccessKeyID: "a", SecretAccessKey: "topsecret",
+	}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"plain http", "skip-verify"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "topsecret") {
+		t.Errorf("log leaks the secret:\n%s", out)
+	}
+}
+
+func TestNewUsesAWSEndpointEnv(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "https://s3.us-west-004.backblazeb2.com")
+	s, err := s3backend.New(t.Context(), s3backend.Config{URL: "s3://bkt/p"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "s3://bkt/p (endpoint https://s3.us-west-004.backblazeb2.com, b2)"; s.String() != want {
+		t.Fatalf("String() = %q, want %q", s.String(), want)
 	}
 }

@@ -27,7 +27,7 @@ type FileInfo struct {
 	MinTXID   uint64    // first transaction in the file
 	MaxTXID   uint64    // last transaction in the file
 	Size      int64     // object size in bytes
-	CreatedAt time.Time // when the newest transaction in the file was committed (from metadata, else mtime)
+	CreatedAt time.Time // when the newest transaction in the file was committed (Stat: as written; List: may be the upload time, see Stater)
 }
 
 // Store is a replica store: a flat namespace of immutable LTX objects laid out as

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -30,7 +31,7 @@ func lsCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "files", Usage: "for one database, list every object of every level, not just the per-level summary"},
 			&cli.BoolFlag{Name: "json", Usage: "print machine-readable JSON to stdout (every object is included)"},
-			&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: []string{"WALFS_LOG_LEVEL"}, Usage: "debug, info, warn or error (logs go to stderr)"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", EnvVars: []string{"WALFS_LOG_LEVEL"}, Usage: "`LEVEL` of the logs written to stderr: debug, info, warn or error"},
 		},
 		Action: runLs,
 	}
@@ -178,4 +179,50 @@ func levelsJSON(st s3backend.Store, levels []restore.LevelSummary) any {
 		Replica string      `json:"replica"`
 		Levels  []levelJSON `json:"levels"`
 	}{st.String(), out}
+}
+
+// objectJSON describes one replica object in --json output.
+type objectJSON struct {
+	Key       string    `json:"key"`
+	Level     int       `json:"level"`
+	MinTXID   uint64    `json:"min_txid"`
+	MaxTXID   uint64    `json:"max_txid"`
+	Bytes     int64     `json:"bytes"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func objectsJSON(infos []s3backend.FileInfo) []objectJSON {
+	out := make([]objectJSON, len(infos))
+	for i, f := range infos {
+		out[i] = objectJSON{Key: s3backend.Key(f), Level: f.Level, MinTXID: f.MinTXID, MaxTXID: f.MaxTXID, Bytes: f.Size, CreatedAt: f.CreatedAt}
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// humanBytes formats n with binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// fmtWhen formats a time for tables; zero is "-".
+func fmtWhen(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

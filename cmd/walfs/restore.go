@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,11 +44,11 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "if-db-not-exists", Usage: "do nothing and exit 0 if the output already exists (for boot scripts)"},
 			&cli.BoolFlag{Name: "if-replica-exists", Usage: "do nothing and exit 0 if the replica holds no backups of the database (for first boots)"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "replace an existing output, removing its -wal, -shm and -journal files"},
-			&cli.StringFlag{Name: "integrity-check", Value: restore.IntegrityQuick, Usage: "check to run on the rebuilt database: none, quick (PRAGMA quick_check) or full (PRAGMA integrity_check, slower)"},
-			&cli.IntFlag{Name: "parallelism", Value: restore.DefaultParallelism, Usage: "`N` objects downloaded at once"},
+			&cli.StringFlag{Name: "integrity-check", Value: restore.IntegrityQuick, Usage: "SQLite `CHECK` to run on the rebuilt database: none, quick (PRAGMA quick_check) or full (PRAGMA integrity_check, slower)"},
+			&cli.IntFlag{Name: "parallelism", Value: restore.DefaultParallelism, Usage: "download up to `N` objects at once"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan (objects, levels, TXID ranges, sizes) and the point it lands on; download nothing"},
 			&cli.BoolFlag{Name: "json", Usage: "print a machine-readable summary (or plan, with --dry-run) to stdout"},
-			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"WALFS_LOG_LEVEL"}, Usage: "debug, info, warn or error (logs go to stderr)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"WALFS_LOG_LEVEL"}, Usage: "`LEVEL` of the logs written to stderr: debug, info, warn or error"},
 		},
 		Action: runRestore,
 	}
@@ -308,24 +307,6 @@ func printPlan(w io.Writer, st s3backend.Store, plan *restore.Plan) error {
 	return err
 }
 
-// objectJSON describes one replica object in --json output.
-type objectJSON struct {
-	Key       string    `json:"key"`
-	Level     int       `json:"level"`
-	MinTXID   uint64    `json:"min_txid"`
-	MaxTXID   uint64    `json:"max_txid"`
-	Bytes     int64     `json:"bytes"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-func objectsJSON(infos []s3backend.FileInfo) []objectJSON {
-	out := make([]objectJSON, len(infos))
-	for i, f := range infos {
-		out[i] = objectJSON{Key: s3backend.Key(f), Level: f.Level, MinTXID: f.MinTXID, MaxTXID: f.MaxTXID, Bytes: f.Size, CreatedAt: f.CreatedAt}
-	}
-	return out
-}
-
 // restoreJSON is the --json output of restore (and of --dry-run).
 type restoreJSON struct {
 	Replica         string       `json:"replica"`
@@ -355,32 +336,4 @@ func restoreSummary(st s3backend.Store, plan *restore.Plan, out string, res *res
 		s.DurationSeconds = res.Duration.Seconds()
 	}
 	return s
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// humanBytes formats n with binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// fmtWhen formats a time for tables; zero is "-".
-func fmtWhen(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
 }

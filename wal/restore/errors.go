@@ -93,6 +93,7 @@ func withHint(err error, hint string) error {
 const (
 	hintCorrupt = "the object is damaged in the replica or was damaged in transit; " +
 		"retry, or restore an earlier point with --txid/--timestamp"
-	hintChecksum = "the replica does not describe a consistent database at this point; " +
+	hintOutputExists = "choose another output path with -o, or use --force to replace it"
+	hintChecksum     = "the replica does not describe a consistent database at this point; " +
 		"restore an earlier point with --txid/--timestamp and report the keys involved"
 )

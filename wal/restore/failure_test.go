@@ -264,3 +264,26 @@ func TestRestoreLeavesNoTempFilesOnIntegrityFailure(t *testing.T) {
 	}
 	checkOnly(t, dir)
 }
+
+func TestRestoreOutputCreatedWhileRestoring(t *testing.T) {
+	m := newModel(512)
+	m.txs(3)
+	st := newMemStore()
+	m.putSnapshot(t, st, "", 3)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "db")
+	opts := restoreOpts()
+	opts.Progress = func(p Progress) {
+		if p.FilesDone == p.Files {
+			os.WriteFile(out, []byte("someone else's"), 0o600)
+		}
+	}
+	_, err := Restore(context.Background(), st, "", out, opts)
+	if !errors.Is(err, ErrOutputExists) {
+		t.Fatalf("err = %v, want ErrOutputExists", err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "someone else's" {
+		t.Error("output overwritten")
+	}
+	checkOnly(t, dir, "db")
+}

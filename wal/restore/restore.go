@@ -104,14 +104,13 @@ func Restore(ctx context.Context, st s3backend.Store, db, outPath string, opts O
 // permissions to give the restored file: the replaced file's, else 0644.
 func checkOutput(out string, force bool) (fs.FileMode, error) {
 	mode := fs.FileMode(0o644)
-	hint := "choose another output path with -o, or use --force to replace it"
 	fi, err := os.Lstat(out)
 	switch {
 	case err == nil && !fi.Mode().IsRegular():
 		return 0, withHint(fmt.Errorf("restore to %s: %w and is not a regular file", out, ErrOutputExists),
 			"choose another output path with -o")
 	case err == nil && !force:
-		return 0, withHint(fmt.Errorf("restore to %s: %w", out, ErrOutputExists), hint)
+		return 0, withHint(fmt.Errorf("restore to %s: %w", out, ErrOutputExists), hintOutputExists)
 	case err == nil:
 		mode = fi.Mode().Perm()
 	case !errors.Is(err, fs.ErrNotExist):
@@ -198,21 +197,51 @@ func (r *run) build(ctx context.Context, mode fs.FileMode) (ltx.Checksum, bool, 
 	return sum, verified, nil
 }
 
-// install moves r.tmp into place: stale sidecars of a replaced database go
-// first (SQLite would replay them), then the rename, then the directory sync.
+// install moves r.tmp into place: with Force, stale sidecars of the replaced
+// database go first (SQLite would replay them), then the rename, then the
+// directory sync. (Without Force, checkOutput found no -wal or -journal; a
+// stale -shm is harmless, SQLite rebuilds it.)
 func (r *run) install() error {
 	for _, s := range sidecars {
+		if !r.opts.Force {
+			break
+		}
 		if err := os.Remove(r.out + s); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("restore: remove stale %s: %w", r.out+s, err)
 		}
 	}
-	if err := os.Rename(r.tmp, r.out); err != nil {
-		return fmt.Errorf("restore: rename %s to %s: %w", r.tmp, r.out, err)
+	if err := r.move(); err != nil {
+		return err
 	}
 	if err := syncDir(filepath.Dir(r.out)); err != nil {
 		return fmt.Errorf("restore: sync directory of %s: %w", r.out, err)
 	}
 	return os.RemoveAll(r.dir)
+}
+
+// move renames r.tmp to r.out. Without Force it links first, which fails
+// if r.out appeared since checkOutput, so nothing is ever overwritten; file
+// systems without hard links fall back to a checked rename.
+func (r *run) move() error {
+	if !r.opts.Force {
+		err := os.Link(r.tmp, r.out)
+		switch {
+		case err == nil:
+			if err := os.Remove(r.tmp); err != nil {
+				return fmt.Errorf("restore: remove %s: %w", r.tmp, err)
+			}
+			return nil
+		case errors.Is(err, fs.ErrExist):
+			return withHint(fmt.Errorf("restore to %s: %w (created while restoring)", r.out, ErrOutputExists), hintOutputExists)
+		}
+		if _, err := os.Lstat(r.out); err == nil {
+			return withHint(fmt.Errorf("restore to %s: %w (created while restoring)", r.out, ErrOutputExists), hintOutputExists)
+		}
+	}
+	if err := os.Rename(r.tmp, r.out); err != nil {
+		return fmt.Errorf("restore: rename %s to %s: %w", r.tmp, r.out, err)
+	}
+	return nil
 }
 
 // fetchAndApply downloads the plan's files with bounded parallelism and

@@ -234,4 +234,3 @@ func TestChecksumPagesSkipsLockPage(t *testing.T) {
 		t.Errorf("snapshotPages(3, lock 4) = %d, want 3", got)
 	}
 }
-
