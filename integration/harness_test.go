@@ -67,11 +67,18 @@ type mountProc struct {
 // startMount runs walfs mount in the background and waits for the mount.
 func startMount(t *testing.T, dataDir, replica string, extra ...string) *mountProc {
 	t.Helper()
+	return startMountEnv(t, nil, dataDir, replica, extra...)
+}
+
+// startMountEnv is startMount with extra environment variables.
+func startMountEnv(t *testing.T, env []string, dataDir, replica string, extra ...string) *mountProc {
+	t.Helper()
 	requireEnv(t)
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	args := append([]string{"mount", "--data-dir", dataDir, "--replica", replica, "--log-level", "debug"}, extra...)
 	args = append(args, mnt)
 	cmd := exec.Command(walfsBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	logBuf := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
 	if err := cmd.Start(); err != nil {
@@ -178,9 +185,17 @@ func (m *mountProc) cleanup() {
 // runWalfs runs the walfs binary and returns combined output.
 func runWalfs(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runWalfsEnv(t, nil, args...)
+}
+
+// runWalfsEnv runs the walfs binary with extra environment variables.
+func runWalfsEnv(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, walfsBin, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, walfsBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
@@ -219,10 +234,16 @@ func dump(t *testing.T, path string) string {
 // restoreTo runs walfs restore of url into a fresh file and returns its path.
 func restoreTo(t *testing.T, url string, extra ...string) string {
 	t.Helper()
+	return restoreToEnv(t, nil, url, extra...)
+}
+
+// restoreToEnv is restoreTo with extra environment variables.
+func restoreToEnv(t *testing.T, env []string, url string, extra ...string) string {
+	t.Helper()
 	out := filepath.Join(t.TempDir(), "restored.db")
 	args := append([]string{"restore", "-o", out}, extra...)
 	args = append(args, url)
-	if o, err := runWalfs(t, args...); err != nil {
+	if o, err := runWalfsEnv(t, env, args...); err != nil {
 		t.Fatalf("walfs restore %s: %v\n%s", url, err, o)
 	}
 	return out

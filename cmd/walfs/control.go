@@ -127,5 +127,7 @@ func callControl(ctx context.Context, stateDir, endpoint string, req unmountRequ
 // noDaemonError means no walfs process answers for the mount.
 type noDaemonError struct{ err error }
 
-func (e *noDaemonError) Error() string { return "no walfs process answers on the control socket: " + e.err.Error() }
+func (e *noDaemonError) Error() string {
+	return "no walfs process answers on the control socket: " + e.err.Error()
+}
 func (e *noDaemonError) Unwrap() error { return e.err }
