@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ type mountProc struct {
 	Mnt     string
 	DataDir string
 	Replica string
-	log     *bytes.Buffer
+	log     *syncBuffer
 	done    chan error
 }
 
@@ -73,13 +74,18 @@ func startMount(t *testing.T, dataDir, replica string, extra ...string) *mountPr
 // startMountEnv is startMount with extra environment variables.
 func startMountEnv(t *testing.T, env []string, dataDir, replica string, extra ...string) *mountProc {
 	t.Helper()
+	return startMountAt(t, env, dataDir, replica, filepath.Join(t.TempDir(), "mnt"), extra...)
+}
+
+// startMountAt is startMountEnv at a given mount point.
+func startMountAt(t *testing.T, env []string, dataDir, replica, mnt string, extra ...string) *mountProc {
+	t.Helper()
 	requireEnv(t)
-	mnt := filepath.Join(t.TempDir(), "mnt")
 	args := append([]string{"mount", "--data-dir", dataDir, "--replica", replica, "--log-level", "debug"}, extra...)
 	args = append(args, mnt)
 	cmd := exec.Command(walfsBin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	logBuf := &bytes.Buffer{}
+	logBuf := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -88,7 +94,7 @@ func startMountEnv(t *testing.T, env []string, dataDir, replica string, extra ..
 	go func() { m.done <- cmd.Wait() }()
 	t.Cleanup(m.cleanup)
 	deadline := time.Now().Add(60 * time.Second)
-	for !isMounted(mnt) {
+	for !strings.Contains(logBuf.String(), "mounted; open your databases") || !isMounted(mnt) {
 		select {
 		case err := <-m.done:
 			m.done <- err
@@ -101,6 +107,24 @@ func startMountEnv(t *testing.T, env []string, dataDir, replica string, extra ..
 		time.Sleep(20 * time.Millisecond)
 	}
 	return m
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer goroutines of exec.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func isMounted(mnt string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,7 +63,7 @@ func runMount(c *cli.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
-	clearStaleMount(cfg.MountPoint, log)
+	clearStaleMount(cfg.MountPoint, cfg.DataDir, log)
 	if err := fusefs.CheckPaths(cfg.DataDir, cfg.MountPoint, log); err != nil {
 		return err
 	}
@@ -184,14 +185,26 @@ func runMount(c *cli.Context) error {
 	return nil
 }
 
-// clearStaleMount detaches a dead FUSE mount left at mountPoint by a killed
-// walfs, so a supervisor can restart us unattended.
-func clearStaleMount(mountPoint string, log interface{ Info(string, ...any) }) {
-	_, err := os.Stat(mountPoint)
-	if !errors.Is(err, syscall.ENOTCONN) {
+// clearStaleMount detaches a dead walfs mount left at mountPoint by a killed
+// walfs, so a supervisor can restart us unattended. A mount is dead when the
+// kernel says so (ENOTCONN) or when it is a walfs mount of this data dir and
+// nothing answers on its control socket. Live mounts are left alone.
+func clearStaleMount(mountPoint, dataDir string, log interface{ Info(string, ...any) }) {
+	ok, e := fusefs.IsMountPoint(mountPoint)
+	if !ok || e.FsType != "fuse."+fusefs.FsType {
 		return
 	}
-	if ok, e := fusefs.IsMountPoint(mountPoint); ok && e.FsType == "fuse."+fusefs.FsType {
+	_, statErr := os.Stat(mountPoint)
+	dead := errors.Is(statErr, syscall.ENOTCONN)
+	if !dead && e.Source == dataDir {
+		conn, err := net.DialTimeout("unix", filepath.Join(dataDir, fusefs.StateDirName, controlSocketName), time.Second)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		dead = true
+	}
+	if dead {
 		if err := syscall.Unmount(mountPoint, syscall.MNT_DETACH); err == nil {
 			log.Info("cleared the dead mount left by a previous walfs", "mount_point", mountPoint)
 		}
