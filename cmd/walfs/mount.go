@@ -41,6 +41,8 @@ func mountCommand() *cli.Command {
 			&cli.StringFlag{Name: "replica", Aliases: []string{"r"}, EnvVars: []string{"WALFS_REPLICA_URL"}, Usage: "replica URL: file:///path, /path or s3://bucket/path?endpoint=…&region=… (default: <data-dir>/.walfs/replica, same disk: for trying walfs out only)"},
 			&cli.DurationFlag{Name: "sync-interval", Value: time.Second, EnvVars: []string{"WALFS_SYNC_INTERVAL"}, Usage: "at most one upload per database per interval; commits in between share the next upload"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "on shutdown, how long to wait for pending uploads"},
+			&cli.StringFlag{Name: "durability", Value: "async", EnvVars: []string{"WALFS_DURABILITY"}, Usage: "async: commits return at local speed and reach the store within --sync-interval; sync: a commit returns only after the store acknowledged it (fails with a disk I/O error, and is not committed locally, if the store cannot within --sync-timeout)"},
+			&cli.DurationFlag{Name: "sync-timeout", Value: 10 * time.Second, EnvVars: []string{"WALFS_SYNC_TIMEOUT"}, Usage: "with --durability sync, how long a commit waits for the store before it fails"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request (very verbose)"},
 		),
 		Action: runMount,
@@ -60,9 +62,17 @@ func runMount(c *cli.Context) error {
 	if cfg.DataDir == "" {
 		return usagef("mount needs --data-dir, the directory that holds the real files (see walfs mount --help)")
 	}
+	if err := fusefs.CheckLayout(cfg.DataDir, cfg.MountPoint); err != nil {
+		return err // before creating anything inside a wrong layout
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	clearStaleMount(cfg.MountPoint, cfg.DataDir, log)
 	if err := fusefs.CheckPaths(cfg.DataDir, cfg.MountPoint, log); err != nil {
 		return err
@@ -79,11 +89,13 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "data_dir", cfg.DataDir, "mount_point", cfg.MountPoint, "replica", store.String(), "sync_interval", cfg.SyncInterval)
+	log.Info("starting", "data_dir", cfg.DataDir, "mount_point", cfg.MountPoint, "replica", store.String(), "sync_interval", cfg.SyncInterval, "durability", cfg.Durability)
 	rep, err := replicate.New(replicate.Options{
 		DataDir:      cfg.DataDir,
 		Store:        store,
 		SyncInterval: cfg.SyncInterval,
+		Durability:   cfg.Durability,
+		SyncTimeout:  cfg.SyncTimeout,
 		Logger:       log,
 		Restore: func(ctx context.Context, db, path string) (replicate.Pos, error) {
 			res, err := restore.Restore(ctx, store, db, path, restore.Options{Logger: log})

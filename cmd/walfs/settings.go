@@ -21,6 +21,8 @@ type settings struct {
 	Replica             s3backend.Config
 	SyncInterval        time.Duration
 	Timeout             time.Duration
+	Durability          string
+	SyncTimeout         time.Duration
 	LogLevel, LogFormat string
 }
 
@@ -41,6 +43,13 @@ func loadSettings(c *cli.Context) (*settings, error) {
 		}
 	} else {
 		file = &config.Config{}
+	}
+	// The loader knows these keys, but the mount does not act on them yet:
+	// refusing them beats running without what the user asked for.
+	for _, key := range []string{"snapshot-interval", "retention", "capture", "lease"} {
+		if file.Set[key] {
+			return nil, usagef("config file %s: %s is not supported by this walfs yet and would be ignored (remove it)", c.String("config"), key)
+		}
 	}
 	s := &settings{}
 	pick := func(flag string, fileVal string) string {
@@ -65,6 +74,14 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	}
 	s.SyncInterval = pickDur("sync-interval", file.SyncInterval, "sync-interval")
 	s.Timeout = pickDur("timeout", file.Timeout, "timeout")
+	s.SyncTimeout = pickDur("sync-timeout", file.SyncTimeout, "sync-timeout")
+	s.Durability = pick("durability", file.Durability)
+	if s.Durability != "async" && s.Durability != "sync" {
+		return nil, usagef("--durability must be async or sync, got %q", s.Durability)
+	}
+	if s.SyncTimeout <= 0 {
+		return nil, usagef("--sync-timeout must be positive, got %s", s.SyncTimeout)
+	}
 	s.LogLevel = pick("log-level", file.LogLevel)
 	s.LogFormat = pick("log-format", file.LogFormat)
 	if s.SyncInterval <= 0 {

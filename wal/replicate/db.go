@@ -35,10 +35,13 @@ type DB struct {
 	needSnap  bool      // next commit (or WAL open) writes a snapshot
 	stamp     fileStamp // db file state when its WAL went away
 	spool     spool
-	seg       *os.File // open spool segment, nil until the next commit
+	upMu      sync.Mutex // one upload at a time per database
+	segMu     sync.Mutex // guards the segment fields; never held while waiting on upMu
+	seg       *os.File   // open spool segment, nil until the next commit
 	segFirst  uint64
 	segSize   int64
-	segDirty  bool // appended since the last fsync
+	segDirty  bool   // appended since the last fsync
+	segLast   uint64 // last TXID appended to any segment
 	ltxBuf    bytes.Buffer
 	recBuf    []byte
 
@@ -134,35 +137,52 @@ func (d *DB) commit(txn *wal.Txn, r io.ReaderAt) error {
 		}
 		return d.sums.checksum(), nil
 	})
+	var ref recordRef
 	if err == nil {
-		err = d.appendRecord(txid, d.ltxBuf.Bytes())
+		ref, err = d.appendRecord(txid, d.ltxBuf.Bytes())
 	}
 	if err != nil {
 		d.sums.revert(undo)
 		return fmt.Errorf("spool transaction %d of %s: %w", txid, d.rel, err)
 	}
-	d.sums.commitUndo()
 	d.txid = txid
 	d.up.spooled(txid)
+	if d.r.opts.Durability == DurabilitySync {
+		if err := d.syncCommit(txid); err != nil {
+			// Not acknowledged by the store: the commit fails, locally too.
+			// The TXID stays burned and the next commit starts a new snapshot,
+			// in case the store did take the upload after all.
+			if uerr := d.unappend(ref); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+			d.sums.revert(undo)
+			d.needSnap = true
+			d.up.burn(txid)
+			return err
+		}
+	}
+	d.sums.commitUndo()
 	return nil
 }
 
 // appendRecord appends one transaction to the open segment, opening a new
 // segment if needed. On failure the segment is cut back, so it never holds a
 // torn record. Caller holds d.mu.
-func (d *DB) appendRecord(txid uint64, payload []byte) error {
+func (d *DB) appendRecord(txid uint64, payload []byte) (recordRef, error) {
+	d.segMu.Lock()
+	defer d.segMu.Unlock()
 	if d.seg == nil {
 		if err := os.MkdirAll(d.spool.dir, 0o700); err != nil {
-			return fmt.Errorf("create spool dir: %w", err)
+			return recordRef{}, fmt.Errorf("create spool dir: %w", err)
 		}
 		f, err := os.OpenFile(d.spool.segmentPath(txid), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
-			return fmt.Errorf("create spool segment: %w", err)
+			return recordRef{}, fmt.Errorf("create spool segment: %w", err)
 		}
 		if err := syncDir(d.spool.dir); err != nil {
 			f.Close()
 			os.Remove(f.Name())
-			return err
+			return recordRef{}, err
 		}
 		d.seg, d.segFirst, d.segSize = f, txid, 0
 	}
@@ -173,14 +193,38 @@ func (d *DB) appendRecord(txid uint64, payload []byte) error {
 		if err == nil {
 			err = io.ErrShortWrite
 		}
-		return fmt.Errorf("append to spool: %w", err)
+		return recordRef{}, fmt.Errorf("append to spool: %w", err)
 	}
+	ref := recordRef{path: d.seg.Name(), off: d.segSize}
 	d.segSize += int64(n)
 	d.segDirty = true
-	return nil
+	d.segLast = txid
+	return ref, nil
 }
 
-// rotate closes the open segment so the uploader can take it. Caller holds d.mu.
+// recordRef locates a record just appended, so a failed synchronous commit
+// can take it back out of the spool.
+type recordRef struct {
+	path string
+	off  int64
+}
+
+// unappend removes the record at ref (the newest in the spool). The segment
+// may have been rotated meanwhile; it is cut back either way.
+func (d *DB) unappend(ref recordRef) error {
+	d.segMu.Lock()
+	defer d.segMu.Unlock()
+	if d.seg != nil && d.seg.Name() == ref.path {
+		d.segSize = ref.off
+		return d.seg.Truncate(ref.off)
+	}
+	if ref.off == 0 {
+		return os.Remove(ref.path)
+	}
+	return os.Truncate(ref.path, ref.off)
+}
+
+// rotate closes the open segment so the uploader can take it. Caller holds d.segMu.
 func (d *DB) rotate() error {
 	if d.seg == nil {
 		return nil
@@ -237,7 +281,10 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index) error {
 		Version: ltx.Version, PageSize: pageSize, Commit: size,
 		MinTXID: 1, MaxTXID: ltx.TXID(txid), Timestamp: time.Now().UnixMilli(),
 	}
-	if err := d.rotate(); err != nil {
+	d.segMu.Lock()
+	err = d.rotate()
+	d.segMu.Unlock()
+	if err != nil {
 		return err
 	}
 	path := d.spool.snapshotPath(txid)
@@ -263,8 +310,16 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index) error {
 	if err != nil {
 		return fmt.Errorf("spool snapshot %d of %s: %w", txid, d.rel, err)
 	}
-	d.sums, d.txid, d.needSnap = sums, txid, false
+	d.txid = txid
 	d.up.spooled(txid)
+	if txn != nil && d.r.opts.Durability == DurabilitySync {
+		if err := d.syncCommit(txid); err != nil {
+			os.Remove(path) // the commit fails; the TXID stays burned
+			d.up.burn(txid)
+			return err
+		}
+	}
+	d.sums, d.needSnap = sums, false
 	d.log.Info("snapshot spooled", "txid", txid, "pages", size)
 	return nil
 }
@@ -387,8 +442,8 @@ func putPage(b []byte) {
 
 // syncSpool makes every spooled transaction durable on disk.
 func (d *DB) syncSpool() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.segMu.Lock()
+	defer d.segMu.Unlock()
 	if d.seg == nil || !d.segDirty {
 		return nil
 	}

@@ -27,11 +27,23 @@ type Options struct {
 	Store        s3backend.Store // where LTX files go
 	SyncInterval time.Duration   // at most one level-0 upload per interval per database
 	Logger       *slog.Logger
+	// Durability is DurabilityAsync (commits return at local speed) or
+	// DurabilitySync (a commit returns only once the store holds it).
+	Durability string
+	// SyncTimeout bounds how long a sync-durability commit waits for the
+	// store before it fails.
+	SyncTimeout time.Duration
 	// Restore rebuilds db from the store into path and returns the position
 	// it landed on. Start calls it for databases the replica has and the
 	// data dir lacks. Nil disables auto-restore.
 	Restore func(ctx context.Context, db, path string) (Pos, error)
 }
+
+// Durability modes.
+const (
+	DurabilityAsync = "async"
+	DurabilitySync  = "sync"
+)
 
 // Replicator tracks every database in a data dir. It implements
 // fusefs.Capturer.
@@ -57,6 +69,16 @@ func New(opts Options) (*Replicator, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	switch opts.Durability {
+	case "":
+		opts.Durability = DurabilityAsync
+	case DurabilityAsync, DurabilitySync:
+	default:
+		return nil, fmt.Errorf("durability %q: want async or sync", opts.Durability)
+	}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = 10 * time.Second
 	}
 	r := &Replicator{
 		opts:     opts,

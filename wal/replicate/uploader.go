@@ -44,6 +44,17 @@ func (u *uploadState) spooled(txid uint64) {
 	}
 }
 
+// burn forgets txid, the newest spooled TXID, after its commit failed: there
+// is nothing to upload for it. The TXID itself is never reused.
+func (u *uploadState) burn(txid uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.last == txid {
+		u.last = txid - 1
+	}
+	u.notify()
+}
+
 func (u *uploadState) notify() {
 	close(u.progress)
 	u.progress = make(chan struct{})
@@ -105,10 +116,12 @@ const maxBatchBytes = 256 << 20
 // uploadOnce uploads the next batch of the spool: a snapshot alone, or every
 // closed segment up to the next snapshot merged into one level-0 file.
 func (d *DB) uploadOnce(ctx context.Context) error {
-	d.mu.Lock()
+	d.upMu.Lock()
+	defer d.upMu.Unlock()
+	d.segMu.Lock()
 	err := d.rotate()
-	limit := d.txid // segments starting after this were opened after the rotation
-	d.mu.Unlock()
+	limit := d.segLast // segments starting after this were opened after the rotation
+	d.segMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -245,4 +258,40 @@ func (d *DB) put(ctx context.Context, info s3backend.FileInfo, body io.Reader, s
 	d.up.mu.Unlock()
 	d.log.Debug("uploaded", "key", s3backend.Key(info), "bytes", size, "txns", txns, "took", time.Since(start))
 	return nil
+}
+
+// syncCommit uploads everything spooled up to txid and waits for the store to
+// acknowledge it (durability sync). It runs in the committing FUSE request,
+// so SQLite's commit does not return before the store has the transaction.
+func (d *DB) syncCommit(txid uint64) error {
+	ctx, cancel := context.WithTimeout(d.r.ctx, d.r.opts.SyncTimeout)
+	defer cancel()
+	var lastErr error
+	for {
+		d.up.mu.Lock()
+		done := d.up.uploaded.TXID >= txid
+		d.up.mu.Unlock()
+		if done {
+			return nil
+		}
+		err := d.uploadOnce(ctx)
+		d.up.mu.Lock()
+		d.up.lastErr = err
+		d.up.notify()
+		d.up.mu.Unlock()
+		if err != nil {
+			lastErr = err
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			if lastErr == nil {
+				lastErr = ctx.Err()
+			}
+			return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.r.opts.SyncTimeout, lastErr)
+		}
+	}
 }
