@@ -27,6 +27,10 @@ type Capturer interface {
 	WALSync(db string) error
 	// Removed is called after a file was unlinked or renamed away.
 	Removed(path string)
+	// BeforeWrite is called before a write to any other file (a database
+	// file, in passthrough mode) reaches the backing file. A non-nil error
+	// fails the write.
+	BeforeWrite(path string) error
 }
 
 // errnoOf converts a domain error to the errno returned to the kernel.

@@ -23,8 +23,9 @@ type node struct {
 
 // fileSystem holds what every node shares.
 type fileSystem struct {
-	root *fs.LoopbackRoot
-	cap  Capturer
+	root        *fs.LoopbackRoot
+	cap         Capturer
+	passthrough bool // see Options.Passthrough
 }
 
 var (
@@ -90,6 +91,9 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	db, ok := walDB(n.rel())
 	if !ok {
+		if n.fsys.passthrough && !strings.HasSuffix(n.rel(), "-shm") {
+			return n.fsys.openDB(n.rel(), filepath.Join(n.RootData.Path, n.rel()), flags)
+		}
 		return n.LoopbackNode.Open(ctx, flags)
 	}
 	flags &^= syscall.O_APPEND | fuse.FMODE_EXEC
@@ -107,6 +111,15 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	ino, fh, fuseFlags, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
 	db, ok := walDB(n.child(name))
+	if errno == 0 && !ok && n.fsys.passthrough && !strings.HasSuffix(name, "-shm") {
+		fh.(fs.FileReleaser).Release(ctx)
+		flags &^= syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC
+		dfh, dflags, errno := n.fsys.openDB(n.child(name), filepath.Join(n.RootData.Path, n.child(name)), flags)
+		if errno != 0 {
+			return nil, nil, 0, errno
+		}
+		return ino, dfh, dflags, 0
+	}
 	if errno != 0 || !ok {
 		return ino, fh, fuseFlags, errno
 	}

@@ -15,9 +15,10 @@ import (
 // after they land.
 type walFile struct {
 	*fs.LoopbackFile
-	f   *os.File // same descriptor as LoopbackFile's, for the capturer's reads
-	db  string
-	cap Capturer
+	f           *os.File // same descriptor as LoopbackFile's, for the capturer's reads
+	db          string
+	cap         Capturer
+	passthrough bool
 }
 
 var (
@@ -32,7 +33,7 @@ func (fsys *fileSystem) openWAL(db string, f *os.File) (*walFile, syscall.Errno)
 		f.Close()
 		return nil, errnoOf(err)
 	}
-	return &walFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, db: db, cap: fsys.cap}, 0
+	return &walFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, db: db, cap: fsys.cap, passthrough: fsys.passthrough}, 0
 }
 
 var zeroPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
@@ -93,7 +94,12 @@ func (w *walFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	return errnoOf(w.cap.WALSync(w.db))
 }
 
-// PassthroughFd refuses kernel passthrough for -wal files: their writes must
-// come through walfs to be captured. (go-fuse enables passthrough on its own
-// for any handle that offers a descriptor.)
-func (w *walFile) PassthroughFd() (int, bool) { return -1, false }
+// PassthroughFd offers the kernel the backing descriptor only in passthrough
+// mode; otherwise -wal writes must come through walfs to be captured.
+// (go-fuse enables passthrough on its own for any handle that offers one.)
+func (w *walFile) PassthroughFd() (int, bool) {
+	if w.passthrough {
+		return w.LoopbackFile.PassthroughFd()
+	}
+	return -1, false
+}

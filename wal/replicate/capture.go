@@ -52,6 +52,11 @@ func (r *Replicator) WALTruncate(db string, f *os.File, size int64) error {
 	if !d.walLoaded {
 		return d.walOpened(f)
 	}
+	if d.r.opts.Capture == CapturePassthrough {
+		if err := d.poll(); err != nil { // catch up before the frames go
+			return err
+		}
+	}
 	d.walSize = size
 	d.capture.Truncated(size)
 	return nil
@@ -72,7 +77,9 @@ func (r *Replicator) Removed(path string) {
 	if db, ok := strings.CutSuffix(path, "-wal"); ok {
 		if d := r.lookup(db); d != nil {
 			d.mu.Lock()
+			d.poll() // passthrough: whatever is left (normally nothing: checkpointed)
 			d.capture.Reset()
+			d.closeWALReader()
 			d.walLoaded, d.walSize = false, 0
 			d.stamp = stampOf(d.path)
 			d.mu.Unlock()
@@ -82,6 +89,7 @@ func (r *Replicator) Removed(path string) {
 	if d := r.lookup(path); d != nil {
 		d.mu.Lock()
 		d.capture.Reset()
+		d.closeWALReader()
 		d.walLoaded, d.walSize = false, 0
 		d.sums, d.needSnap, d.stamp = nil, true, fileStamp{}
 		d.mu.Unlock()

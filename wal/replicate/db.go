@@ -30,6 +30,7 @@ type DB struct {
 	capture   *wal.Capture
 	walLoaded bool
 	walSize   int64
+	walf      *os.File  // walfs's own read handle on the WAL (passthrough mode)
 	sums      *pageSums // nil until the database has been snapshotted
 	txid      uint64    // last TXID assigned
 	needSnap  bool      // next commit (or WAL open) writes a snapshot
@@ -82,6 +83,11 @@ func (d *DB) walOpened(f *os.File) error {
 		return fmt.Errorf("load wal of %s: %w", d.rel, err)
 	}
 	d.walLoaded, d.walSize = true, fi.Size()
+	if d.r.opts.Capture == CapturePassthrough {
+		if err := d.openWALReader(); err != nil {
+			return err
+		}
+	}
 	switch {
 	case d.sums == nil || d.needSnap:
 		d.needSnap = true

@@ -30,6 +30,8 @@ type Options struct {
 	// Durability is DurabilityAsync (commits return at local speed) or
 	// DurabilitySync (a commit returns only once the store holds it).
 	Durability string
+	// Capture is CaptureUserspace (default) or CapturePassthrough.
+	Capture string
 	// SyncTimeout bounds how long a sync-durability commit waits for the
 	// store before it fails.
 	SyncTimeout time.Duration
@@ -51,6 +53,8 @@ type Replicator struct {
 	opts     Options
 	stateDir string
 	log      *slog.Logger
+
+	watch *watcher // passthrough mode only
 
 	mu     sync.Mutex
 	dbs    map[string]*DB
@@ -80,6 +84,16 @@ func New(opts Options) (*Replicator, error) {
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 10 * time.Second
 	}
+	switch opts.Capture {
+	case "":
+		opts.Capture = CaptureUserspace
+	case CaptureUserspace, CapturePassthrough:
+	default:
+		return nil, fmt.Errorf("capture %q: want userspace or passthrough", opts.Capture)
+	}
+	if opts.Capture == CapturePassthrough && opts.Durability == DurabilitySync {
+		return nil, errors.New("durability sync needs the userspace capture path (use --capture userspace or auto)")
+	}
 	r := &Replicator{
 		opts:     opts,
 		stateDir: filepath.Join(opts.DataDir, StateDirName),
@@ -87,6 +101,14 @@ func New(opts Options) (*Replicator, error) {
 		dbs:      make(map[string]*DB),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if opts.Capture == CapturePassthrough {
+		w, err := newWatcher()
+		if err != nil {
+			return nil, fmt.Errorf("inotify for passthrough capture: %w", err)
+		}
+		r.watch = w
+		go w.run(r.walChanged)
+	}
 	return r, nil
 }
 
@@ -253,6 +275,9 @@ func (r *Replicator) all() []*DB {
 // disk and are uploaded by the next Start.
 func (r *Replicator) Close() error {
 	r.cancel()
+	if r.watch != nil {
+		r.watch.close()
+	}
 	r.wg.Wait()
 	var errs []error
 	for _, d := range r.all() {
@@ -261,4 +286,22 @@ func (r *Replicator) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// walChanged is called by the watcher when a backing -wal file changed.
+func (r *Replicator) walChanged(walPath string) {
+	rel, err := filepath.Rel(r.opts.DataDir, strings.TrimSuffix(walPath, "-wal"))
+	if err != nil {
+		return
+	}
+	d := r.lookup(filepath.ToSlash(rel))
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	err = d.poll()
+	d.mu.Unlock()
+	if err != nil {
+		d.log.Error("capture failed; the next checkpoint retries it", "err", err)
+	}
 }

@@ -1,0 +1,87 @@
+package replicate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/walfs/walfs/wal"
+)
+
+// Capture paths. In userspace mode every -wal write comes through walfs and
+// is captured before it returns. In passthrough mode the kernel writes the
+// -wal file directly; walfs reads new frames from the backing file when
+// inotify reports a change, and — so that no committed frame can be lost to
+// a WAL restart — catches up synchronously before any write to a database
+// file reaches the disk (in WAL mode only checkpoints write the database
+// file, and SQLite restarts the WAL only after a complete checkpoint).
+const (
+	CaptureUserspace   = "userspace"
+	CapturePassthrough = "passthrough"
+)
+
+// BeforeWrite implements fusefs.Capturer: in passthrough mode, a write to a
+// database file first brings the capture of its WAL up to date.
+func (r *Replicator) BeforeWrite(path string) error {
+	if r.opts.Capture != CapturePassthrough {
+		return nil
+	}
+	d := r.lookup(path)
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.poll()
+}
+
+// poll reads whatever SQLite appended to the WAL since the last poll and
+// spools the transactions it commits. Caller holds d.mu.
+func (d *DB) poll() error {
+	if !d.walLoaded || d.walf == nil {
+		return nil
+	}
+	fi, err := d.walf.Stat()
+	if err != nil {
+		return fmt.Errorf("stat wal of %s: %w", d.rel, err)
+	}
+	d.walSize = fi.Size()
+	err = d.capture.Poll(d.walf, fi.Size())
+	if errors.Is(err, wal.ErrRestarted) {
+		d.log.Warn("wal restarted while a transaction was being read: writing a snapshot")
+		d.needSnap = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("capture %s: %w", d.rel, err)
+	}
+	return nil
+}
+
+// openWALReader opens walfs's own read handle on the WAL for polling.
+// Caller holds d.mu.
+func (d *DB) openWALReader() error {
+	if d.walf != nil {
+		return nil
+	}
+	f, err := os.Open(d.path + "-wal")
+	if err != nil {
+		return fmt.Errorf("open wal of %s for capture: %w", d.rel, err)
+	}
+	d.walf = f
+	if d.r.watch != nil {
+		if err := d.r.watch.add(filepath.Dir(d.path)); err != nil {
+			d.log.Warn("cannot watch the wal for changes; it is still captured before every checkpoint", "err", err)
+		}
+	}
+	return nil
+}
+
+// closeWALReader drops the read handle when the WAL goes away.
+func (d *DB) closeWALReader() {
+	if d.walf != nil {
+		d.walf.Close()
+		d.walf = nil
+	}
+}
