@@ -23,8 +23,12 @@ type Options struct {
 	DataDir    string // backing directory (absolute)
 	MountPoint string // where the loopback appears (absolute)
 	Capturer   Capturer
-	Logger     *slog.Logger
-	Debug      bool // log every FUSE request
+	// Passthrough lets the kernel write -wal files directly (the capturer
+	// reads them back); other files are then served through walfs so that
+	// writes to database files can be held until capture caught up.
+	Passthrough bool
+	Logger      *slog.Logger
+	Debug       bool // log every FUSE request
 }
 
 // Mount is a mounted walfs file system.
@@ -49,7 +53,7 @@ func New(opts Options) (*Mount, error) {
 	if err := syscall.Stat(opts.DataDir, &st); err != nil {
 		return nil, fmt.Errorf("stat data dir %s: %w", opts.DataDir, err)
 	}
-	fsys := &fileSystem{cap: opts.Capturer}
+	fsys := &fileSystem{cap: opts.Capturer, passthrough: opts.Passthrough}
 	fsys.root = &fs.LoopbackRoot{Path: opts.DataDir, Dev: uint64(st.Dev)}
 	fsys.root.NewNode = fsys.newNode
 	rootNode := fsys.newNode(fsys.root, nil, "", &st)
@@ -125,14 +129,8 @@ func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 // point or the other way round, a mount point that is not an empty directory
 // or is already a mount. A missing mount point is created.
 func CheckPaths(dataDir, mountPoint string, log *slog.Logger) error {
-	if !filepath.IsAbs(dataDir) || !filepath.IsAbs(mountPoint) {
-		return fmt.Errorf("data dir and mount point must be absolute paths")
-	}
-	if within(dataDir, mountPoint) {
-		return fmt.Errorf("data dir %s is inside mount point %s (put the data dir outside the mount)", dataDir, mountPoint)
-	}
-	if within(mountPoint, dataDir) {
-		return fmt.Errorf("mount point %s is inside data dir %s (put the mount point outside the data dir)", mountPoint, dataDir)
+	if err := CheckLayout(dataDir, mountPoint); err != nil {
+		return err
 	}
 	fi, err := os.Stat(mountPoint)
 	if errors.Is(err, os.ErrNotExist) {
@@ -160,6 +158,21 @@ func CheckPaths(dataDir, mountPoint string, log *slog.Logger) error {
 	}
 	if len(entries) > 0 {
 		return fmt.Errorf("mount point %s is not empty (walfs mounts over an empty directory; your databases go in --data-dir)", mountPoint)
+	}
+	return nil
+}
+
+// CheckLayout refuses a data dir inside the mount point or the other way
+// round, looking at the paths only (nothing needs to exist yet).
+func CheckLayout(dataDir, mountPoint string) error {
+	if !filepath.IsAbs(dataDir) || !filepath.IsAbs(mountPoint) {
+		return fmt.Errorf("data dir and mount point must be absolute paths")
+	}
+	if within(dataDir, mountPoint) {
+		return fmt.Errorf("data dir %s is inside mount point %s (put the data dir outside the mount)", dataDir, mountPoint)
+	}
+	if within(mountPoint, dataDir) {
+		return fmt.Errorf("mount point %s is inside data dir %s (put the mount point outside the data dir)", mountPoint, dataDir)
 	}
 	return nil
 }

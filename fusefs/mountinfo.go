@@ -89,7 +89,7 @@ func FindWalfs(mountPoint string) (dataDir string, err error) {
 		return "", fmt.Errorf("%s is not a mount point (give the directory walfs mount was started on)", mountPoint)
 	}
 	if e.FsType != "fuse."+FsType && e.FsType != FsType {
-		return "", fmt.Errorf("%s is a %s mount, not a walfs mount", mountPoint, e.FsType)
+		return "", fmt.Errorf("%s is a %s mount, not a walfs mount (give the directory walfs mount was started on; see mount -t fuse.walfs)", mountPoint, e.FsType)
 	}
 	return e.Source, nil
 }

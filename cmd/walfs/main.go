@@ -22,7 +22,7 @@ func main() {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "walfs",
 		Usage: "make SQLite databases durable in object storage, commit by commit",
 		Description: "walfs mounts a directory. SQLite databases opened inside it work as on a local disk;\n" +
@@ -36,12 +36,28 @@ func newApp() *cli.App {
 			mountCommand(),
 			unmountCommand(),
 			syncCommand(),
+			benchCommand(),
 			restoreCommand(),
 			lsCommand(),
 			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
+		OnUsageError:   onUsageError,
 	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+	}
+	return app
+}
+
+// onUsageError replaces urfave/cli's "Incorrect Usage" plus the whole help
+// text with the one-line error every other failure gets.
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	name := "walfs"
+	if c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return usagef("%v (see %s --help)", err, name)
 }
 
 // exitCode maps an error to the process exit status; usage errors are 2.

@@ -42,6 +42,7 @@ func mountCommand() *cli.Command {
 			&cli.DurationFlag{Name: "sync-interval", Value: time.Second, EnvVars: []string{"WALFS_SYNC_INTERVAL"}, Usage: "at most one upload per database per interval; commits in between share the next upload"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "on shutdown, how long to wait for pending uploads"},
 			&cli.StringFlag{Name: "durability", Value: "async", EnvVars: []string{"WALFS_DURABILITY"}, Usage: "async: commits return at local speed and reach the store within --sync-interval; sync: a commit returns only after the store acknowledged it (fails with a disk I/O error, and is not committed locally, if the store cannot within --sync-timeout)"},
+			&cli.StringFlag{Name: "capture", Value: "auto", EnvVars: []string{"WALFS_CAPTURE"}, Usage: "how -wal writes are captured: userspace (every write comes through walfs; portable; needed for --durability sync), passthrough (the kernel writes the WAL at native speed and walfs reads new frames back; needs Linux >= 6.9 and root), or auto (passthrough where available)"},
 			&cli.DurationFlag{Name: "sync-timeout", Value: 10 * time.Second, EnvVars: []string{"WALFS_SYNC_TIMEOUT"}, Usage: "with --durability sync, how long a commit waits for the store before it fails"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request (very verbose)"},
 		),
@@ -66,7 +67,7 @@ func runMount(c *cli.Context) error {
 		return err // before creating anything inside a wrong layout
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+		return fmt.Errorf("create data dir %s: %w (give --data-dir a directory, or a path walfs may create)", cfg.DataDir, err)
 	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
@@ -90,7 +91,10 @@ func runMount(c *cli.Context) error {
 		return err
 	}
 	log.Info("starting", "data_dir", cfg.DataDir, "mount_point", cfg.MountPoint, "replica", store.String(), "sync_interval", cfg.SyncInterval, "durability", cfg.Durability)
+	capture, why := chooseCapture(cfg.Capture, cfg.Durability)
+	log.Info("capture path", "path", capture, "why", why)
 	rep, err := replicate.New(replicate.Options{
+		Capture:      capture,
 		DataDir:      cfg.DataDir,
 		Store:        store,
 		SyncInterval: cfg.SyncInterval,
@@ -114,6 +118,7 @@ func runMount(c *cli.Context) error {
 	}
 	m, err := fusefs.New(fusefs.Options{
 		DataDir: cfg.DataDir, MountPoint: cfg.MountPoint, Capturer: rep, Logger: log, Debug: c.Bool("debug-fuse"),
+		Passthrough: capture == replicate.CapturePassthrough,
 	})
 	if err != nil {
 		rep.Close()

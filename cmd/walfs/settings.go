@@ -23,6 +23,7 @@ type settings struct {
 	Timeout             time.Duration
 	Durability          string
 	SyncTimeout         time.Duration
+	Capture             string
 	LogLevel, LogFormat string
 }
 
@@ -78,6 +79,15 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	s.Durability = pick("durability", file.Durability)
 	if s.Durability != "async" && s.Durability != "sync" {
 		return nil, usagef("--durability must be async or sync, got %q", s.Durability)
+	}
+	s.Capture = pick("capture", file.Capture)
+	switch s.Capture {
+	case "auto", "passthrough", "userspace":
+	default:
+		return nil, usagef("--capture must be auto, passthrough or userspace, got %q", s.Capture)
+	}
+	if s.Capture == "passthrough" && s.Durability == "sync" {
+		return nil, usagef("--durability sync needs --capture userspace (or auto): with passthrough the kernel writes the WAL before walfs sees it")
 	}
 	if s.SyncTimeout <= 0 {
 		return nil, usagef("--sync-timeout must be positive, got %s", s.SyncTimeout)
