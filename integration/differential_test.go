@@ -79,11 +79,15 @@ func TestDifferentialRandomWorkloads(t *testing.T) {
 	for _, tc := range []struct {
 		seed     int
 		pageSize int
-	}{{1, 4096}, {2, 512}, {3, 65536}, {4, 1024}} {
-		t.Run(fmt.Sprintf("seed%d_page%d", tc.seed, tc.pageSize), func(t *testing.T) {
+		capture  string
+	}{
+		{1, 4096, "passthrough"}, {2, 512, "passthrough"}, {3, 65536, "passthrough"}, {4, 1024, "passthrough"},
+		{5, 4096, "userspace"}, {6, 512, "userspace"}, {7, 65536, "userspace"}, {4, 1024, "userspace"},
+	} {
+		t.Run(fmt.Sprintf("%s_seed%d_page%d", tc.capture, tc.seed, tc.pageSize), func(t *testing.T) {
 			dir := t.TempDir()
 			dataDir, replicaDir := filepath.Join(dir, "data"), filepath.Join(dir, "replica")
-			m := startMount(t, dataDir, "file://"+replicaDir, "--sync-interval", "50ms")
+			m := startMount(t, dataDir, "file://"+replicaDir, "--sync-interval", "50ms", "--capture", tc.capture)
 			db := filepath.Join(m.Mnt, "diff.db")
 			for step := 0; step < steps; step++ {
 				ops := py(t, workloadScript, db, fmt.Sprint(tc.seed), fmt.Sprint(step), fmt.Sprint(tc.pageSize))

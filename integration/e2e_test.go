@@ -11,10 +11,16 @@ import (
 // unmount, restore; then a brand-new data dir restores itself from the
 // replica before the mount appears.
 func TestEndToEndFileReplica(t *testing.T) {
+	for _, capture := range []string{"passthrough", "userspace"} {
+		t.Run(capture, func(t *testing.T) { testEndToEnd(t, capture) })
+	}
+}
+
+func testEndToEnd(t *testing.T, capture string) {
 	dir := t.TempDir()
 	dataDir, replicaDir := filepath.Join(dir, "data"), filepath.Join(dir, "replica")
 	replica := "file://" + replicaDir
-	m := startMount(t, dataDir, replica)
+	m := startMount(t, dataDir, replica, "--capture", capture)
 
 	py(t, `
 import sqlite3, sys, os
@@ -49,7 +55,7 @@ for name in ("app.db", "sub/dir/nested.db"):
 
 	// A new machine: empty data dir, same replica.
 	fresh := filepath.Join(dir, "fresh")
-	m2 := startMount(t, fresh, replica)
+	m2 := startMount(t, fresh, replica, "--capture", capture)
 	for _, db := range []string{"app.db", "sub/dir/nested.db"} {
 		requireSameDB(t, filepath.Join(dataDir, filepath.FromSlash(db)), filepath.Join(m2.Mnt, filepath.FromSlash(db)))
 	}
