@@ -18,11 +18,12 @@ var ErrRestarted = errors.New("wal: WAL restarted while the sink read a transact
 // frame is what Capture remembers of one validated frame.
 type frame struct {
 	pgno, commit uint32
-	ck1, ck2     uint32 // cumulative checksum through this frame (as stored in it)
+	ck1, ck2     uint32 // cumulative checksum through this frame (as stored in it; 0, 0 for a pending-rewrite frame)
 }
 
 // Capture follows one WAL file and emits each transaction to its Sink the
-// moment SQLite's recovery would replay it.
+// moment its commit frame validates (doc.go: the recovery rule plus the
+// pending-rewrite rule).
 //
 // It keeps the frames of the current generation that validated so far (16
 // bytes each) with their cumulative checksums, so that a write anywhere in the
@@ -295,7 +296,8 @@ const (
 )
 
 // check reads frame i and validates it against the header and the checksum
-// of frame i-1.
+// stored in frame i-1 (the header's for frame 0): the recovery rule, plus the
+// pending-rewrite rule (doc.go).
 func (c *Capture) check(r io.ReaderAt, i int) (frame, int, error) {
 	off := c.frameOffset(i)
 	n, err := r.ReadAt(c.buf, off)
@@ -306,6 +308,11 @@ func (c *Capture) check(r io.ReaderAt, i int) (frame, int, error) {
 		return frame{}, frameShort, fmt.Errorf("read wal frame %d at offset %d: %w", i, off, err)
 	}
 	fh := ParseFrameHeader(c.buf)
+	if fh.pendingRewrite() {
+		// Counts without a checksum of its own; the frame after it is
+		// checked from (0, 0), the checksum stored in it. See doc.go.
+		return frame{pgno: fh.Pgno}, frameValid, nil
+	}
 	if fh.Salt1 != c.hdr.Salt1 || fh.Salt2 != c.hdr.Salt2 || fh.Pgno == 0 {
 		return frame{}, frameInvalid, nil
 	}

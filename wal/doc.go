@@ -1,5 +1,5 @@
 // Package wal reads SQLite write-ahead logs and captures their transactions
-// exactly as SQLite's own recovery would replay them.
+// as the SQLite connection writing them commits them.
 //
 // It owns three things:
 //   - the WAL file format: the 32-byte file header ([Header], [ParseHeader]),
@@ -13,14 +13,52 @@
 //   - the committed index of the current WAL generation ([Index]), so a snapshot
 //     can be taken mid-life.
 //
-// The rule it implements is SQLite's recovery rule (wal.c walIndexRecover): a
-// frame counts only if its salts equal the header's, its page number is not
-// zero and the checksum chain validates from the header through it; a
-// transaction is committed exactly when such a chain reaches a frame whose
-// commit field is non-zero. Capture never emits a transaction SQLite would not
-// replay and never misses one it would, including while SQLite rewrites frames
-// of an open transaction (cache spill) and when it restarts the WAL after a
-// checkpoint.
+// The rule it implements is what the live SQLite connection that wrote the
+// WAL treats as committed. That is SQLite's recovery rule (wal.c
+// walIndexRecover) plus one extension for a checksum chain SQLite itself
+// leaves broken:
+//
+//   - Recovery rule: a frame counts only if its salts equal the header's, its
+//     page number is not zero and the checksum chain validates from the header
+//     through it; a transaction is committed when such a chain reaches a frame
+//     whose commit field is non-zero.
+//   - Pending-rewrite rule: a frame whose salt-1, salt-2, checksum-1 and
+//     checksum-2 are all zero, with a non-zero page number and a zero commit
+//     field, also counts, with no checksum of its own; the chain then goes on
+//     at the next frame from the checksum (0, 0) stored in it. Frames after it
+//     must still carry the header's salts and validate from that seed, and a
+//     commit frame that validates this way commits its whole transaction,
+//     including the zeroed frames (their pages are in SQLite's wal-index).
+//
+// Why the extension: while an open transaction owes a checksum rewrite (a
+// cache spill overwrote one of its frames in place, wal.c iReCksum), SQLite
+// writes the header of every frame it appends with zero salts and checksums,
+// and at commit walRewriteChecksums rewrites the headers from the first
+// overwritten frame on, seeding the chain from the checksum stored in the
+// frame before it. SQLite 3.40.1 does not clear iReCksum when ROLLBACK TO
+// moves the end of the WAL back before that frame (later releases do). So
+// after `SAVEPOINT a; <spilling statement>; ROLLBACK TO a; ...; COMMIT` the
+// frames appended between the savepoint's end and the stale iReCksum keep
+// zeroed headers, and the frames after them are chained from the (0, 0)
+// stored in the last zeroed one. The connection's wal-index holds every frame
+// up to the commit, so its readers and checkpoints see the transaction, while
+// recovery (a reopen, or a copy of the files) stops at the first zeroed frame
+// and drops it and every later transaction of that WAL generation.
+// testdata/gen.py reproduces this (the savepoint-512 fixture). Garbage cannot
+// pass the extension: the transaction still needs 64-bit checksums chained to
+// a valid commit frame.
+//
+// A zeroed frame with a non-zero commit field never counts. SQLite writes one
+// when the transaction's last frame comes before the stale iReCksum (the
+// commit then rewrites nothing): the live connection treats that transaction
+// as committed and chains the next transactions from whatever checksum lies in
+// the frame before iReCksum, so neither rule can validate them and they are
+// not captured until the next WAL restart.
+//
+// Capture never emits a transaction whose commit frame validates under
+// neither rule and never misses one that does, including while SQLite
+// rewrites frames of an open transaction (cache spill) and when it restarts
+// the WAL after a checkpoint.
 //
 // What it must never do:
 //   - any I/O other than ReadAt on the io.ReaderAt it is handed (no opening,

@@ -43,3 +43,13 @@ func (h FrameHeader) AppendBinary(b []byte) ([]byte, error) {
 func FrameOffset(pageSize uint32, i int64) int64 {
 	return HeaderSize + i*(FrameHeaderSize+int64(pageSize))
 }
+
+// pendingRewrite reports whether h is the header of a pending-rewrite frame:
+// salts and checksums all zero, a page number and no commit. SQLite writes
+// such a header for a frame appended while it owes the open transaction a
+// checksum rewrite (wal.c walEncodeFrame with iReCksum set); see doc.go for
+// when one is never rewritten.
+func (h FrameHeader) pendingRewrite() bool {
+	return h.Salt1 == 0 && h.Salt2 == 0 && h.Checksum1 == 0 && h.Checksum2 == 0 &&
+		h.Pgno != 0 && h.Commit == 0
+}

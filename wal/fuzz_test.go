@@ -20,11 +20,14 @@ var fuzzChunks = []int{1, 3, 8, 13, 24, 32, 100, 488, 512, 536, 1000, 1024, 1048
 // FuzzCapture feeds arbitrary bytes through Wrote or Poll in arbitrary write
 // splits, with in-place rewrites, damage and truncations, and checks after
 // every operation that the capture never panics, never emits a transaction
-// SQLite's recovery would not replay at that moment, and holds exactly the
-// committed index recovery would build.
+// the reference parse (refParse: SQLite's recovery plus the pending-rewrite
+// rule) would not replay at that moment, and holds exactly the committed
+// index it would build.
 //
 // ops[0] is a mode byte: bit 0 reseals the header and frame checksums of wal
-// first (so the fuzzer can explore structure behind valid checksums), bit 1
+// first (so the fuzzer can explore structure behind valid checksums; frames
+// with zero salts, a page number and no commit become pending-rewrite frames
+// and the chain goes on from (0, 0) after them), bit 1
 // selects Poll instead of Wrote. Each following byte is one operation:
 // top two bits 0 or 1 append the next chunk of wal, 2 rewrites an earlier
 // region with the same bytes (or truncates when the low bit is set), 3
@@ -189,6 +192,21 @@ func fuzzSeeds(t testing.TB) []fuzzSeed {
 	w.rewriteChecksums(2, nil)
 	sim := f.b
 
+	// SQLite 3.40.1 after SAVEPOINT, a spill and ROLLBACK TO (see
+	// savepointHistory): a zeroed frame the commit does not rewrite.
+	f = &memFile{}
+	w = newWALWriter(t, f, 512, false)
+	w.header()
+	w.frame(1, 1, w.page(1))
+	w.frame(2, 0, w.page(2))
+	w.pending(3, 0, w.page(3))
+	w.pending(4, 0, w.page(4))
+	w.pending(1, 4, w.page(5))
+	w.rewriteChecksums(3, nil)
+	w.frame(2, 4, w.page(6))
+	pending := f.b
+	savepoint := fixture(t, "savepoint-512.wal.gz")
+
 	appendAll := func(n int, chunk byte) []byte {
 		ops := []byte{0}
 		for range n {
@@ -204,6 +222,10 @@ func fuzzSeeds(t testing.TB) []fuzzSeed {
 		{sim, appendAll(30, 4)}, // 24-byte chunks
 		{sim, append([]byte{2}, mixed[1:]...)},
 		{sim, append([]byte{3}, mixed[1:]...)},
+		{pending, appendAll(30, 4)},
+		{pending, append([]byte{3}, mixed[1:]...)},
+		{savepoint, appendAll(30, 9)},
+		{savepoint, mixed},
 	}
 }
 

@@ -170,7 +170,11 @@ func resealHeader(wal []byte) {
 	binary.BigEndian.PutUint32(wal[28:], s2)
 }
 
-// reseal recomputes the checksums of every whole frame from offset from on.
+// reseal recomputes the checksums of every whole frame from offset from on,
+// from the checksum stored in the frame before (or the header), as SQLite's
+// walRewriteChecksums does. Pending-rewrite frames (zero salts, a page
+// number, no commit) keep their zeroed checksums, so the chain goes on from
+// (0, 0) after them.
 func reseal(wal []byte, from int64) {
 	be := wal[3]&1 == 1
 	fs := FrameHeaderSize + int64(binary.BigEndian.Uint32(wal[8:]))
@@ -181,6 +185,11 @@ func reseal(wal []byte, from int64) {
 		s1, s2 = binary.BigEndian.Uint32(wal[from-fs+16:]), binary.BigEndian.Uint32(wal[from-fs+20:])
 	}
 	for off := from; off+fs <= int64(len(wal)); off += fs {
+		if fh := ParseFrameHeader(wal[off:]); fh.Salt1 == 0 && fh.Salt2 == 0 && fh.Pgno != 0 && fh.Commit == 0 {
+			clear(wal[off+16 : off+24])
+			s1, s2 = 0, 0
+			continue
+		}
 		s1, s2 = Checksum(be, s1, s2, wal[off:off+8])
 		s1, s2 = Checksum(be, s1, s2, wal[off+FrameHeaderSize:off+fs])
 		binary.BigEndian.PutUint32(wal[off+16:], s1)

@@ -12,8 +12,9 @@ type PageRef struct {
 	Offset int64 // file offset of the page DATA (frame offset + 24)
 }
 
-// Txn is a transaction SQLite's own recovery would replay: a run of valid
-// frames ending in a commit frame.
+// Txn is a committed transaction: a run of valid frames ending in a commit
+// frame, valid under SQLite's recovery rule or the pending-rewrite rule (see
+// the package documentation).
 type Txn struct {
 	PageSize     uint32
 	Commit       uint32 // database size in pages after the transaction

@@ -104,6 +104,18 @@ func (w *walWriter) frame(pgno, commit uint32, page []byte) {
 	w.n++
 }
 
+// pending appends one frame the way SQLite does while a checksum rewrite is
+// pending (wal.c walEncodeFrame with iReCksum set): page number and commit
+// field, salts and checksums zero, running checksum left as it was.
+func (w *walWriter) pending(pgno, commit uint32, page []byte) {
+	w.t.Helper()
+	b, _ := FrameHeader{Pgno: pgno, Commit: commit}.AppendBinary(nil)
+	off := FrameOffset(w.ps, w.n)
+	w.write(off, b)
+	w.write(off+FrameHeaderSize, page)
+	w.n++
+}
+
 // overwrite replaces the page of frame i in place (the cache-spill case),
 // leaving its header and the running checksum stale.
 func (w *walWriter) overwrite(i int64, page []byte) {
@@ -126,8 +138,10 @@ func (w *walWriter) storedCk(i int64) [2]uint32 {
 }
 
 // rewriteChecksums recomputes the checksums of frames from..n-1 from the file
-// and rewrites their 24-byte headers one by one, like walRewriteChecksums.
-// step, when set, runs after each header rewrite.
+// and rewrites their 24-byte headers one by one, like walRewriteChecksums:
+// the chain starts from the checksum stored in frame from-1 (or the header),
+// which is (0, 0) if that frame is a pending one. step, when set, runs after
+// each header rewrite.
 func (w *walWriter) rewriteChecksums(from int64, step func(i int64)) {
 	w.t.Helper()
 	ck := w.storedCk(from)

@@ -34,6 +34,28 @@ after it; trace-512.db0.gz is the image before the first WAL commit.
 Trace format (gzip): b"WALTRACE1\\n", then records of
   op (1 byte: W write, T truncate, D delete), offset or size (int64 BE),
   length (uint32 BE), data (length bytes; only for W).
+
+Savepoint fixture (savepoint-512.*): the SQLite quirk behind the package's
+pending-rewrite rule (see ../doc.go). A table is loaded and checkpointed
+(wal_checkpoint(TRUNCATE); savepoint-512.db0.gz is the database file then),
+and three transactions follow with a tiny page cache:
+  A: one insert;
+  B: BEGIN; insert; SAVEPOINT a; DELETE half the rows (spills, overwrites
+     spilled frames); ROLLBACK TO a; insert; COMMIT;
+  C: one insert.
+SQLite 3.40.1 keeps its pending checksum-rewrite mark across ROLLBACK TO, so
+B leaves a frame with zeroed salts and checksums and chains the frames after
+it from (0, 0): the live connection sees A, B and C, recovery only A. The -wal
+file is copied while the connection is open (savepoint-512.wal.gz; the
+database file then still equals savepoint-512.db0.gz), then the live connection
+checkpoints everything it considers committed into the database file, whose
+sha256 is "live_sha256" ("recovery_sha256" is what SQLite reads from the
+copies). The writes are recorded under strace from the truncation on
+(savepoint-512.trace.gz, trace format above). Row contents come from a seeded
+generator; the generator tries seeds until the quirk shows and fails if it
+never does (e.g. an SQLite that clears the mark).
+
+Usage: gen.py [golden] [trace] [savepoint]  (no argument: all of them)
 """
 
 import gzip
@@ -377,15 +399,179 @@ def gen_trace():
         shutil.rmtree(d)
 
 
+SAVEPOINT_ROWS = 100
+
+
+def savepoint_workload(d, seed):
+    """Runs the savepoint fixture's workload in directory d; returns what the
+    Go test needs to know, and leaves db0, db and wal copies in d."""
+    ps = 512
+    rnd = random.Random(seed)
+    path = os.path.join(d, "s.db")
+    c = sqlite3.connect(path, isolation_level=None)
+    c.execute(f"PRAGMA page_size={ps}")
+    c.execute("PRAGMA journal_mode=wal").fetchall()
+    c.execute("PRAGMA wal_autocheckpoint=0")
+    c.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v BLOB)")
+    c.execute("CREATE INDEX t_k ON t(k)")
+    c.execute("BEGIN")
+    for _ in range(SAVEPOINT_ROWS):
+        n = rnd.randrange(1000)
+        c.execute("INSERT INTO t(k, v) VALUES (?, ?)",
+                  (n, ("v%03d-" % n).encode() * rnd.randrange(20)))
+    c.execute("COMMIT")
+    busy, _, _ = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert busy == 0
+    shutil.copyfile(path, os.path.join(d, "db0"))
+    commits = []
+
+    def commit(*sql):
+        c.execute("BEGIN")
+        for q in sql:
+            c.execute(q)
+        c.execute("COMMIT")
+        commits.append(dict(commit=c.execute("PRAGMA page_count").fetchone()[0]))
+
+    commit("INSERT INTO t(k, v) VALUES (1001, x'a1')")
+    c.execute("PRAGMA cache_size=2")
+    commit("INSERT INTO t(k, v) VALUES (1002, x'b1')",
+           "SAVEPOINT a",
+           "DELETE FROM t WHERE id % 2 = 0",
+           "ROLLBACK TO a",
+           "INSERT INTO t(k, v) VALUES (1003, x'b2')")
+    c.execute("PRAGMA cache_size=-2000")
+    commit("INSERT INTO t(k, v) VALUES (1004, x'c1')")
+    rows, ksum = c.execute("SELECT count(*), sum(k) FROM t").fetchone()
+    shutil.copyfile(path, os.path.join(d, "db"))
+    shutil.copyfile(path + "-wal", os.path.join(d, "wal"))
+    busy, _, _ = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert busy == 0
+    with open(path, "rb") as f:
+        live = f.read()
+    c.close()
+    return dict(txns=commits, live_rows=rows, live_sum=ksum,
+                live_sha256=hashlib.sha256(live).hexdigest())
+
+
+def zeroed_frames(wal, ps):
+    """Frames whose salts and checksums are all zero."""
+    fs = 24 + ps
+    return [i for i in range((len(wal) - 32) // fs)
+            if wal[32 + i * fs + 8:32 + i * fs + 24] == bytes(16)]
+
+
+def savepoint_child(d):
+    seed = int(os.environ["WALFS_SAVEPOINT_SEED"])
+    with open(os.path.join(d, "result.json"), "w") as f:
+        json.dump(savepoint_workload(d, seed), f)
+
+
+def savepoint_try(d, seed):
+    """Checks a finished workload run in d; returns the JSON fields or None
+    when the quirk did not show."""
+    with open(os.path.join(d, "result.json")) as f:
+        res = json.load(f)
+    with open(os.path.join(d, "wal"), "rb") as f:
+        wal = f.read()
+    img, rows = image(os.path.join(d, "db"), os.path.join(d, "wal"))
+    rec = os.path.join(d, "recovered.db")
+    with open(rec, "wb") as f:
+        f.write(img)
+    c = sqlite3.connect(rec)
+    rec_rows, rec_sum = c.execute("SELECT count(*), sum(k) FROM t").fetchone()
+    c.close()
+    zeroed = zeroed_frames(wal, 512)
+    if not zeroed or rec_rows == res["live_rows"]:
+        return None
+    res.update(seed=seed, zeroed_frames=zeroed, recovery_rows=rec_rows,
+               recovery_sum=rec_sum,
+               recovery_sha256=hashlib.sha256(img).hexdigest())
+    return res
+
+
+def gen_savepoint():
+    if shutil.which("strace") is None:
+        print("strace not found: savepoint fixture not regenerated", file=sys.stderr)
+        return
+    for seed in range(1, 200):
+        # Find a seed cheaply, then run it again under strace.
+        d = tempfile.mkdtemp()
+        try:
+            res = savepoint_workload(d, seed)
+            with open(os.path.join(d, "result.json"), "w") as f:
+                json.dump(res, f)
+            if savepoint_try(d, seed) is None:
+                continue
+        finally:
+            shutil.rmtree(d)
+        d = tempfile.mkdtemp()
+        try:
+            out = os.path.join(d, "strace.txt")
+            subprocess.run(["strace", "-f", "-o", out, "-yy", "-xx", "-s", "1000000",
+                            "-e", "trace=pwrite64,write,pwritev,pwritev2,writev,ftruncate,fallocate,unlink,unlinkat",
+                            sys.executable, __file__, "--savepoint-child", d],
+                           check=True, env=dict(os.environ, WALFS_SAVEPOINT_SEED=str(seed)))
+            res = savepoint_try(d, seed)
+            assert res is not None, f"seed {seed}: quirk gone under strace"
+            recs, _ = parse_strace(out, os.path.join(d, "s.db-wal"))
+            # Keep the truncation after the load and what follows, up to the
+            # final truncation (the test replays into an empty file).
+            first = next(i for i, r in enumerate(recs) if r[0] == b"T")
+            last = max(i for i, r in enumerate(recs) if r[0] == b"T")
+            recs = recs[first:last]
+            wal = bytearray()
+            for op, off, data in recs:
+                if op == b"T":
+                    del wal[off:]
+                elif op == b"W":
+                    wal[len(wal):] = bytes(max(0, off + len(data) - len(wal)))
+                    wal[off:off + len(data)] = data
+                else:
+                    raise SystemExit("WAL deleted during the savepoint workload")
+            with open(os.path.join(d, "wal"), "rb") as f:
+                copy = f.read()
+            assert bytes(wal) == copy, "trace replay differs from the WAL copy"
+            buf = bytearray(b"WALTRACE1\n")
+            for op, off, data in recs:
+                buf += op + off.to_bytes(8, "big") + len(data).to_bytes(4, "big") + data
+            name = "savepoint-512"
+            write_gz(name + ".trace.gz", bytes(buf))
+            write_gz(name + ".wal.gz", copy)
+            with open(os.path.join(d, "db0"), "rb") as f:
+                db0 = f.read()
+            with open(os.path.join(d, "db"), "rb") as f:
+                assert f.read() == db0, "database file changed after the truncation"
+            write_gz(name + ".db0.gz", db0)
+            write_json(name + ".json", dict(
+                page_size=512, wal=name + ".wal.gz", db0=name + ".db0.gz",
+                trace=name + ".trace.gz",
+                sqlite_version=sqlite3.sqlite_version, **res))
+            print(f"{name}: seed {seed}, zeroed frames {res['zeroed_frames']}, live "
+                  f"{res['live_rows']} rows, recovery {res['recovery_rows']}, wal {len(copy)} bytes")
+            return
+        finally:
+            shutil.rmtree(d)
+    raise SystemExit("savepoint fixture: no seed shows the quirk (this SQLite "
+                     f"{sqlite3.sqlite_version} may clear iReCksum on ROLLBACK TO)")
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--trace-child":
         trace_child(sys.argv[2])
         return
+    if len(sys.argv) == 3 and sys.argv[1] == "--savepoint-child":
+        savepoint_child(sys.argv[2])
+        return
+    what = sys.argv[1:] or ["golden", "trace", "savepoint"]
     print("sqlite", sqlite3.sqlite_version)
-    gen_golden(512, golden_512)
-    gen_golden(4096, golden_4096)
-    gen_golden(65536, golden_65536)
-    gen_trace()
+    if "golden" in what:
+        gen_golden(512, golden_512)
+        gen_golden(4096, golden_4096)
+        gen_golden(65536, golden_65536)
+    if "trace" in what:
+        gen_trace()
+    if "savepoint" in what:
+        gen_savepoint()
 
 
 if __name__ == "__main__":
