@@ -20,6 +20,11 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 	if err != nil {
 		return err
 	}
+	for _, e := range entries {
+		if !e.Snapshot {
+			d.segLast = max(d.segLast, e.last) // closed segments the uploader may take
+		}
+	}
 	saved, err := loadPos(d.r.stateDir, d.rel)
 	if err != nil {
 		return err

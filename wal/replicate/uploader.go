@@ -44,6 +44,12 @@ func (u *uploadState) spooled(txid uint64) {
 	}
 }
 
+func (d *DB) uploadedTXID() uint64 {
+	d.up.mu.Lock()
+	defer d.up.mu.Unlock()
+	return d.up.uploaded.TXID
+}
+
 // burn forgets txid, the newest spooled TXID, after its commit failed: there
 // is nothing to upload for it. The TXID itself is never reused.
 func (u *uploadState) burn(txid uint64) {
@@ -89,6 +95,7 @@ func (d *DB) uploadLoop(ctx context.Context) {
 				}
 				continue
 			}
+			before := d.uploadedTXID()
 			err := d.uploadOnce(ctx)
 			d.up.mu.Lock()
 			d.up.lastErr = err
@@ -96,6 +103,9 @@ func (d *DB) uploadLoop(ctx context.Context) {
 			d.up.mu.Unlock()
 			if err == nil {
 				backoff = time.Second
+				if d.uploadedTXID() == before {
+					break // nothing could be taken yet; wait for the next wake-up
+				}
 				continue
 			}
 			if ctx.Err() != nil {
