@@ -1,7 +1,6 @@
 package replicate
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,7 +43,7 @@ type DB struct {
 	segSize   int64
 	segDirty  bool   // appended since the last fsync
 	segLast   uint64 // last TXID appended to any segment
-	ltxBuf    bytes.Buffer
+	rawBuf    []byte // record payload, reused between commits
 	recBuf    []byte
 
 	up uploadState
@@ -118,34 +118,36 @@ func (d *DB) commit(txn *wal.Txn, r io.ReaderAt) error {
 	txid := d.txid + 1
 	pre := d.sums.checksum()
 	undo := d.sums.begin()
-	hdr := ltx.Header{
-		Version: ltx.Version, PageSize: txn.PageSize, Commit: txn.Commit,
-		MinTXID: ltx.TXID(txid), MaxTXID: ltx.TXID(txid),
-		Timestamp: time.Now().UnixMilli(), PreApplyChecksum: pre,
-	}
-	d.ltxBuf.Reset()
-	err := encodeLTX(&d.ltxBuf, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
-		buf := getPage(txn.PageSize)
-		defer putPage(buf)
-		lock := ltx.LockPgno(txn.PageSize)
-		d.sums.truncate(txn.Commit)
-		for _, p := range txn.Pages {
-			if p.Pgno > txn.Commit || p.Pgno == lock {
-				continue
-			}
-			if _, err := r.ReadAt(buf, p.Offset); err != nil {
-				return 0, fmt.Errorf("read page %d from wal: %w", p.Pgno, err)
-			}
-			if err := enc.EncodePage(ltx.PageHeader{Pgno: p.Pgno}, buf); err != nil {
-				return 0, fmt.Errorf("encode page %d: %w", p.Pgno, err)
-			}
-			d.sums.set(p.Pgno, buf)
-		}
-		return d.sums.checksum(), nil
+	// Build the raw record: header, then each page once (latest frame).
+	payload := appendRawHeader(d.rawBuf[:0], rawTxn{
+		PageSize: txn.PageSize, Commit: txn.Commit, Timestamp: time.Now().UnixMilli(), Pre: pre,
 	})
+	var err error
+	var npages uint32
+	lock := ltx.LockPgno(txn.PageSize)
+	d.sums.truncate(txn.Commit)
+	for _, p := range txn.Pages {
+		if p.Pgno > txn.Commit || p.Pgno == lock {
+			continue
+		}
+		payload = binary.BigEndian.AppendUint32(payload, p.Pgno)
+		n := len(payload)
+		payload = slices.Grow(payload, int(txn.PageSize))[:n+int(txn.PageSize)]
+		page := payload[n:]
+		if _, err = r.ReadAt(page, p.Offset); err != nil {
+			err = fmt.Errorf("read page %d from wal: %w", p.Pgno, err)
+			break
+		}
+		d.sums.set(p.Pgno, page)
+		npages++
+	}
+	if err == nil {
+		setRawPost(payload, d.sums.checksum(), npages)
+	}
+	d.rawBuf = payload[:0] // keep the grown buffer for the next commit
 	var ref recordRef
 	if err == nil {
-		ref, err = d.appendRecord(txid, d.ltxBuf.Bytes())
+		ref, err = d.appendRecord(txid, payload)
 	}
 	if err != nil {
 		d.sums.revert(undo)

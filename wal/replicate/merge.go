@@ -100,3 +100,81 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 	}
 	return out, lastTrailer, nil
 }
+
+// mergeRecords merges contiguous spool records (raw transactions, in TXID
+// order) into one LTX file written to w, latest page wins. Page images are
+// staged in a temp file, so memory holds only the page index.
+func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (ltx.Header, ltx.Trailer, error) {
+	stage, err := os.CreateTemp(tmpDir, "merge-*.pages")
+	if err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", err)
+	}
+	defer func() { stage.Close(); os.Remove(stage.Name()) }()
+	bw := bufio.NewWriterSize(stage, 256<<10)
+	index := make(map[uint32]int64)
+	var off int64
+	var first, last rawTxn
+	for i, rec := range recs {
+		h, err := readRawHeader(rec.f, rec.record)
+		if err != nil {
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("record %d: %w", rec.TXID, err)
+		}
+		if i == 0 {
+			first = h
+		} else if h.PageSize != first.PageSize {
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("merge: page size changed from %d to %d at txid %d", first.PageSize, h.PageSize, rec.TXID)
+		} else if rec.TXID != recs[i-1].TXID+1 {
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("merge: txid gap between %d and %d", recs[i-1].TXID, rec.TXID)
+		}
+		err = eachRawPage(rec.f, rec.record, h, func(pgno uint32, data []byte) error {
+			if _, err := bw.Write(data); err != nil {
+				return fmt.Errorf("stage page: %w", err)
+			}
+			index[pgno] = off
+			off += int64(len(data))
+			return nil
+		})
+		if err != nil {
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("record %d: %w", rec.TXID, err)
+		}
+		last = h
+	}
+	if err := bw.Flush(); err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("stage page: %w", err)
+	}
+	pgnos := make([]uint32, 0, len(index))
+	for pgno := range index {
+		if pgno <= last.Commit {
+			pgnos = append(pgnos, pgno)
+		}
+	}
+	slices.Sort(pgnos)
+	out := ltx.Header{
+		Version: ltx.Version, PageSize: first.PageSize, Commit: last.Commit,
+		MinTXID: ltx.TXID(recs[0].TXID), MaxTXID: ltx.TXID(recs[len(recs)-1].TXID), Timestamp: last.Timestamp,
+		PreApplyChecksum: first.Pre,
+	}
+	buf := make([]byte, first.PageSize)
+	var trailer ltx.Trailer
+	err = encodeLTXTrailer(w, out, &trailer, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+		for _, pgno := range pgnos {
+			if _, err := stage.ReadAt(buf, index[pgno]); err != nil {
+				return 0, fmt.Errorf("read staged page %d: %w", pgno, err)
+			}
+			if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, buf); err != nil {
+				return 0, fmt.Errorf("encode page %d: %w", pgno, err)
+			}
+		}
+		return last.Post, nil
+	})
+	if err != nil {
+		return ltx.Header{}, ltx.Trailer{}, err
+	}
+	return out, trailer, nil
+}
+
+// spoolRecord is a record and the segment file it lives in.
+type spoolRecord struct {
+	f io.ReaderAt
+	record
+}

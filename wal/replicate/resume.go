@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/superfly/ltx"
 	"github.com/walfs/walfs/wal"
 	"io"
 	"os"
@@ -150,9 +149,9 @@ func (d *DB) scanSpool() ([]scannedEntry, Pos, error) {
 			}
 		}
 		if err == nil && len(recs) > 0 {
-			var trailer ltx.Trailer
-			_, trailer, err = readLTXTrailer(payloadReader(f, recs[len(recs)-1]))
-			pos = Pos{TXID: recs[len(recs)-1].TXID, Checksum: trailer.PostApplyChecksum}
+			var h rawTxn
+			h, err = readRawHeader(f, recs[len(recs)-1])
+			pos = Pos{TXID: recs[len(recs)-1].TXID, Checksum: h.Post}
 		}
 		f.Close()
 		if err != nil {

@@ -21,11 +21,11 @@ import (
 // that are not yet in the store. It lives in <state>/spool/<db>/ and holds:
 //
 //   - segments, "<first txid %016x>.seg": append-only logs of records, one
-//     record per transaction, each a complete single-TXID LTX file;
+//     record per transaction;
 //   - snapshots, "<txid %016x>.snap.ltx": a whole-database LTX file.
 //
-// A record is appended (one write) before the commit it holds is
-// acknowledged to SQLite. The uploader only reads segments the capture side
+// A record (record.go: the transaction's raw pages) is appended in one write
+// before the commit it holds is acknowledged to SQLite. The uploader only reads segments the capture side
 // has closed (rotated), so the two never touch the same file.
 //
 // Record layout, big-endian: magic "WREC", txid u64, length u32, CRC-32C of
@@ -136,6 +136,12 @@ func appendRecord(buf []byte, txid uint64, payload []byte) []byte {
 // encodeLTX encodes one LTX file into w; fill encodes its pages and returns
 // the post-apply checksum.
 func encodeLTX(w io.Writer, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.Checksum, error)) error {
+	var t ltx.Trailer
+	return encodeLTXTrailer(w, hdr, &t, fill)
+}
+
+// encodeLTXTrailer is encodeLTX that also returns the trailer written.
+func encodeLTXTrailer(w io.Writer, hdr ltx.Header, trailer *ltx.Trailer, fill func(enc *ltx.Encoder) (ltx.Checksum, error)) error {
 	enc, err := ltx.NewEncoder(w)
 	if err != nil {
 		return err
@@ -151,6 +157,7 @@ func encodeLTX(w io.Writer, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.Che
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("encode ltx: %w", err)
 	}
+	*trailer = enc.Trailer()
 	return nil
 }
 
@@ -209,8 +216,5 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-
-// payloadReader returns a reader over one record's LTX bytes.
-func payloadReader(f *os.File, rec record) io.Reader { return io.NewSectionReader(f, rec.Off, rec.Len) }
 
 var _ = bytes.MinRead

@@ -199,7 +199,7 @@ func (d *DB) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]rec
 			f.Close()
 		}
 	}()
-	var inputs []func() (io.Reader, error)
+	var inputs []spoolRecord
 	for i, e := range segs {
 		f, err := os.Open(e.Path)
 		if err != nil {
@@ -207,9 +207,7 @@ func (d *DB) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]rec
 		}
 		files = append(files, f)
 		for _, rec := range recs[i] {
-			inputs = append(inputs, func() (io.Reader, error) {
-				return bufio.NewReaderSize(payloadReader(f, rec), 32<<10), nil
-			})
+			inputs = append(inputs, spoolRecord{f: f, record: rec})
 		}
 	}
 	tmpDir := filepath.Join(d.r.stateDir, "tmp")
@@ -222,7 +220,7 @@ func (d *DB) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]rec
 	}
 	defer func() { out.Close(); os.Remove(out.Name()) }()
 	bw := bufio.NewWriterSize(out, 256<<10)
-	hdr, trailer, err := mergeLTX(inputs, bw, tmpDir)
+	hdr, trailer, err := mergeRecords(inputs, bw, tmpDir)
 	if err != nil {
 		return fmt.Errorf("merge spooled transactions of %s: %w", d.rel, err)
 	}
