@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -15,21 +14,35 @@ import (
 // a lookup in the table; explicit user settings are applied afterwards with
 // Profile.With.
 func Detect(endpoint string) Profile {
+	p, _ := Lookup(endpoint)
+	return p
+}
+
+// RegionFromHostWhy is the reason of a Region read from the endpoint host
+// (s3.<region>.backblazeb2.com): the provider signs with exactly that region.
+const RegionFromHostWhy = "taken from the endpoint host"
+
+// Lookup is Detect that also says which host pattern of the table matched:
+// "" for an empty endpoint (AWS) and for unknown endpoints (generic). It
+// lets tools explain a detection ("s3.x.backblazeb2.com matches
+// *.backblazeb2.com").
+func Lookup(endpoint string) (p Profile, pattern string) {
 	host := Host(endpoint)
 	if host == "" {
-		return awsRow.Profile.clone()
+		return awsRow.Profile.clone(), ""
 	}
 	for _, r := range table {
-		if !r.matches(host) {
+		pattern := r.match(host)
+		if pattern == "" {
 			continue
 		}
 		p := r.Profile.clone()
 		if region := r.region(host); region != "" {
-			p.Region = set(region, "taken from the endpoint host")
+			p.Region = set(region, RegionFromHostWhy)
 		}
-		return p
+		return p, pattern
 	}
-	return genericRow.Profile.clone()
+	return genericRow.Profile.clone(), ""
 }
 
 // Host returns the lower-case host of an endpoint, without port, brackets or
@@ -56,11 +69,14 @@ func Host(endpoint string) string {
 	return strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 }
 
-func (r Row) matches(host string) bool {
-	return slices.ContainsFunc(r.Hosts, func(pattern string) bool {
-		ok, _ := path.Match(pattern, host)
-		return ok
-	})
+// match returns the first host pattern of r that host matches, or "".
+func (r Row) match(host string) string {
+	for _, pattern := range r.Hosts {
+		if ok, _ := path.Match(pattern, host); ok {
+			return pattern
+		}
+	}
+	return ""
 }
 
 // regionREs holds the compiled RegionFromHost patterns; read-only after init.

@@ -1,18 +1,12 @@
 package s3backend
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/walfs/walfs/providers"
 )
@@ -110,13 +104,18 @@ func redactURL(raw string) string {
 	if u.User != nil {
 		u.User = url.User("REDACTED")
 	}
-	q := u.Query()
+	q, redacted := u.Query(), false
 	for k := range q {
 		if lk := strings.ToLower(k); strings.Contains(lk, "secret") || strings.Contains(lk, "key") || strings.Contains(lk, "token") {
 			q.Set(k, "REDACTED")
+			redacted = true
 		}
 	}
-	u.RawQuery = q.Encode()
+	if redacted {
+		// Re-encoding escapes every endpoint=http://…; only pay that
+		// price when something had to go.
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
 }
 
@@ -133,6 +132,9 @@ type resolved struct {
 	skipVerify           *bool
 	signPayload          *bool
 	accessKey, secretKey string
+	// src says where each set value came from: SourceURL or SourceConfig,
+	// keyed by setting name ("bucket", "region", ...).
+	src map[string]Source
 }
 
 // resolve merges the URL into the explicit fields (explicit wins) and checks
@@ -151,14 +153,31 @@ func (c Config) resolve() (resolved, error) {
 		}
 		r.typ = t
 	}
-	r.bucket = firstNonEmpty(c.Bucket, r.bucket)
-	r.path = firstNonEmpty(c.Path, r.path)
-	r.endpoint = firstNonEmpty(c.Endpoint, r.endpoint)
-	r.region = firstNonEmpty(c.Region, r.region)
-	r.caFile = firstNonEmpty(c.CAFile, r.caFile)
-	r.forcePathStyle = firstBool(c.ForcePathStyle, r.forcePathStyle)
-	r.skipVerify = firstBool(c.SkipVerify, r.skipVerify)
-	r.signPayload = firstBool(c.SignPayload, r.signPayload)
+	r.src = map[string]Source{}
+	str := func(name, explicit string, v *string) {
+		switch {
+		case explicit != "":
+			*v, r.src[name] = explicit, SourceConfig
+		case *v != "":
+			r.src[name] = SourceURL
+		}
+	}
+	boolean := func(name string, explicit *bool, v **bool) {
+		switch {
+		case explicit != nil:
+			*v, r.src[name] = explicit, SourceConfig
+		case *v != nil:
+			r.src[name] = SourceURL
+		}
+	}
+	str("bucket", c.Bucket, &r.bucket)
+	str("path", c.Path, &r.path)
+	str("endpoint", c.Endpoint, &r.endpoint)
+	str("region", c.Region, &r.region)
+	str("ca-file", c.CAFile, &r.caFile)
+	boolean("force-path-style", c.ForcePathStyle, &r.forcePathStyle)
+	boolean("skip-verify", c.SkipVerify, &r.skipVerify)
+	boolean("sign-payload", c.SignPayload, &r.signPayload)
 	r.accessKey, r.secretKey = c.AccessKeyID, c.SecretAccessKey
 	if r.typ == "" {
 		switch {
@@ -275,24 +294,6 @@ func configErr(msg, hint string) error {
 	return withHint(fmt.Errorf("%w: %s", ErrInvalidConfig, msg), hint)
 }
 
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func firstBool(vs ...*bool) *bool {
-	for _, v := range vs {
-		if v != nil {
-			return v
-		}
-	}
-	return nil
-}
-
 // normalizeEndpoint adds https:// to a bare host and strips a trailing slash.
 func normalizeEndpoint(e string) (string, error) {
 	e = strings.TrimSpace(e)
@@ -310,79 +311,4 @@ func normalizeEndpoint(e string) (string, error) {
 		return "", configErr(fmt.Sprintf("endpoint scheme %q", u.Scheme), "use http:// or https:// (https is assumed without a scheme)")
 	}
 	return strings.TrimSuffix(u.String(), "/"), nil
-}
-
-// credentialsFor applies the precedence: explicit config, WALFS_ env, AWS_
-// env, then nil (the AWS default chain: shared files, SSO, IMDS, ...).
-func credentialsFor(r resolved) aws.CredentialsProvider {
-	pairs := [][2]string{
-		{r.accessKey, r.secretKey},
-		{os.Getenv(EnvAccessKeyID), os.Getenv(EnvSecretAccessKey)},
-		{os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")},
-	}
-	for i, p := range pairs {
-		if p[0] != "" && p[1] != "" {
-			session := ""
-			if i == 2 {
-				session = os.Getenv("AWS_SESSION_TOKEN")
-			}
-			return credentials.NewStaticCredentialsProvider(p[0], p[1], session)
-		}
-	}
-	return nil
-}
-
-// New returns the store described by cfg. It does not contact the store;
-// call Init. Errors are one line and carry a hint (see Hint).
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (Store, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	r, err := cfg.resolve()
-	if err != nil {
-		return nil, err
-	}
-	if r.typ == "file" {
-		return NewFileStore(r.path), nil
-	}
-	endpoint := r.endpoint
-	if endpoint == "" {
-		// The SDK would use these too; detection must see the same endpoint.
-		endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))
-	}
-	if endpoint, err = normalizeEndpoint(endpoint); err != nil {
-		return nil, err
-	}
-	profile := providers.Detect(endpoint).With(providers.Overrides{
-		PathStyle:   r.forcePathStyle,
-		SignPayload: r.signPayload,
-		Region:      r.region,
-		Concurrency: cfg.Concurrency,
-	})
-	region := r.region
-	if region == "" && endpoint != "" {
-		region = profile.Region.Value
-	}
-	logger = logger.With("replica", "s3://"+r.bucket+"/"+r.path)
-	if strings.HasPrefix(endpoint, "http://") {
-		logger.Warn("replica endpoint uses plain http: data and signed requests travel unencrypted", "endpoint", endpoint)
-	}
-	skipVerify := r.skipVerify != nil && *r.skipVerify
-	if skipVerify {
-		logger.Warn("skip-verify is on: TLS certificates are not checked (development only)", "endpoint", endpoint)
-	}
-	logger.Debug("s3 provider profile", "profile", profile.String())
-	return NewS3Store(ctx, S3Options{
-		Bucket:      r.bucket,
-		Path:        r.path,
-		Endpoint:    endpoint,
-		Region:      region,
-		Profile:     profile,
-		Credentials: credentialsFor(r),
-		CAFile:      r.caFile,
-		SkipVerify:  skipVerify,
-		PartSize:    cfg.PartSize,
-		Concurrency: cfg.Concurrency,
-		Logger:      logger,
-	})
 }

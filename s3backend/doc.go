@@ -1,7 +1,11 @@
 // Package s3backend owns the replica store: the Store interface and its
 // contracts (store.go), the Litestream v0.5 key layout (keys.go), the local
-// file store (file.go), the S3 store (s3.go) and the translation of replica
-// settings and URLs into a configured store (config.go).
+// file store (file.go), the S3 store (s3.go), the translation of replica
+// settings and URLs into a configured store (config.go, resolve.go: Resolve
+// reports every resolved value with its source and is what New builds on),
+// how S3 requests are retried (retry.go), how S3 failures become one-line
+// errors with hints naming the settings actually used (s3errors.go), and
+// the probe behind `walfs config check --probe` (probe.go).
 //
 // On the store, every object is an immutable LTX file at
 // <root>/<db>/<level %04x>/<minTXID %016x>-<maxTXID %016x>.ltx. Its commit

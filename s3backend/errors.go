@@ -31,6 +31,19 @@ var (
 	// operation. Permanent until the configuration changes.
 	ErrAccessDenied = errors.New("access denied")
 
+	// ErrNoCredentials means no credentials were configured and the AWS
+	// default chain (profiles, SSO, instance roles) found none either.
+	ErrNoCredentials = errors.New("no credentials")
+
+	// ErrWrongRegion means requests were signed for a region the bucket is
+	// not in (PermanentRedirect, AuthorizationHeaderMalformed). The hint
+	// names the bucket's region when the server said it.
+	ErrWrongRegion = errors.New("wrong region")
+
+	// ErrClockSkew means the store rejected the request's time
+	// (RequestTimeTooSkewed); the hint says by how much the clocks differ.
+	ErrClockSkew = errors.New("clock skew")
+
 	// ErrUnreachable means the store could not be contacted at all
 	// (connection refused, DNS failure, TLS handshake failure). Usually
 	// transient for a configured store; permanent for a mistyped endpoint.

@@ -1,6 +1,7 @@
 package s3backend_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -23,6 +24,11 @@ func FuzzNewConfigURL(f *testing.F) {
 		cfg := s3backend.Config{URL: url, AccessKeyID: "AKIDFUZZ", SecretAccessKey: secret}
 		if strings.Contains(cfg.String(), secret) {
 			t.Fatalf("String() leaks the secret: %q", cfg.String())
+		}
+		if r, err := s3backend.Resolve(cfg); err == nil {
+			if js, _ := json.Marshal(r); strings.Contains(string(js), secret) || strings.Contains(string(js), "AKIDFUZZ") {
+				t.Fatalf("Resolve leaks a credential: %s", js)
+			}
 		}
 		s, err := s3backend.New(t.Context(), cfg, nil)
 		if err != nil {

@@ -39,6 +39,7 @@ type S3Store struct {
 	prefix   string // "" or "path/" inside the bucket
 	partSize int64
 	desc     string
+	ec       errContext
 	logger   *slog.Logger
 }
 
@@ -59,6 +60,11 @@ type S3Options struct {
 	Profile providers.Profile
 	// Credentials; nil uses the AWS default chain.
 	Credentials aws.CredentialsProvider
+	// CredentialSource names where Credentials came from, for error hints
+	// ("WALFS_ACCESS_KEY_ID/WALFS_SECRET_ACCESS_KEY"); see Credentials.String.
+	CredentialSource string
+	// Retry is how each request is retried; zero means DefaultRetryPolicy.
+	Retry       RetryPolicy
 	CAFile      string // PEM bundle trusted in addition to the system roots
 	SkipVerify  bool   // disable TLS verification (development only)
 	PartSize    int64  // multipart part size; 0: the profile's minimum (5 MiB)
@@ -119,6 +125,13 @@ func NewS3Store(ctx context.Context, o S3Options) (*S3Store, error) {
 		partSize: partSize,
 		logger:   o.Logger,
 	}
+	s.ec = errContext{endpoint: o.Endpoint, bucket: o.Bucket, region: client.Options().Region, creds: o.CredentialSource}
+	if s.ec.creds == "" {
+		s.ec.creds = "the AWS default chain"
+		if o.Credentials != nil {
+			s.ec.creds = "the configured credentials"
+		}
+	}
 	s.desc = "s3://" + o.Bucket + "/" + strings.TrimSuffix(prefix, "/")
 	if o.Endpoint != "" {
 		s.desc += " (endpoint " + o.Endpoint + ", " + o.Profile.Name + ")"
@@ -153,7 +166,7 @@ func (s *S3Store) Init(ctx context.Context) error {
 		Bucket: &s.bucket, Prefix: aws.String(s.prefix), MaxKeys: aws.Int32(1),
 	})
 	if err != nil {
-		return fmt.Errorf("init %s: list: %w", s, classify(err))
+		return fmt.Errorf("init %s: list: %w", s, s.ec.classify(err))
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
@@ -161,12 +174,12 @@ func (s *S3Store) Init(ctx context.Context) error {
 	if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &s.bucket, Key: &probe, Body: bytes.NewReader([]byte("walfs")), ContentLength: aws.Int64(5),
 	}); err != nil {
-		return fmt.Errorf("init %s: write probe: %w", s, classify(err))
+		return fmt.Errorf("init %s: write probe: %w", s, s.ec.classify(err))
 	}
 	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &probe}); err != nil {
 		// Replication works without delete permission until retention runs.
 		s.logger.Warn("cannot delete init probe object; retention will fail too",
-			"store", s.String(), "key", probe, "err", classify(err), "hint", hintAccess)
+			"store", s.String(), "key", probe, "err", s.ec.classify(err))
 	}
 	return nil
 }
@@ -179,7 +192,7 @@ func (s *S3Store) ListDatabases(ctx context.Context) ([]string, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list databases in %s: %w", s, classify(err))
+			return nil, fmt.Errorf("list databases in %s: %w", s, s.ec.classify(err))
 		}
 		for _, obj := range page.Contents {
 			if info, ok := ParseKey(strings.TrimPrefix(aws.ToString(obj.Key), s.prefix)); ok {
@@ -213,7 +226,7 @@ func (s *S3Store) List(ctx context.Context, db string, level int) ([]FileInfo, e
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s%s: %w", s.prefix, dir, classify(err))
+			return nil, fmt.Errorf("list %s%s: %w", s.prefix, dir, s.ec.classify(err))
 		}
 		for _, obj := range page.Contents {
 			info, ok := ParseKey(strings.TrimPrefix(aws.ToString(obj.Key), s.prefix))
@@ -241,7 +254,7 @@ func (s *S3Store) Stat(ctx context.Context, info FileInfo) (FileInfo, error) {
 		if isNotFound(err) {
 			return FileInfo{}, fmt.Errorf("stat %s: %w", key, &kindError{ErrNotFound, err})
 		}
-		return FileInfo{}, fmt.Errorf("stat %s: %w", key, classify(err))
+		return FileInfo{}, fmt.Errorf("stat %s: %w", key, s.ec.classify(err))
 	}
 	info.Size = aws.ToInt64(out.ContentLength)
 	info.CreatedAt = aws.ToTime(out.LastModified).UTC()
@@ -270,7 +283,7 @@ func (s *S3Store) Open(ctx context.Context, info FileInfo, off int64) (io.ReadCl
 	}
 	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
-		err = classify(err)
+		err = s.ec.classify(err)
 		if errors.Is(err, ErrInvalidRange) {
 			// S3 answers 416 for a range starting exactly at the end too;
 			// that is a valid, empty read.
@@ -326,7 +339,7 @@ func (s *S3Store) Write(ctx context.Context, info FileInfo, r io.Reader, size in
 			Bucket: &s.bucket, Key: &key, Body: bytes.NewReader(data),
 			ContentLength: aws.Int64(size), Metadata: meta,
 		}); err != nil {
-			return FileInfo{}, fmt.Errorf("write %s: %w", key, classify(err))
+			return FileInfo{}, fmt.Errorf("write %s: %w", key, s.ec.classify(err))
 		}
 		return info, nil
 	}
@@ -334,7 +347,7 @@ func (s *S3Store) Write(ctx context.Context, info FileInfo, r io.Reader, size in
 	if _, err := s.uploader.Upload(ctx, &s3.PutObjectInput{
 		Bucket: &s.bucket, Key: &key, Body: body, Metadata: meta,
 	}); err != nil {
-		return FileInfo{}, fmt.Errorf("write %s: multipart: %w", key, classify(err))
+		return FileInfo{}, fmt.Errorf("write %s: multipart: %w", key, s.ec.classify(err))
 	}
 	return info, nil
 }
@@ -369,7 +382,7 @@ func (s *S3Store) deleteBatch(ctx context.Context, keys []string) error {
 		if code := apiCode(err); code == "NotImplemented" || code == "MethodNotAllowed" {
 			return s.deleteEach(ctx, keys)
 		}
-		return fmt.Errorf("delete %d objects from %s: %w", len(keys), s, classify(err))
+		return fmt.Errorf("delete %d objects from %s: %w", len(keys), s, s.ec.classify(err))
 	}
 	var errs []error
 	for _, e := range out.Errors {
@@ -385,7 +398,7 @@ func (s *S3Store) deleteEach(ctx context.Context, keys []string) error {
 	for _, key := range keys {
 		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key})
 		if err != nil && !isNotFound(err) {
-			return fmt.Errorf("delete %s: %w", key, classify(err))
+			return fmt.Errorf("delete %s: %w", key, s.ec.classify(err))
 		}
 	}
 	return nil

@@ -101,3 +101,39 @@ func TestS3ServerErrors(t *testing.T) {
 		})
 	}
 }
+
+// The TLS servers once more, trusting them with skip-verify instead of
+// ca-file (and with AWS_CA_BUNDLE unset, so nothing else trusts them).
+func TestS3ConformanceMinIOTLSSkipVerify(t *testing.T) {
+	runSkipVerifyConformance(t, testserver.StartMinIO(t, testserver.WithTLS()))
+}
+
+func TestS3ConformanceVersityGWTLSSkipVerify(t *testing.T) {
+	runSkipVerifyConformance(t, testserver.StartVersityGW(t, testserver.WithTLS()))
+}
+
+func runSkipVerifyConformance(t *testing.T, srv *testserver.Server) {
+	t.Setenv("AWS_CA_BUNDLE", "")
+	// Without either setting the self-signed certificate must be refused,
+	// or the run below would prove nothing.
+	cfg := serverConfig(srv, "untrusted")
+	cfg.CAFile = ""
+	s, err := s3backend.New(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Init(t.Context()); !errors.Is(err, s3backend.ErrUnreachable) || !strings.Contains(s3backend.Hint(err), "ca-file") {
+		t.Fatalf("no ca-file, no skip-verify: got %v, want ErrUnreachable with a ca-file hint", err)
+	}
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) s3backend.Store {
+		cfg := serverConfig(srv, fmt.Sprintf("skip-verify/%d", n.Add(1)))
+		cfg.CAFile = ""
+		cfg.URL += "&skip-verify=true"
+		s, err := s3backend.New(t.Context(), cfg, testLogger(t))
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return s
+	})
+}

@@ -25,6 +25,9 @@ func newHTTPClient(o S3Options) (*awshttp.BuildableClient, error) {
 	if dial := dialOverride; dial != nil {
 		c = c.WithTransportOptions(func(tr *http.Transport) { tr.DialContext = dial })
 	}
+	if t := o.Retry.withDefaults().ResponseTimeout; t > 0 {
+		c = c.WithTransportOptions(func(tr *http.Transport) { tr.ResponseHeaderTimeout = t })
+	}
 	if o.CAFile == "" && !o.SkipVerify {
 		return c, nil
 	}
@@ -101,6 +104,10 @@ func newS3Client(ctx context.Context, o S3Options) (*s3.Client, error) {
 			so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 			so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
+		// Explicit, so AWS_MAX_ATTEMPTS and AWS_RETRY_MODE cannot change how
+		// walfs treats a flaky store behind its back.
+		so.Retryer = newRetryer(o.Retry.withDefaults())
+		so.RetryMaxAttempts = 0
 		so.APIOptions = append(so.APIOptions, apiOptions(p, limiter)...)
 	}), nil
 }

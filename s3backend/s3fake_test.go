@@ -3,6 +3,7 @@ package s3backend_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -37,9 +38,15 @@ type fakeS3 struct {
 
 	inFlightParts atomic.Int32
 	maxParts      atomic.Int32
+
+	// conditional is how PUT treats If-None-Match: *: "" ignores it (as
+	// s3rver does), "honour" answers 412 for an existing key, "501"
+	// answers NotImplemented (as Backblaze B2 does).
+	conditional string
 }
 
 type fakeObject struct {
+	etag     string
 	data     []byte
 	meta     http.Header
 	modified time.Time
@@ -134,10 +141,15 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPut:
 		req.Op = "PutObject"
 		f.record(req)
+		if status, code := f.precondition(key, r.Header); status != 0 {
+			s3Error(w, status, code, "the condition did not hold")
+			return
+		}
+		etag := fmt.Sprintf(`"%x"`, md5.Sum(body))
 		f.mu.Lock()
-		f.objects[key] = fakeObject{data: body, meta: metaHeaders(r.Header), modified: time.Now()}
+		f.objects[key] = fakeObject{etag: etag, data: body, meta: metaHeaders(r.Header), modified: time.Now()}
 		f.mu.Unlock()
-		w.Header().Set("ETag", `"etag"`)
+		w.Header().Set("ETag", etag)
 	case r.Method == http.MethodPost && q.Has("uploads"):
 		req.Op = "CreateMultipartUpload"
 		f.record(req)
@@ -216,6 +228,9 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 			w.Header()[k] = v
 		}
 		w.Header().Set("Last-Modified", obj.modified.UTC().Format(http.TimeFormat))
+		if obj.etag != "" {
+			w.Header().Set("ETag", obj.etag)
+		}
 		data := obj.data
 		if rg := r.Header.Get("Range"); rg != "" {
 			off, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"))
@@ -240,6 +255,31 @@ func (f *fakeS3) serve(w http.ResponseWriter, r *http.Request) {
 		f.record(req)
 		s3Error(w, http.StatusNotImplemented, "NotImplemented", r.Method+" "+r.URL.String())
 	}
+}
+
+// precondition applies If-None-Match: * and If-Match to a PUT of key as
+// f.conditional says, and returns the error status and code, or 0.
+func (f *fakeS3) precondition(key string, h http.Header) (int, string) {
+	if h.Get("If-None-Match") == "" && h.Get("If-Match") == "" {
+		return 0, ""
+	}
+	f.mu.Lock()
+	obj, exists := f.objects[key]
+	f.mu.Unlock()
+	switch f.conditional {
+	case "501":
+		return http.StatusNotImplemented, "NotImplemented"
+	case "honour":
+		if h.Get("If-None-Match") == "*" && exists {
+			return http.StatusPreconditionFailed, "PreconditionFailed"
+		}
+		if m := h.Get("If-Match"); m != "" && !exists {
+			return http.StatusNotFound, "NoSuchKey"
+		} else if m != "" && m != obj.etag {
+			return http.StatusPreconditionFailed, "PreconditionFailed"
+		}
+	}
+	return 0, ""
 }
 
 func (f *fakeS3) record(r wireRequest) {

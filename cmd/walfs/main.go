@@ -39,6 +39,7 @@ func newApp() *cli.App {
 			benchCommand(),
 			restoreCommand(),
 			lsCommand(),
+			configCommand(),
 			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits

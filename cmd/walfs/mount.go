@@ -186,6 +186,14 @@ func runMount(c *cli.Context) error {
 		})
 	}()
 	m.Wait()
+	if shutdownErr == nil {
+		// Files kept open past a lazy unmount may have committed after the
+		// final flush: upload those too (the Pending check below reports
+		// what could not be).
+		fctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+		_ = rep.Flush(fctx)
+		cancel()
+	}
 	closeErr := rep.Close()
 	if p := rep.Pending(); len(p) > 0 {
 		err := &replicate.PendingError{Pending: p}

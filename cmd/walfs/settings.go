@@ -47,7 +47,7 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	}
 	// The loader knows these keys, but the mount does not act on them yet:
 	// refusing them beats running without what the user asked for.
-	for _, key := range []string{"snapshot-interval", "retention", "capture", "lease"} {
+	for _, key := range []string{"snapshot-interval", "retention", "lease"} {
 		if file.Set[key] {
 			return nil, usagef("config file %s: %s is not supported by this walfs yet and would be ignored (remove it)", c.String("config"), key)
 		}

@@ -34,10 +34,16 @@ type Server struct {
 	Dir       string // data directory
 	LogFile   string // the server's stdout and stderr
 
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	stopOnce sync.Once
-	client   *http.Client
+	client *http.Client
+	// How the process was started, for Restart.
+	bin       string
+	args, env []string
+	readyPath string
+	readyWant int
+
+	mu     sync.Mutex // guards cmd and exited across Stop and Restart
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
 }
 
 // Option changes how a server is started.
@@ -127,7 +133,6 @@ func newServer(t testing.TB, name string) *Server {
 		SecretKey: randHex(20),
 		Bucket:    "walfs-test-" + randHex(4),
 		Dir:       t.TempDir(),
-		exited:    make(chan struct{}),
 	}
 }
 
@@ -148,8 +153,12 @@ func (s *Server) setEndpoint(useTLS bool, port int) {
 // start runs the binary and polls path until it answers want.
 func (s *Server) start(t testing.TB, bin string, args, env []string, path string, want int) {
 	t.Helper()
-	s.LogFile = filepath.Join(t.TempDir(), s.Name+".log")
-	logf, err := os.Create(s.LogFile)
+	s.bin, s.args, s.env, s.readyPath, s.readyWant = bin, args, env, path, want
+	if s.LogFile == "" {
+		s.LogFile = filepath.Join(t.TempDir(), s.Name+".log")
+	}
+	// Appended to, so a restarted server's log follows the first one's.
+	logf, err := os.OpenFile(s.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,18 +171,21 @@ func (s *Server) start(t testing.TB, bin string, args, env []string, path string
 		logf.Close()
 		t.Fatalf("start %s: %v", s.Name, err)
 	}
-	s.cmd = cmd
+	exited := make(chan struct{})
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
-		close(s.exited)
+		close(exited)
 	}()
 	t.Cleanup(s.Stop)
 
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		select {
-		case <-s.exited:
+		case <-exited:
 			t.Fatalf("%s exited during startup (%s)\n%s", s.Name, cmd.ProcessState, s.logTail())
 		default:
 		}
@@ -189,31 +201,49 @@ func (s *Server) start(t testing.TB, bin string, args, env []string, path string
 			t.Fatalf("%s not ready at %s after %v (last: %v)\n%s", s.Name, s.Endpoint+path, readyTimeout, err, s.logTail())
 		}
 		select {
-		case <-s.exited:
+		case <-exited:
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // Stop ends the server: SIGTERM to its PID, SIGKILL if it lingers.
-// Idempotent; registered with t.Cleanup by Start.
+// Idempotent; registered with t.Cleanup by Start and Restart.
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		if s.cmd == nil || s.cmd.Process == nil {
-			return
-		}
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// Restart stops the server if it runs and starts it again with the same
+// binary, port, credentials and data directory (so its buckets and objects
+// are still there), waiting until it is ready: the end of an outage.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t, s.bin, s.args, s.env, s.readyPath, s.readyWant)
 }
 
 // PID returns the server's process id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd.Process.Pid
+}
 
 // CreateBucket creates another bucket on the server.
 func (s *Server) CreateBucket(t testing.TB, name string) {

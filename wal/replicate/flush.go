@@ -112,6 +112,17 @@ func (r *Replicator) Verify(ctx context.Context) error {
 		}
 		if got.TXID < want.TXID {
 			errs = append(errs, fmt.Errorf("%s: store holds txid %d, expected %d", d.rel, got.TXID, want.TXID))
+			continue
+		}
+		repaired, err := d.checkLineage(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if repaired {
+			if err := d.flush(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("%s: upload repairing snapshot: %w", d.rel, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -104,13 +104,28 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 // mergeRecords merges contiguous spool records (raw transactions, in TXID
 // order) into one LTX file written to w, latest page wins. Page images are
 // staged in a temp file, so memory holds only the page index.
+//
+// With tmpDir empty the pages are staged in memory instead (small batches,
+// and the way out when the disk is full).
 func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (ltx.Header, ltx.Trailer, error) {
-	stage, err := os.CreateTemp(tmpDir, "merge-*.pages")
-	if err != nil {
-		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", err)
+	var stage interface {
+		io.ReaderAt
 	}
-	defer func() { stage.Close(); os.Remove(stage.Name()) }()
-	bw := bufio.NewWriterSize(stage, 256<<10)
+	var bw interface {
+		io.Writer
+		Flush() error
+	}
+	if tmpDir == "" {
+		m := &memStage{}
+		stage, bw = m, m
+	} else {
+		f, err := os.CreateTemp(tmpDir, "merge-*.pages")
+		if err != nil {
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", err)
+		}
+		defer func() { f.Close(); os.Remove(f.Name()) }()
+		stage, bw = f, bufio.NewWriterSize(f, 256<<10)
+	}
 	index := make(map[uint32]int64)
 	var off int64
 	var first, last rawTxn
@@ -156,7 +171,7 @@ func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (ltx.Header, l
 	}
 	buf := make([]byte, first.PageSize)
 	var trailer ltx.Trailer
-	err = encodeLTXTrailer(w, out, &trailer, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+	err := encodeLTXTrailer(w, out, &trailer, func(enc *ltx.Encoder) (ltx.Checksum, error) {
 		for _, pgno := range pgnos {
 			if _, err := stage.ReadAt(buf, index[pgno]); err != nil {
 				return 0, fmt.Errorf("read staged page %d: %w", pgno, err)
@@ -177,4 +192,20 @@ func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (ltx.Header, l
 type spoolRecord struct {
 	f io.ReaderAt
 	record
+}
+
+// memStage is an in-memory page staging area for mergeRecords.
+type memStage struct{ b []byte }
+
+func (m *memStage) Write(p []byte) (int, error) { m.b = append(m.b, p...); return len(p), nil }
+func (m *memStage) Flush() error                { return nil }
+func (m *memStage) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }

@@ -156,7 +156,11 @@ func (r *Replicator) Start(ctx context.Context) error {
 	}
 	sort.Strings(local)
 	for _, db := range local {
-		if _, err := r.open(ctx, db, true); err != nil {
+		d, err := r.open(ctx, db, true)
+		if err != nil {
+			return err
+		}
+		if _, err := d.checkLineage(ctx); err != nil {
 			return err
 		}
 	}

@@ -2,12 +2,16 @@ package replicate
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"github.com/superfly/ltx"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/walfs/walfs/s3backend"
@@ -148,21 +152,29 @@ func (d *DB) uploadOnce(ctx context.Context) error {
 	var segs []spoolEntry
 	var recs [][]record
 	var total int64
-	next := entries[0].TXID
+	next := d.uploadedTXID() + 1
 	for _, e := range entries {
-		if e.Snapshot || e.TXID != next || e.TXID > limit || total > maxBatchBytes {
+		if e.Snapshot || e.TXID > next || e.TXID > limit || total > maxBatchBytes {
 			break
 		}
-		rs, end, err := readRecords(e.Path)
+		rs, _, err := readRecords(e.Path)
 		if err != nil {
 			return fmt.Errorf("read spool segment: %w", err)
 		}
+		for len(rs) > 0 && rs[0].TXID < next {
+			rs = rs[1:] // uploaded by an earlier, partial batch
+		}
 		if len(rs) == 0 {
-			os.Remove(e.Path) // empty: a segment whose only append failed
+			os.Remove(e.Path) // empty, or all of it is in the store already
 			continue
 		}
+		if rs[0].TXID != next {
+			break
+		}
 		segs, recs = append(segs, e), append(recs, rs)
-		total += end
+		for _, r := range rs {
+			total += r.Len
+		}
 		next = rs[len(rs)-1].TXID + 1
 	}
 	if len(segs) == 0 {
@@ -210,39 +222,23 @@ func (d *DB) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]rec
 			inputs = append(inputs, spoolRecord{f: f, record: rec})
 		}
 	}
-	tmpDir := filepath.Join(d.r.stateDir, "tmp")
-	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
-		return err
-	}
-	out, err := os.CreateTemp(tmpDir, "batch-*.ltx")
-	if err != nil {
-		return fmt.Errorf("create batch file: %w", err)
-	}
-	defer func() { out.Close(); os.Remove(out.Name()) }()
-	bw := bufio.NewWriterSize(out, 256<<10)
-	hdr, trailer, err := mergeRecords(inputs, bw, tmpDir)
+	body, size, hdr, trailer, cleanup, err := d.mergeBatch(inputs)
 	if err != nil {
 		return fmt.Errorf("merge spooled transactions of %s: %w", d.rel, err)
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	size, err := out.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return err
-	}
-	if _, err := out.Seek(0, io.SeekStart); err != nil {
-		return err
+	defer cleanup()
+	last := uint64(hdr.MaxTXID)
+	var paths []string // segments wholly in this batch; a partial one stays
+	for i, e := range segs {
+		if rs := recs[i]; rs[len(rs)-1].TXID <= last {
+			paths = append(paths, e.Path)
+		}
 	}
 	info := s3backend.FileInfo{
 		DB: d.rel, Level: s3backend.LevelL0, MinTXID: uint64(hdr.MinTXID), MaxTXID: uint64(hdr.MaxTXID),
 		CreatedAt: time.UnixMilli(hdr.Timestamp),
 	}
-	paths := make([]string, len(segs))
-	for i, e := range segs {
-		paths[i] = e.Path
-	}
-	return d.put(ctx, info, out, size, Pos{TXID: uint64(hdr.MaxTXID), Checksum: trailer.PostApplyChecksum}, paths, len(inputs))
+	return d.put(ctx, info, body, size, Pos{TXID: last, Checksum: trailer.PostApplyChecksum}, paths, int(last-uint64(hdr.MinTXID)+1))
 }
 
 // put uploads one object, records the new position and drops the spool
@@ -302,4 +298,70 @@ func (d *DB) syncCommit(txid uint64) error {
 			return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.r.opts.SyncTimeout, lastErr)
 		}
 	}
+}
+
+// memMergeLimit is how many spooled bytes a batch may merge in memory.
+const memMergeLimit = 32 << 20
+
+// mergeBatch merges records into one LTX body: in memory for ordinary
+// batches, through temp files for big ones. When the disk is full it falls
+// back to the part of the batch that fits in memory, so uploads (which free
+// spool space) keep going.
+func (d *DB) mergeBatch(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
+	var total int64
+	for _, in := range inputs {
+		total += in.Len
+	}
+	if total > memMergeLimit {
+		body, size, hdr, trailer, cleanup, err := d.mergeOnDisk(inputs)
+		if err == nil || !errors.Is(err, syscall.ENOSPC) {
+			return body, size, hdr, trailer, cleanup, err
+		}
+		d.log.Warn("disk full while merging spooled transactions: uploading a smaller batch from memory", "err", err)
+		total = 0
+		for i, in := range inputs {
+			if total += in.Len; total > memMergeLimit && i > 0 {
+				inputs = inputs[:i]
+				break
+			}
+		}
+	}
+	var buf bytes.Buffer
+	hdr, trailer, err := mergeRecords(inputs, &buf, "")
+	if err != nil {
+		return nil, 0, ltx.Header{}, ltx.Trailer{}, nil, err
+	}
+	return bytes.NewReader(buf.Bytes()), int64(buf.Len()), hdr, trailer, func() {}, nil
+}
+
+func (d *DB) mergeOnDisk(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
+	fail := func(err error) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
+		return nil, 0, ltx.Header{}, ltx.Trailer{}, nil, err
+	}
+	tmpDir := filepath.Join(d.r.stateDir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return fail(err)
+	}
+	out, err := os.CreateTemp(tmpDir, "batch-*.ltx")
+	if err != nil {
+		return fail(fmt.Errorf("create batch file: %w", err))
+	}
+	cleanup := func() { out.Close(); os.Remove(out.Name()) }
+	bw := bufio.NewWriterSize(out, 256<<10)
+	hdr, trailer, err := mergeRecords(inputs, bw, tmpDir)
+	if err == nil {
+		err = bw.Flush()
+	}
+	var size int64
+	if err == nil {
+		size, err = out.Seek(0, io.SeekCurrent)
+	}
+	if err == nil {
+		_, err = out.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return fail(err)
+	}
+	return out, size, hdr, trailer, cleanup, nil
 }

@@ -1,0 +1,112 @@
+package s3backend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+var _ ConditionalWriter = (*S3Store)(nil)
+
+// maxConditionalSize bounds what Get reads: conditional objects are small
+// records (the lease is a few hundred bytes), never LTX files.
+const maxConditionalSize = 1 << 20
+
+// Get reads a small object under the root with its ETag.
+func (s *S3Store) Get(ctx context.Context, key string) ([]byte, string, error) {
+	if err := ValidateConditionalKey(key); err != nil {
+		return nil, "", err
+	}
+	full := s.prefix + key
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &full})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, "", fmt.Errorf("get %s: %w", full, &kindError{ErrNotFound, err})
+		}
+		return nil, "", fmt.Errorf("get %s: %w", full, s.ec.classify(err))
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(out.Body, maxConditionalSize+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("get %s: %w", full, s.ec.classify(err))
+	}
+	if len(body) > maxConditionalSize {
+		return nil, "", fmt.Errorf("get %s: object larger than %d bytes is not a walfs record", full, maxConditionalSize)
+	}
+	return body, aws.ToString(out.ETag), nil
+}
+
+// PutIfAbsent creates key with If-None-Match: *.
+func (s *S3Store) PutIfAbsent(ctx context.Context, key string, body []byte) (string, error) {
+	return s.putConditional(ctx, key, body, func(in *s3.PutObjectInput) { in.IfNoneMatch = aws.String("*") })
+}
+
+// PutIfMatch replaces key with If-Match: etag.
+func (s *S3Store) PutIfMatch(ctx context.Context, key string, body []byte, etag string) (string, error) {
+	if etag == "" {
+		return "", fmt.Errorf("put %s: %w: empty ETag", key, ErrPreconditionFailed)
+	}
+	return s.putConditional(ctx, key, body, func(in *s3.PutObjectInput) { in.IfMatch = aws.String(etag) })
+}
+
+func (s *S3Store) putConditional(ctx context.Context, key string, body []byte, cond func(*s3.PutObjectInput)) (string, error) {
+	if err := ValidateConditionalKey(key); err != nil {
+		return "", err
+	}
+	full := s.prefix + key
+	in := &s3.PutObjectInput{
+		Bucket: &s.bucket, Key: &full, Body: bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json"),
+	}
+	cond(in)
+	out, err := s.client.PutObject(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("put %s: %w", full, s.conditionalErr(err))
+	}
+	etag := aws.ToString(out.ETag)
+	if etag == "" {
+		return "", fmt.Errorf("put %s: %w: the store returned no ETag", full, ErrConditionalUnsupported)
+	}
+	return etag, nil
+}
+
+// DeleteKey removes a conditional object unconditionally.
+func (s *S3Store) DeleteKey(ctx context.Context, key string) error {
+	if err := ValidateConditionalKey(key); err != nil {
+		return err
+	}
+	full := s.prefix + key
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &full}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete %s: %w", full, s.ec.classify(err))
+	}
+	return nil
+}
+
+// conditionalErr maps the answers to a failed condition: 412
+// PreconditionFailed, 409 ConditionalRequestConflict (a concurrent
+// conditional write won) and, for If-Match on a missing key, 404 NoSuchKey
+// all mean "not in the state you expected"; 501 NotImplemented (Backblaze
+// B2) means the store has no conditional writes.
+func (s *S3Store) conditionalErr(err error) error {
+	code, status := apiCode(err), httpStatus(err)
+	switch {
+	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed,
+		code == "ConditionalRequestConflict" || status == http.StatusConflict,
+		code == "NoSuchKey":
+		return &kindError{ErrPreconditionFailed, err}
+	case code == "NotImplemented" || status == http.StatusNotImplemented:
+		return withHint(&kindError{ErrConditionalUnsupported, err},
+			fmt.Sprintf("%s does not do conditional writes (If-None-Match/If-Match); walfs cannot hold a lease there: set lease: auto or off", s.ec.where()))
+	}
+	cerr := s.ec.classify(err)
+	if errors.Is(cerr, ErrNotFound) {
+		return &kindError{ErrPreconditionFailed, err}
+	}
+	return cerr
+}
