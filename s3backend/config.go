@@ -1,6 +1,7 @@
 package s3backend
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -226,7 +227,13 @@ func (r *resolved) parseURL(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return configErr(fmt.Sprintf("parse replica url: %v", err), "use s3://bucket/path?endpoint=host:port or file:///abs/path")
+		// url.Error quotes the whole URL, which may hold credentials: say what
+		// is wrong without echoing it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return configErr(fmt.Sprintf("replica url is malformed: %v", err), "use s3://bucket/path?endpoint=host:port or file:///abs/path (escape % as %25)")
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "":
@@ -251,7 +258,12 @@ func (r *resolved) parseURL(raw string) error {
 			return configErr(fmt.Sprintf("s3 url %q has no bucket", raw), "use s3://bucket/path")
 		}
 		r.typ, r.bucket, r.path = "s3", u.Host, strings.Trim(u.Path, "/")
-		q := u.Query()
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			// u.Query() would silently drop the bad parameter (and with it,
+			// say, the endpoint, sending data to AWS instead).
+			return configErr("s3 url parameters are malformed", "escape special characters in values (% as %25, & as %26)")
+		}
 		for k := range q {
 			if !slices.Contains(urlParams, k) {
 				return configErr(fmt.Sprintf("unknown s3 url parameter %q", k), "known parameters: "+strings.Join(urlParams, ", "))
@@ -305,7 +317,10 @@ func normalizeEndpoint(e string) (string, error) {
 	}
 	u, err := url.Parse(e)
 	if err != nil || u.Host == "" {
-		return "", configErr(fmt.Sprintf("endpoint %q is not a host or URL", e), "use host[:port] or https://host[:port]")
+		return "", configErr("endpoint is not a host or URL", "use host[:port] or https://host[:port]")
+	}
+	if u.User != nil {
+		return "", configErr("endpoint must not carry credentials", "remove user:password@ from the endpoint and set access-key-id/secret-access-key or WALFS_ACCESS_KEY_ID/WALFS_SECRET_ACCESS_KEY")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return "", configErr(fmt.Sprintf("endpoint scheme %q", u.Scheme), "use http:// or https:// (https is assumed without a scheme)")
