@@ -63,6 +63,9 @@ func runMount(c *cli.Context) error {
 	if cfg.DataDir == "" {
 		return usagef("mount needs --data-dir, the directory that holds the real files (see walfs mount --help)")
 	}
+	if _, err := s3backend.Resolve(cfg.Replica); err != nil {
+		return err // a wrong replica setting fails before anything is created
+	}
 	if err := fusefs.CheckLayout(cfg.DataDir, cfg.MountPoint); err != nil {
 		return err // before creating anything inside a wrong layout
 	}
