@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 // requireEnv skips (or, in CI, fails) when the machine lacks what a test needs.
-func requireEnv(t *testing.T) {
+func requireEnv(t testing.TB) {
 	t.Helper()
 	need := func(ok bool, what string) {
 		if ok {
@@ -56,7 +56,7 @@ func requireEnv(t *testing.T) {
 
 // mountProc is a running `walfs mount`.
 type mountProc struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	Mnt     string
 	DataDir string
@@ -66,19 +66,19 @@ type mountProc struct {
 }
 
 // startMount runs walfs mount in the background and waits for the mount.
-func startMount(t *testing.T, dataDir, replica string, extra ...string) *mountProc {
+func startMount(t testing.TB, dataDir, replica string, extra ...string) *mountProc {
 	t.Helper()
 	return startMountEnv(t, nil, dataDir, replica, extra...)
 }
 
 // startMountEnv is startMount with extra environment variables.
-func startMountEnv(t *testing.T, env []string, dataDir, replica string, extra ...string) *mountProc {
+func startMountEnv(t testing.TB, env []string, dataDir, replica string, extra ...string) *mountProc {
 	t.Helper()
 	return startMountAt(t, env, dataDir, replica, filepath.Join(t.TempDir(), "mnt"), extra...)
 }
 
 // startMountAt is startMountEnv at a given mount point.
-func startMountAt(t *testing.T, env []string, dataDir, replica, mnt string, extra ...string) *mountProc {
+func startMountAt(t testing.TB, env []string, dataDir, replica, mnt string, extra ...string) *mountProc {
 	t.Helper()
 	requireEnv(t)
 	args := append([]string{"mount", "--data-dir", dataDir, "--replica", replica, "--log-level", "debug"}, extra...)
@@ -207,13 +207,13 @@ func (m *mountProc) cleanup() {
 }
 
 // runWalfs runs the walfs binary and returns combined output.
-func runWalfs(t *testing.T, args ...string) (string, error) {
+func runWalfs(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	return runWalfsEnv(t, nil, args...)
 }
 
 // runWalfsEnv runs the walfs binary with extra environment variables.
-func runWalfsEnv(t *testing.T, env []string, args ...string) (string, error) {
+func runWalfsEnv(t testing.TB, env []string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -224,7 +224,7 @@ func runWalfsEnv(t *testing.T, env []string, args ...string) (string, error) {
 }
 
 // py runs a python3 script with args; the script gets them as sys.argv[1:].
-func py(t *testing.T, script string, args ...string) string {
+func py(t testing.TB, script string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
 	defer cancel()
@@ -246,7 +246,7 @@ for line in c.iterdump():
 `
 
 // dump returns the canonical content of the database at path.
-func dump(t *testing.T, path string) string {
+func dump(t testing.TB, path string) string {
 	t.Helper()
 	out := py(t, dumpScript, path)
 	if !strings.HasPrefix(out, "ok\n") {
@@ -256,13 +256,13 @@ func dump(t *testing.T, path string) string {
 }
 
 // restoreTo runs walfs restore of url into a fresh file and returns its path.
-func restoreTo(t *testing.T, url string, extra ...string) string {
+func restoreTo(t testing.TB, url string, extra ...string) string {
 	t.Helper()
 	return restoreToEnv(t, nil, url, extra...)
 }
 
 // restoreToEnv is restoreTo with extra environment variables.
-func restoreToEnv(t *testing.T, env []string, url string, extra ...string) string {
+func restoreToEnv(t testing.TB, env []string, url string, extra ...string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "restored.db")
 	args := append([]string{"restore", "-o", out}, extra...)
@@ -274,7 +274,7 @@ func restoreToEnv(t *testing.T, env []string, url string, extra ...string) strin
 }
 
 // requireSameDB fails unless the two databases have identical content.
-func requireSameDB(t *testing.T, live, restored string) {
+func requireSameDB(t testing.TB, live, restored string) {
 	t.Helper()
 	a, b := dump(t, live), dump(t, restored)
 	if a != b {
