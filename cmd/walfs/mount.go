@@ -16,6 +16,7 @@ import (
 
 	"github.com/walfs/walfs/fusefs"
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/lease"
 	"github.com/walfs/walfs/wal/replicate"
 	"github.com/walfs/walfs/wal/restore"
 )
@@ -42,6 +43,7 @@ func mountCommand() *cli.Command {
 			&cli.DurationFlag{Name: "sync-interval", Value: time.Second, EnvVars: []string{"WALFS_SYNC_INTERVAL"}, Usage: "at most one upload per database per interval; commits in between share the next upload"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "on shutdown, how long to wait for pending uploads"},
 			&cli.StringFlag{Name: "durability", Value: "async", EnvVars: []string{"WALFS_DURABILITY"}, Usage: "async: commits return at local speed and reach the store within --sync-interval; sync: a commit returns only after the store acknowledged it (fails with a disk I/O error, and is not committed locally, if the store cannot within --sync-timeout)"},
+			&cli.StringFlag{Name: "lease", Value: "auto", EnvVars: []string{"WALFS_LEASE"}, Usage: "single writer per replica path, through a lease object renewed with conditional writes: auto (use it where the store supports conditional writes, warn otherwise), required (refuse to start without it) or off"},
 			&cli.StringFlag{Name: "capture", Value: "auto", EnvVars: []string{"WALFS_CAPTURE"}, Usage: "how -wal writes are captured: userspace (every write comes through walfs; portable; needed for --durability sync), passthrough (the kernel writes the WAL at native speed and walfs reads new frames back; needs Linux >= 6.9 and root), or auto (passthrough where available)"},
 			&cli.DurationFlag{Name: "sync-timeout", Value: 10 * time.Second, EnvVars: []string{"WALFS_SYNC_TIMEOUT"}, Usage: "with --durability sync, how long a commit waits for the store before it fails"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request (very verbose)"},
@@ -93,6 +95,22 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := store.Init(ctx); err != nil {
+		return err // access is checked before the mount becomes visible
+	}
+	leaseMode, _ := lease.ParseMode(cfg.Lease)
+	held, err := lease.Open(ctx, store, leaseMode, lease.Options{Logger: log})
+	if err != nil {
+		return err // another walfs writes this replica path: the line names it
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := held.Release(rctx); err != nil {
+			log.Warn("release replica lease", "err", err)
+		}
+	}()
+	store = lease.Fence(store, held) // a writer that lost its lease stops uploading at once
 	log.Info("starting", "data_dir", cfg.DataDir, "mount_point", cfg.MountPoint, "replica", store.String(), "sync_interval", cfg.SyncInterval, "durability", cfg.Durability)
 	capture, why := chooseCapture(cfg.Capture, cfg.Durability)
 	log.Info("capture path", "path", capture, "why", why)

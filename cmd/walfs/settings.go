@@ -12,6 +12,7 @@ import (
 
 	"github.com/walfs/walfs/cmd/internal/config"
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/lease"
 )
 
 // settings is what `walfs mount` runs with, after flags, environment and
@@ -24,6 +25,7 @@ type settings struct {
 	Durability          string
 	SyncTimeout         time.Duration
 	Capture             string
+	Lease               string
 	LogLevel, LogFormat string
 }
 
@@ -47,7 +49,7 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	}
 	// The loader knows these keys, but the mount does not act on them yet:
 	// refusing them beats running without what the user asked for.
-	for _, key := range []string{"snapshot-interval", "retention", "lease"} {
+	for _, key := range []string{"snapshot-interval", "retention"} {
 		if file.Set[key] {
 			return nil, usagef("config file %s: %s is not supported by this walfs yet and would be ignored (remove it)", c.String("config"), key)
 		}
@@ -79,6 +81,10 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	s.Durability = pick("durability", file.Durability)
 	if s.Durability != "async" && s.Durability != "sync" {
 		return nil, usagef("--durability must be async or sync, got %q", s.Durability)
+	}
+	s.Lease = pick("lease", file.Lease)
+	if _, err := lease.ParseMode(s.Lease); err != nil {
+		return nil, usagef("--lease must be auto, required or off, got %q", s.Lease)
 	}
 	s.Capture = pick("capture", file.Capture)
 	switch s.Capture {
