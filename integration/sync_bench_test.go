@@ -1,7 +1,7 @@
 package integration
 
 import (
-		"path/filepath"
+	"path/filepath"
 	"strings"
 	"testing"
 

@@ -10,8 +10,10 @@
 // On the store, every object is an immutable LTX file at
 // <root>/<db>/<level %04x>/<minTXID %016x>-<maxTXID %016x>.ltx. Its commit
 // time travels with it: as user metadata litestream-timestamp (RFC 3339,
-// nanoseconds) on S3, as the file's mtime in the file store. Nothing else is
-// stored (no manifest); readers list the level prefixes.
+// nanoseconds) on S3, as the file's mtime in the file store. There is no
+// manifest; readers list the level prefixes. The only other objects are small
+// records written with conditional writes (conditional.go), such as the lease
+// of package s3backend/lease, under keys that never parse as LTX keys.
 //
 // Provider quirks come from package providers as data; this package applies
 // them to the AWS SDK (checksum mode, addressing, payload signing, headers,

@@ -33,7 +33,7 @@ type controlServer struct {
 	srv *http.Server
 }
 
-func startControl(stateDir string, log *slog.Logger, unmount func(ctx context.Context, req unmountRequest) error, flush func(ctx context.Context, timeout time.Duration) error) (*controlServer, error) {
+func startControl(stateDir string, log *slog.Logger, unmount func(ctx context.Context, req unmountRequest) error, flush func(ctx context.Context, timeout time.Duration) error, routes ...controlRoute) (*controlServer, error) {
 	path := filepath.Join(stateDir, controlSocketName)
 	os.Remove(path) // left by a killed mount; we hold the data dir now
 	ln, err := net.Listen("unix", path)
@@ -67,6 +67,9 @@ func startControl(stateDir string, log *slog.Logger, unmount func(ctx context.Co
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(resp)
 	})
+	for _, rt := range routes {
+		mux.HandleFunc(rt.pattern, rt.handler)
+	}
 	cs := &controlServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	go func() {
 		if err := cs.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

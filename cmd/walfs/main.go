@@ -36,6 +36,7 @@ func newApp() *cli.App {
 			mountCommand(),
 			unmountCommand(),
 			syncCommand(),
+			statusCommand(),
 			benchCommand(),
 			restoreCommand(),
 			lsCommand(),

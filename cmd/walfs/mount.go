@@ -16,6 +16,7 @@ import (
 
 	"github.com/walfs/walfs/fusefs"
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/instrument"
 	"github.com/walfs/walfs/s3backend/lease"
 	"github.com/walfs/walfs/wal/replicate"
 	"github.com/walfs/walfs/wal/restore"
@@ -46,6 +47,9 @@ func mountCommand() *cli.Command {
 			&cli.StringFlag{Name: "lease", Value: "auto", EnvVars: []string{"WALFS_LEASE"}, Usage: "single writer per replica path, through a lease object renewed with conditional writes: auto (use it where the store supports conditional writes, warn otherwise), required (refuse to start without it) or off"},
 			&cli.StringFlag{Name: "capture", Value: "auto", EnvVars: []string{"WALFS_CAPTURE"}, Usage: "how -wal writes are captured: userspace (every write comes through walfs; portable; needed for --durability sync), passthrough (the kernel writes the WAL at native speed and walfs reads new frames back; needs Linux >= 6.9 and root), or auto (passthrough where available)"},
 			&cli.DurationFlag{Name: "sync-timeout", Value: 10 * time.Second, EnvVars: []string{"WALFS_SYNC_TIMEOUT"}, Usage: "with --durability sync, how long a commit waits for the store before it fails"},
+			&cli.DurationFlag{Name: "snapshot-interval", Value: replicate.DefaultSnapshotInterval, EnvVars: []string{"WALFS_SNAPSHOT_INTERVAL"}, Usage: "write a snapshot when the newest one is this old and transactions followed it (also when the level-0 files after it outgrow it 10x); 0: only by size"},
+			&cli.DurationFlag{Name: "retention", Value: replicate.DefaultRetention, EnvVars: []string{"WALFS_RETENTION"}, Usage: "keep every point in time of this window restorable and delete what no restore in it needs; 0: keep everything"},
+			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"WALFS_METRICS_ADDR"}, Usage: "serve Prometheus metrics at http://`ADDR`/metrics, e.g. 127.0.0.1:9090"},
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request (very verbose)"},
 		),
 		Action: runMount,
@@ -95,6 +99,8 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	requests := instrument.NewCounter() // every store call, for status and metrics
+	store = instrument.Wrap(store, requests)
 	if err := store.Init(ctx); err != nil {
 		return err // access is checked before the mount becomes visible
 	}
@@ -122,6 +128,7 @@ func runMount(c *cli.Context) error {
 		Durability:   cfg.Durability,
 		SyncTimeout:  cfg.SyncTimeout,
 		Logger:       log,
+		Maintenance:  maintenanceOptions(cfg),
 		Restore: func(ctx context.Context, db, path string) (replicate.Pos, error) {
 			res, err := restore.Restore(ctx, store, db, path, restore.Options{Logger: log})
 			if err != nil {
@@ -132,6 +139,14 @@ func runMount(c *cli.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := startMetrics(cfg.MetricsAddr, metricsSource{dbs: rep.Status, requests: requests.Ops}, log)
+		if err != nil {
+			rep.Close()
+			return err
+		}
+		defer stopMetrics()
 	}
 	if err := rep.Start(ctx); err != nil {
 		rep.Close()
@@ -184,7 +199,7 @@ func runMount(c *cli.Context) error {
 			return err
 		}
 		return rep.Verify(fctx)
-	})
+	}, statusRoute(func() statusReport { return buildStatus(rep.Status(), requests, cfg.DataDir, store.String()) }))
 	if err != nil {
 		m.Unmount(true)
 		rep.Close()

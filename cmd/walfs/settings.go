@@ -25,6 +25,9 @@ type settings struct {
 	Durability          string
 	SyncTimeout         time.Duration
 	Capture             string
+	SnapshotInterval    time.Duration // 0: no snapshots because of age
+	Retention           time.Duration // 0: keep everything
+	MetricsAddr         string
 	Lease               string
 	LogLevel, LogFormat string
 }
@@ -46,13 +49,6 @@ func loadSettings(c *cli.Context) (*settings, error) {
 		}
 	} else {
 		file = &config.Config{}
-	}
-	// The loader knows these keys, but the mount does not act on them yet:
-	// refusing them beats running without what the user asked for.
-	for _, key := range []string{"snapshot-interval", "retention"} {
-		if file.Set[key] {
-			return nil, usagef("config file %s: %s is not supported by this walfs yet and would be ignored (remove it)", c.String("config"), key)
-		}
 	}
 	s := &settings{}
 	pick := func(flag string, fileVal string) string {
@@ -77,6 +73,12 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	}
 	s.SyncInterval = pickDur("sync-interval", file.SyncInterval, "sync-interval")
 	s.Timeout = pickDur("timeout", file.Timeout, "timeout")
+	s.SnapshotInterval = pickDur("snapshot-interval", file.SnapshotInterval, "snapshot-interval")
+	s.Retention = pickDur("retention", file.Retention, "retention")
+	s.MetricsAddr = c.String("metrics-addr")
+	if s.SnapshotInterval < 0 || s.Retention < 0 {
+		return nil, usagef("--snapshot-interval and --retention must not be negative (0 turns them off)")
+	}
 	s.SyncTimeout = pickDur("sync-timeout", file.SyncTimeout, "sync-timeout")
 	s.Durability = pick("durability", file.Durability)
 	if s.Durability != "async" && s.Durability != "sync" {

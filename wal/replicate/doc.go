@@ -7,5 +7,11 @@
 // files it writes carry meaningful pre- and post-apply checksums and it can
 // tell, on start, whether the local database still matches its replica.
 //
+// It also maintains the replica (maintain.go): compaction into levels 1..3,
+// snapshots built from the replica's own files, and retention. It knows what
+// the replica holds from an index that the store wrapper in index.go keeps
+// up to date on every write and delete, seeded by the one listing at start,
+// so maintenance of an idle database sends no request.
+//
 // It never talks FUSE and never parses WAL bytes itself.
 package replicate

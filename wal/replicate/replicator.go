@@ -39,6 +39,8 @@ type Options struct {
 	// it landed on. Start calls it for databases the replica has and the
 	// data dir lacks. Nil disables auto-restore.
 	Restore func(ctx context.Context, db, path string) (Pos, error)
+	// Maintenance schedules compaction, snapshots and retention (maintain.go).
+	Maintenance MaintenanceOptions
 }
 
 // Durability modes.
@@ -61,6 +63,7 @@ type Replicator struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	maint  *maintenance // compaction, snapshots, retention (maintain.go)
 }
 
 // New returns a Replicator; call Start before mounting.
@@ -101,6 +104,7 @@ func New(opts Options) (*Replicator, error) {
 		dbs:      make(map[string]*DB),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.initMaintenance()
 	if opts.Capture == CapturePassthrough {
 		w, err := newWatcher()
 		if err != nil {
@@ -241,6 +245,7 @@ func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, e
 		d.uploadLoop(r.ctx)
 	}()
 	d.up.spooled(0) // kick the uploader in case the spool has work
+	r.startMaintenance(d)
 	return d, nil
 }
 

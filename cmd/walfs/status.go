@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/walfs/walfs/fusefs"
+	"github.com/walfs/walfs/s3backend/instrument"
+	"github.com/walfs/walfs/wal/replicate"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show how far each database of a running mount is replicated",
+		ArgsUsage: "[MOUNTPOINT]",
+		Description: "Asks the running `walfs mount` at MOUNTPOINT (or every walfs mount on this machine) for\n" +
+			"the state of each database: the last TXID captured locally and the last one in the replica,\n" +
+			"the replication lag (age of the oldest transaction not yet uploaded), bytes waiting in the\n" +
+			"local spool, the last upload, the last error, and the store requests of the last hour.\n" +
+			"It sends no request to the store.\n\n" +
+			"Examples:\n" +
+			"  walfs status ./mnt\n" +
+			"  walfs status --json",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print machine-readable JSON to stdout: an array with one object per mount"},
+		},
+		Action: runStatus,
+	}
+}
+
+// statusReport is what GET /status on the control socket returns.
+type statusReport struct {
+	MountPoint    string            `json:"mount_point,omitempty"` // filled in by the client
+	DataDir       string            `json:"data_dir"`
+	Replica       string            `json:"replica"`
+	StoreRequests map[string]uint64 `json:"store_requests"` // since the mount started, by operation
+	Databases     []dbStatusJSON    `json:"databases"`
+}
+
+type dbStatusJSON struct {
+	DB                    string             `json:"db"`
+	LocalTXID             uint64             `json:"local_txid"`
+	ReplicatedTXID        uint64             `json:"replicated_txid"`
+	LagSeconds            float64            `json:"lag_seconds"`
+	SpoolBytes            int64              `json:"spool_bytes"`
+	LastUpload            *time.Time         `json:"last_upload,omitempty"`
+	LastError             string             `json:"last_error,omitempty"`
+	LastErrorAt           *time.Time         `json:"last_error_at,omitempty"`
+	UploadError           string             `json:"upload_error,omitempty"`
+	StoreRequestsLastHour uint64             `json:"store_requests_last_hour"`
+	Captured              uint64             `json:"transactions_captured"`
+	Uploads               uint64             `json:"uploads"`
+	Compactions           map[string]uint64  `json:"compactions,omitempty"` // by level
+	Snapshots             uint64             `json:"snapshots"`
+	Deleted               uint64             `json:"retention_deleted"`
+	Errors                map[string]uint64  `json:"errors,omitempty"`
+	Levels                []replicaLevelJSON `json:"levels"`
+}
+
+type replicaLevelJSON struct {
+	Level   int    `json:"level"`
+	Files   int    `json:"files"`
+	Bytes   int64  `json:"bytes"`
+	MinTXID uint64 `json:"min_txid"`
+	MaxTXID uint64 `json:"max_txid"`
+}
+
+// buildStatus gathers the report of a running mount. It sends no request to
+// the store.
+func buildStatus(dbs []replicate.DBStatus, count *instrument.Counter, dataDir, replica string) statusReport {
+	rep := statusReport{DataDir: dataDir, Replica: replica, StoreRequests: map[string]uint64{}, Databases: []dbStatusJSON{}}
+	for op, oc := range count.Ops() {
+		rep.StoreRequests[op] = oc.Calls
+	}
+	for _, s := range dbs {
+		j := dbStatusJSON{
+			DB: s.DB, LocalTXID: s.LocalTXID, ReplicatedTXID: s.ReplicatedTXID, LagSeconds: s.Lag.Seconds(),
+			SpoolBytes: s.SpoolBytes, LastUpload: timePtr(s.LastUpload), LastError: s.LastError,
+			LastErrorAt: timePtr(s.LastErrorAt), UploadError: s.UploadError,
+			StoreRequestsLastHour: count.LastHour(s.DB), Captured: s.Captured, Uploads: s.Uploads,
+			Snapshots: s.Snapshots, Deleted: s.Deleted, Errors: s.Errors, Levels: []replicaLevelJSON{},
+		}
+		for level, n := range s.Compactions {
+			if n > 0 {
+				if j.Compactions == nil {
+					j.Compactions = map[string]uint64{}
+				}
+				j.Compactions[fmt.Sprint(level)] = n
+			}
+		}
+		for _, l := range s.Levels {
+			j.Levels = append(j.Levels, replicaLevelJSON{Level: l.Level, Files: l.Files, Bytes: l.Bytes, MinTXID: l.MinTXID, MaxTXID: l.MaxTXID})
+		}
+		rep.Databases = append(rep.Databases, j)
+	}
+	return rep
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// statusRoute serves GET /status on the control socket.
+func statusRoute(report func() statusReport) controlRoute {
+	return controlRoute{pattern: "GET /status", handler: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(report())
+	}}
+}
+
+// controlRoute is an extra handler on the control socket.
+type controlRoute struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+func runStatus(c *cli.Context) error {
+	if c.NArg() > 1 {
+		return usagef("status takes at most one argument, a mount point (see walfs status --help)")
+	}
+	var mounts []string
+	if c.NArg() == 1 {
+		mnt, err := filepath.Abs(c.Args().First())
+		if err != nil {
+			return usagef("mount point %q: %v", c.Args().First(), err)
+		}
+		mounts = []string{mnt}
+	} else {
+		all, err := fusefs.Mounts()
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			if m.FsType == "fuse."+fusefs.FsType || m.FsType == fusefs.FsType {
+				mounts = append(mounts, m.MountPoint)
+			}
+		}
+		if len(mounts) == 0 {
+			return errors.New("no walfs mount on this machine (give the mount point to ask one in another mount namespace)")
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+	defer cancel()
+	var reports []statusReport
+	var errs []error
+	for _, mnt := range mounts {
+		rep, err := fetchStatus(ctx, mnt)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", mnt, err))
+			continue
+		}
+		reports = append(reports, rep)
+	}
+	if c.Bool("json") {
+		if reports == nil {
+			reports = []statusReport{}
+		}
+		if err := writeJSON(c.App.Writer, reports); err != nil {
+			return err
+		}
+	} else {
+		for i, rep := range reports {
+			if i > 0 {
+				fmt.Fprintln(c.App.Writer)
+			}
+			printStatus(c.App.Writer, rep, time.Now())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fetchStatus asks the mount at mnt for its status.
+func fetchStatus(ctx context.Context, mnt string) (statusReport, error) {
+	dataDir, err := fusefs.FindWalfs(mnt)
+	if err != nil {
+		return statusReport{}, err
+	}
+	sock := filepath.Join(dataDir, fusefs.StateDirName, controlSocketName)
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			if err != nil {
+				return nil, &noDaemonError{err: err}
+			}
+			return conn, nil
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://walfs/status", nil)
+	if err != nil {
+		return statusReport{}, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var nd *noDaemonError
+		if errors.As(err, &nd) {
+			return statusReport{}, nd
+		}
+		return statusReport{}, fmt.Errorf("ask walfs mount for its status: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return statusReport{}, fmt.Errorf("ask walfs mount for its status: %s (is it an older walfs?)", resp.Status)
+	}
+	var rep statusReport
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		return statusReport{}, fmt.Errorf("read status from walfs mount: %w", err)
+	}
+	rep.MountPoint = mnt
+	return rep, nil
+}
+
+// printStatus writes one mount's report as a table.
+func printStatus(w io.Writer, rep statusReport, now time.Time) {
+	var total uint64
+	for _, n := range rep.StoreRequests {
+		total += n
+	}
+	fmt.Fprintf(w, "%s  (data %s, replica %s, %d store requests since start)\n", rep.MountPoint, rep.DataDir, rep.Replica, total)
+	if len(rep.Databases) == 0 {
+		fmt.Fprintln(w, "no databases replicated yet")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATABASE\tLOCAL TXID\tREPLICATED\tLAG\tSPOOL\tLAST UPLOAD\tREQUESTS/1H\tLAST ERROR")
+	for _, d := range rep.Databases {
+		lastErr := "-"
+		if d.LastError != "" {
+			lastErr = d.LastError
+			if d.LastErrorAt != nil {
+				lastErr = ago(now, *d.LastErrorAt) + ": " + lastErr
+			}
+		}
+		last := "-"
+		if d.LastUpload != nil {
+			last = ago(now, *d.LastUpload)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\n", d.DB, d.LocalTXID, d.ReplicatedTXID,
+			time.Duration(d.LagSeconds*float64(time.Second)).Round(time.Millisecond), humanBytes(d.SpoolBytes),
+			last, d.StoreRequestsLastHour, lastErr)
+	}
+	tw.Flush()
+}
+
+// ago formats how long before now t was.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		d = 0
+	case d >= 48*time.Hour:
+		return t.UTC().Format(time.RFC3339)
+	case d >= time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s") + " ago"
+	}
+	return d.Round(time.Second).String() + " ago"
+}

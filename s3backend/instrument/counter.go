@@ -1,0 +1,178 @@
+package instrument
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/walfs/walfs/s3backend"
+)
+
+// Store operations, one per method of Store and of the optional interfaces
+// the wrapper forwards.
+const (
+	OpInit              = "init"
+	OpListDatabases     = "list_databases"
+	OpList              = "list"
+	OpGet               = "get"
+	OpPut               = "put"
+	OpDelete            = "delete"
+	OpStat              = "stat"
+	OpConditionalGet    = "conditional_get"
+	OpConditionalPut    = "conditional_put"
+	OpConditionalDelete = "conditional_delete"
+	OpProbe             = "probe"
+)
+
+// Error kinds a failed call is counted under.
+const (
+	KindNotFound       = "not_found"
+	KindPrecondition   = "precondition_failed"
+	KindUnsupported    = "unsupported"
+	KindAccessDenied   = "access_denied"
+	KindBucketNotFound = "bucket_not_found"
+	KindUnreachable    = "unreachable"
+	KindInvalid        = "invalid"
+	KindCanceled       = "canceled"
+	KindOther          = "other"
+)
+
+// ErrorKind classifies a store error for counting.
+func ErrorKind(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return KindCanceled
+	case errors.Is(err, s3backend.ErrNotFound):
+		return KindNotFound
+	case errors.Is(err, s3backend.ErrPreconditionFailed):
+		return KindPrecondition
+	case errors.Is(err, s3backend.ErrConditionalUnsupported):
+		return KindUnsupported
+	case errors.Is(err, s3backend.ErrAccessDenied):
+		return KindAccessDenied
+	case errors.Is(err, s3backend.ErrBucketNotFound):
+		return KindBucketNotFound
+	case errors.Is(err, s3backend.ErrUnreachable):
+		return KindUnreachable
+	case errors.Is(err, s3backend.ErrInvalidFileInfo), errors.Is(err, s3backend.ErrSizeMismatch),
+		errors.Is(err, s3backend.ErrInvalidRange), errors.Is(err, s3backend.ErrInvalidConfig),
+		errors.Is(err, s3backend.ErrInvalidKey):
+		return KindInvalid
+	}
+	return KindOther
+}
+
+// OpCount is what a Counter knows about one operation.
+type OpCount struct {
+	Calls  uint64            // every call, failed or not
+	Errors map[string]uint64 // failed calls by kind
+}
+
+// Counter holds the counts of one or more wrapped stores. The zero value is
+// not usable; call NewCounter. Safe for concurrent use.
+type Counter struct {
+	now func() time.Time
+
+	mu  sync.Mutex
+	ops map[string]*OpCount
+	dbs map[string]*hourWindow
+}
+
+// NewCounter returns an empty Counter on the system clock.
+func NewCounter() *Counter { return NewCounterAt(time.Now) }
+
+// NewCounterAt returns an empty Counter whose one-hour windows follow now
+// (tests pass a fake clock).
+func NewCounterAt(now func() time.Time) *Counter {
+	return &Counter{now: now, ops: map[string]*OpCount{}, dbs: map[string]*hourWindow{}}
+}
+
+// record counts one call of op that touched dbs and ended with err.
+func (c *Counter) record(op string, err error, dbs ...string) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	oc := c.ops[op]
+	if oc == nil {
+		oc = &OpCount{Errors: map[string]uint64{}}
+		c.ops[op] = oc
+	}
+	oc.Calls++
+	if err != nil {
+		oc.Errors[ErrorKind(err)]++
+	}
+	for i, db := range dbs {
+		if slices.Contains(dbs[:i], db) {
+			continue // one Delete of many objects of a db is one call for it
+		}
+		w := c.dbs[db]
+		if w == nil {
+			w = &hourWindow{}
+			c.dbs[db] = w
+		}
+		w.add(now)
+	}
+}
+
+// Ops returns a copy of the counts by operation.
+func (c *Counter) Ops() map[string]OpCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]OpCount, len(c.ops))
+	for op, oc := range c.ops {
+		out[op] = OpCount{Calls: oc.Calls, Errors: maps.Clone(oc.Errors)}
+	}
+	return out
+}
+
+// Total returns the number of calls of every operation.
+func (c *Counter) Total() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n uint64
+	for _, oc := range c.ops {
+		n += oc.Calls
+	}
+	return n
+}
+
+// LastHour returns the calls that named db (List, Open, Write, Delete,
+// Stat) during the last hour. Init and ListDatabases name no database.
+func (c *Counter) LastHour(db string) uint64 {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w := c.dbs[db]; w != nil {
+		return w.sum(now)
+	}
+	return 0
+}
+
+// hourWindow counts events per minute over the last 60 minutes.
+type hourWindow struct {
+	minute [60]int64 // the Unix minute each slot counts, to spot stale slots
+	count  [60]uint64
+}
+
+func (w *hourWindow) add(now time.Time) {
+	m := now.Unix() / 60
+	i := m % 60
+	if w.minute[i] != m {
+		w.minute[i], w.count[i] = m, 0
+	}
+	w.count[i]++
+}
+
+func (w *hourWindow) sum(now time.Time) uint64 {
+	m := now.Unix() / 60
+	var n uint64
+	for i := range w.count {
+		if w.minute[i] > m-60 && w.minute[i] <= m {
+			n += w.count[i]
+		}
+	}
+	return n
+}

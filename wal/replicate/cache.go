@@ -1,0 +1,108 @@
+package replicate
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/walfs/walfs/s3backend"
+)
+
+// writeCache keeps a local copy of the files walfs uploads at levels below
+// the highest compaction level — the inputs of the next compaction — so that
+// compacting them costs no downloads. It is best effort: a failed cache write
+// never fails an upload, and a missing copy is downloaded instead. Copies are
+// dropped once compacted into the level above or deleted from the store; the
+// cache is emptied at start, so it never outlives what this process knows.
+type writeCache struct {
+	dir string // "" disables the cache
+}
+
+// cacheable reports whether copies of info are worth keeping.
+func cacheable(info s3backend.FileInfo) bool {
+	return info.Level >= s3backend.LevelL0 && info.Level < s3backend.MaxCompactionLevel
+}
+
+func (c *writeCache) path(info s3backend.FileInfo) string {
+	return filepath.Join(c.dir, filepath.FromSlash(s3backend.Key(info)))
+}
+
+// reset empties the cache.
+func (c *writeCache) reset() error {
+	if c == nil || c.dir == "" {
+		return nil
+	}
+	return os.RemoveAll(c.dir)
+}
+
+// cacheTee receives the bytes of one upload on their way to the store.
+type cacheTee struct {
+	c      *writeCache
+	info   s3backend.FileInfo
+	f      *os.File
+	failed bool
+}
+
+// begin starts caching an upload; nil when the file is not cached.
+func (c *writeCache) begin(info s3backend.FileInfo) *cacheTee {
+	if c == nil || c.dir == "" || !cacheable(info) {
+		return nil
+	}
+	dst := c.path(info)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
+	if err != nil {
+		return nil
+	}
+	return &cacheTee{c: c, info: info, f: f}
+}
+
+// Write never fails: a cache that cannot keep up is abandoned, not the upload.
+func (t *cacheTee) Write(p []byte) (int, error) {
+	if !t.failed {
+		if _, err := t.f.Write(p); err != nil {
+			t.failed = true
+		}
+	}
+	return len(p), nil
+}
+
+// end keeps the copy when the upload succeeded and the copy is whole.
+func (t *cacheTee) end(uploaded bool) {
+	if t == nil {
+		return
+	}
+	err := t.f.Close()
+	if !uploaded || t.failed || err != nil || os.Rename(t.f.Name(), t.c.path(t.info)) != nil {
+		os.Remove(t.f.Name())
+	}
+}
+
+// open returns the cached copy of info, or nil when there is none.
+func (c *writeCache) open(info s3backend.FileInfo) *os.File {
+	if c == nil || c.dir == "" || !cacheable(info) {
+		return nil
+	}
+	f, err := os.Open(c.path(info))
+	if err != nil {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || (info.Size > 0 && fi.Size() != info.Size) {
+		f.Close()
+		return nil
+	}
+	return f
+}
+
+// drop forgets the copies of infos.
+func (c *writeCache) drop(infos ...s3backend.FileInfo) {
+	if c == nil || c.dir == "" {
+		return
+	}
+	for _, info := range infos {
+		// A copy that cannot be removed costs only disk space until the
+		// next start empties the cache.
+		os.Remove(c.path(info))
+	}
+}

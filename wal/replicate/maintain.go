@@ -1,0 +1,287 @@
+package replicate
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/walfs/walfs/s3backend"
+)
+
+// MaintenanceOptions schedule what walfs does to a replica besides uploading
+// new transactions: compaction into levels 1..3, level-9 snapshots and
+// retention. Zero fields take the defaults.
+type MaintenanceOptions struct {
+	// CompactionIntervals[i] is how often level i+1 is compacted from level
+	// i. Default 30s, 5m, 1h (as Litestream).
+	CompactionIntervals [s3backend.MaxCompactionLevel]time.Duration
+	// SnapshotInterval is the age of the newest snapshot at which a new one
+	// is written (if transactions followed it). Default 24h; negative: never
+	// because of age.
+	SnapshotInterval time.Duration
+	// SnapshotFactor writes a snapshot when the level-0 bytes uploaded since
+	// the newest snapshot exceed this multiple of its size. Default 10;
+	// negative: never because of size.
+	SnapshotFactor float64
+	// Retention is how far back point-in-time restores must reach. Default
+	// 24h; negative: delete nothing.
+	Retention time.Duration
+	// RetentionInterval is how often retention runs. Default: the interval
+	// of the highest compaction level.
+	RetentionInterval time.Duration
+	// Disabled turns compaction, snapshots and retention off.
+	Disabled bool
+	// Clock drives the schedules; default the system clock.
+	Clock Clock
+}
+
+// Defaults of MaintenanceOptions.
+var (
+	DefaultCompactionIntervals = [s3backend.MaxCompactionLevel]time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}
+	DefaultSnapshotInterval    = 24 * time.Hour
+	DefaultSnapshotFactor      = 10.0
+	DefaultRetention           = 24 * time.Hour
+)
+
+func (o MaintenanceOptions) withDefaults() MaintenanceOptions {
+	for i, d := range o.CompactionIntervals {
+		if d <= 0 {
+			o.CompactionIntervals[i] = DefaultCompactionIntervals[i]
+		}
+	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if o.SnapshotFactor == 0 {
+		o.SnapshotFactor = DefaultSnapshotFactor
+	}
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = o.CompactionIntervals[len(o.CompactionIntervals)-1]
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	return o
+}
+
+// maintenance is the Replicator's share of compaction, snapshots and
+// retention: the index of what the replica holds, the write cache and one
+// loop per database.
+type maintenance struct {
+	opts   MaintenanceOptions
+	store  *indexStore
+	cache  *writeCache
+	tmpDir string
+	log    *slog.Logger
+
+	mu  sync.Mutex
+	dbs map[string]*dbMaint
+}
+
+// initMaintenance wraps the store with the index (so every upload is known
+// without listing) and clears what a previous run left in the write cache
+// and temp dir. New calls it; the data dir is locked by then.
+func (r *Replicator) initMaintenance() {
+	o := r.opts.Maintenance.withDefaults()
+	cache := &writeCache{dir: filepath.Join(r.stateDir, "cache")}
+	if err := cache.reset(); err != nil {
+		r.log.Warn("cannot empty the compaction cache; compaction will download its inputs", "err", err)
+		cache.dir = ""
+	}
+	if o.Disabled {
+		cache.dir = "" // nothing would ever compact the copies away
+	}
+	tmpDir := filepath.Join(r.stateDir, "tmp")
+	for _, pattern := range []string{"compact-*", "fetch-*", "snapshot-*"} {
+		leftovers, _ := filepath.Glob(filepath.Join(tmpDir, pattern)) // of a run that was killed
+		for _, p := range leftovers {
+			os.Remove(p)
+		}
+	}
+	idx := newIndexStore(r.opts.Store, cache, o.Clock.Now)
+	r.opts.Store = idx
+	r.maint = &maintenance{
+		opts: o, store: idx, cache: cache, tmpDir: tmpDir,
+		log: r.log, dbs: map[string]*dbMaint{},
+	}
+}
+
+// startMaintenance starts d's maintenance loop. Replicator.open calls it
+// (with r.mu held) once d's uploader runs.
+func (r *Replicator) startMaintenance(d *DB) {
+	dm := r.maint.add(d.rel, d)
+	if r.maint.opts.Disabled {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		dm.run(r.ctx)
+	}()
+}
+
+// add registers db's maintenance; d (nil in tests that drive the store
+// directly) gives the TXID the transaction count starts from.
+func (m *maintenance) add(db string, d *DB) *dbMaint {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dm := &dbMaint{m: m, db: db, log: m.log.With("db", db), errs: map[string]uint64{}}
+	if d != nil {
+		d.up.mu.Lock()
+		dm.baseTXID = d.up.last
+		d.up.mu.Unlock()
+	}
+	m.dbs[db] = dm
+	return dm
+}
+
+func (m *maintenance) lookup(db string) *dbMaint {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dbs[db]
+}
+
+// dbMaint maintains the replica of one database. Its jobs run one at a time
+// on one goroutine, so a compaction never reads a file retention is deleting.
+type dbMaint struct {
+	m   *maintenance
+	db  string
+	log *slog.Logger
+
+	// compacted[l] is the highest TXID compacted into level l, so that
+	// retention deleting level-l files never makes compaction redo them.
+	compacted [s3backend.MaxCompactionLevel + 1]uint64
+
+	mu        sync.Mutex // guards the fields below, which Status reads
+	baseTXID  uint64     // highest TXID spooled when the loop started
+	snapshots uint64     // snapshots written by maintenance
+	errs      map[string]uint64
+	lastErr   error
+	lastErrAt time.Time
+}
+
+// Kinds of maintenance errors.
+const (
+	errKindSeed       = "seed"
+	errKindCompaction = "compaction"
+	errKindSnapshot   = "snapshot"
+	errKindRetention  = "retention"
+)
+
+// job is one scheduled piece of maintenance.
+type job struct {
+	kind  string
+	every time.Duration
+	run   func(ctx context.Context, now time.Time) error
+	next  time.Time
+	fails int
+}
+
+func (dm *dbMaint) jobs() []job {
+	o := dm.m.opts
+	var jobs []job
+	for i, every := range o.CompactionIntervals {
+		level := i + 1
+		jobs = append(jobs, job{kind: errKindCompaction, every: every, run: func(ctx context.Context, _ time.Time) error {
+			return dm.compact(ctx, level)
+		}})
+	}
+	if o.SnapshotInterval > 0 || o.SnapshotFactor > 0 {
+		// Checked as often as level 1 is compacted: the check itself is free.
+		jobs = append(jobs, job{kind: errKindSnapshot, every: o.CompactionIntervals[0], run: dm.snapshotIfDue})
+	}
+	if o.Retention > 0 {
+		jobs = append(jobs, job{kind: errKindRetention, every: o.RetentionInterval, run: dm.retain})
+	}
+	return jobs
+}
+
+// maxBackoff bounds how far a failing job's next run is pushed out.
+const maxBackoff = time.Hour
+
+// run seeds the index, then runs the jobs on schedule until ctx ends. While
+// nothing new reaches the replica, no job sends a request.
+func (dm *dbMaint) run(ctx context.Context) {
+	clk := dm.m.opts.Clock
+	for wait := time.Second; ; wait = min(2*wait, maxBackoff) {
+		err := dm.seed(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		dm.failed(errKindSeed, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(wait):
+		}
+	}
+	jobs := dm.jobs()
+	now := clk.Now()
+	for i := range jobs {
+		jobs[i].next = now.Add(jobs[i].every)
+	}
+	for {
+		next := jobs[0].next
+		for _, j := range jobs[1:] {
+			if j.next.Before(next) {
+				next = j.next
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(next.Sub(now)):
+		}
+		now = clk.Now()
+		dm.runDue(ctx, jobs, now)
+	}
+}
+
+// runDue runs, in order, every job whose time has come.
+func (dm *dbMaint) runDue(ctx context.Context, jobs []job, now time.Time) {
+	for i := range jobs {
+		j := &jobs[i]
+		if now.Before(j.next) {
+			continue
+		}
+		err := j.run(ctx, now)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			dm.failed(j.kind, err)
+			j.fails++
+		} else {
+			j.fails = 0
+		}
+		j.next = now.Add(min(j.every<<min(j.fails, 5), max(j.every, maxBackoff)))
+	}
+}
+
+// seed lists the levels no listing has seeded yet (normally none: resume
+// listed them all to find the replica position).
+func (dm *dbMaint) seed(ctx context.Context) error {
+	for _, level := range dm.m.store.unseeded(dm.db) {
+		if _, err := dm.m.store.List(ctx, dm.db, level); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (dm *dbMaint) failed(kind string, err error) {
+	dm.log.Error("replica maintenance failed; will retry", "job", kind, "err", err)
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	dm.errs[kind]++
+	dm.lastErr, dm.lastErrAt = err, dm.m.opts.Clock.Now()
+}
