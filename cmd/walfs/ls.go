@@ -53,7 +53,7 @@ func runLs(c *cli.Context) error {
 	}
 	dbs, err := st.ListDatabases(ctx)
 	if err != nil {
-		return fmt.Errorf("list databases in %s: %w", st, err)
+		return err // the store's error names it already
 	}
 	if len(dbs) == 0 {
 		return &s3backend.HintError{
@@ -113,7 +113,7 @@ func printLevels(w io.Writer, st s3backend.Store, levels []restore.LevelSummary,
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, l := range levels {
 		if l.Level == s3backend.LevelSnapshot {
-			fmt.Fprintln(tw, "SNAPSHOT TXID\tBYTES\tCOMMITTED\tKEY")
+			fmt.Fprintln(tw, "SNAPSHOT TXID\tBYTES\tSTORED AT\tKEY")
 			for _, f := range l.Files {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", f.MaxTXID, humanBytes(f.Size), fmtWhen(f.CreatedAt), s3backend.Key(f))
 			}
@@ -127,7 +127,7 @@ func printLevels(w io.Writer, st s3backend.Store, levels []restore.LevelSummary,
 	}
 	if files {
 		fmt.Fprintln(tw)
-		fmt.Fprintln(tw, "LEVEL\tTXIDS\tBYTES\tCOMMITTED\tKEY")
+		fmt.Fprintln(tw, "LEVEL\tTXIDS\tBYTES\tSTORED AT\tKEY")
 		for _, l := range levels {
 			for _, f := range l.Files {
 				fmt.Fprintf(tw, "%d\t%d-%d\t%s\t%s\t%s\n", f.Level, f.MinTXID, f.MaxTXID, humanBytes(f.Size), fmtWhen(f.CreatedAt), s3backend.Key(f))

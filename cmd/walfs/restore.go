@@ -27,25 +27,32 @@ func restoreCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "restore",
 		Usage:     "rebuild a database from its replica, at the latest or any earlier point",
-		ArgsUsage: "REPLICA_URL_OF_DB",
+		ArgsUsage: "REPLICA_URL_OF_DB | --all --replica REPLICA_URL DIR",
 		Description: "Downloads the newest snapshot at or before the target and the fewest files that carry it\n" +
 			"forward, applies them in order, verifies every file's CRC and the database checksum, runs\n" +
 			"SQLite's quick_check, and only then moves the result into place. An interrupted or failed\n" +
 			"restore leaves nothing behind. REPLICA_URL_OF_DB names one database inside a replica (see\n" +
 			"`walfs ls`). Credentials come from WALFS_ACCESS_KEY_ID/WALFS_SECRET_ACCESS_KEY or AWS_*.\n\n" +
+			"With --all, restores every database under REPLICA_URL into the directory tree DIR (each at\n" +
+			"DIR/<its path in the replica>), one after another with the same verification, and prints a\n" +
+			"summary. A failed database does not stop the others; the exit status is 1 if any failed.\n" +
+			"With --timestamp, databases that held nothing yet at that time are skipped.\n\n" +
 			"Examples:\n" +
 			"  walfs restore -o app.db 's3://bucket/app/app.db?endpoint=http://127.0.0.1:9000'\n" +
 			"  walfs restore --timestamp 2025-03-01T12:00:00Z -o before.db /backups/replica/app.db\n" +
-			"  walfs restore --if-db-not-exists --if-replica-exists -o /data/app.db s3://bucket/app/app.db",
+			"  walfs restore --if-db-not-exists --if-replica-exists -o /data/app.db s3://bucket/app/app.db\n" +
+			"  walfs restore --all --replica 's3://bucket/app?endpoint=http://127.0.0.1:9000' /var/lib/app",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the database to this `PATH` (default: the URL's last path element, in the current directory)"},
+			&cli.BoolFlag{Name: "all", Usage: "restore every database under --replica into the directory given as the argument"},
+			&cli.StringFlag{Name: "replica", Usage: "with --all, the replica `URL` (the mount's --replica) whose databases to restore"},
 			&cli.StringFlag{Name: "txid", Usage: "restore exactly to this transaction `ID`: decimal, 0x-prefixed hex, or the 16 hex digits of an object name (default: latest)"},
 			&cli.StringFlag{Name: "timestamp", Usage: "restore to the newest point committed at or before this RFC 3339 `TIME`, e.g. 2025-03-01T12:00:00Z"},
-			&cli.BoolFlag{Name: "if-db-not-exists", Usage: "do nothing and exit 0 if the output already exists (for boot scripts)"},
-			&cli.BoolFlag{Name: "if-replica-exists", Usage: "do nothing and exit 0 if the replica holds no backups of the database (for first boots)"},
+			&cli.BoolFlag{Name: "if-db-not-exists", Usage: "do nothing and exit 0 if the output already exists (for boot scripts; with --all, skip each existing output)"},
+			&cli.BoolFlag{Name: "if-replica-exists", Usage: "do nothing and exit 0 if the replica holds no backups of the database (for first boots; with --all, of any database)"},
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "replace an existing output, removing its -wal, -shm and -journal files"},
 			&cli.StringFlag{Name: "integrity-check", Value: restore.IntegrityQuick, Usage: "SQLite `CHECK` to run on the rebuilt database: none, quick (PRAGMA quick_check) or full (PRAGMA integrity_check, slower)"},
-			&cli.IntFlag{Name: "parallelism", Value: restore.DefaultParallelism, Usage: "download up to `N` objects at once"},
+			&cli.IntFlag{Name: "parallelism", Value: restore.DefaultParallelism, Usage: "download up to `N` objects at once, and a large object as up to N ranged GETs at once"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan (objects, levels, TXID ranges, sizes) and the point it lands on; download nothing"},
 			&cli.BoolFlag{Name: "json", Usage: "print a machine-readable summary (or plan, with --dry-run) to stdout"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"WALFS_LOG_LEVEL"}, Usage: "`LEVEL` of the logs written to stderr: debug, info, warn or error"},
@@ -55,24 +62,21 @@ func restoreCommand() *cli.Command {
 }
 
 func runRestore(c *cli.Context) error {
+	if c.Bool("all") {
+		return runRestoreAll(c)
+	}
+	if c.IsSet("replica") {
+		return usagef("--replica goes with --all; to restore one database, give its URL as the argument")
+	}
 	if c.NArg() != 1 {
 		return usagef("restore needs exactly one argument, the replica URL of a database (see walfs restore --help)")
 	}
 	rawURL := replicaArg(c.Args().First())
-	target, err := parseTarget(c.String("txid"), c.String("timestamp"))
+	target, err := parseRestoreFlags(c)
 	if err != nil {
 		return err
 	}
 	check := c.String("integrity-check")
-	if check != restore.IntegrityNone && check != restore.IntegrityQuick && check != restore.IntegrityFull {
-		return usagef("--integrity-check must be none, quick or full, got %q", check)
-	}
-	if c.Int("parallelism") < 1 {
-		return usagef("--parallelism must be at least 1, got %d", c.Int("parallelism"))
-	}
-	if _, err := parseLevel(c.String("log-level")); err != nil {
-		return err
-	}
 	out := c.String("output")
 	if out == "" {
 		if out, err = defaultOutput(rawURL); err != nil {
@@ -111,7 +115,7 @@ func runRestore(c *cli.Context) error {
 		if c.Bool("json") {
 			return writeJSON(c.App.Writer, restoreSummary(st, plan, out, nil, ""))
 		}
-		return printPlan(c.App.Writer, st, plan)
+		return printPlan(c.App.Writer, st.String(), plan)
 	}
 
 	res, err := restore.Restore(ctx, st, "", out, restore.Options{
@@ -137,6 +141,220 @@ func runRestore(c *cli.Context) error {
 		out, res.Plan.TXID, fmtWhen(res.Plan.Timestamp), len(res.Plan.Files), humanBytes(res.Plan.Bytes),
 		res.Duration.Round(time.Millisecond), res.Checksum, verified, check)
 	return nil
+}
+
+// runRestoreAll is restore --all --replica URL DIR.
+func runRestoreAll(c *cli.Context) error {
+	switch {
+	case c.NArg() != 1:
+		return usagef("restore --all needs exactly one argument, the directory to restore into (see walfs restore --help)")
+	case c.String("replica") == "":
+		return usagef("restore --all needs --replica URL, the replica whose databases to restore")
+	case c.IsSet("output"):
+		return usagef("restore --all places each database under DIR; -o names the output of one database")
+	}
+	target, err := parseRestoreFlags(c)
+	if err != nil {
+		return err
+	}
+	if target.TXID != 0 {
+		return usagef("--txid names a transaction of one database; with --all use --timestamp")
+	}
+	rawURL := replicaArg(c.String("replica"))
+	dir := c.Args().First()
+	rootName, _ := defaultOutput(rawURL) // names the database when the URL is one database's
+	prog := newProgressPrinter(c.App.ErrWriter)
+	log := newLogger(prog, c.String("log-level"), "text")
+	prog.log = log
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := s3backend.New(ctx, s3backend.Config{URL: rawURL}, log)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	check := c.String("integrity-check")
+	results, err := restore.RestoreAll(ctx, st, dir, restore.AllOptions{
+		Options: restore.Options{
+			Target:         target,
+			IntegrityCheck: check,
+			Force:          c.Bool("force"),
+			Parallelism:    c.Int("parallelism"),
+			Logger:         log,
+			Progress:       prog.update,
+		},
+		RootName:    rootName,
+		IfNotExists: c.Bool("if-db-not-exists"),
+		DryRun:      c.Bool("dry-run"),
+		Started:     func(db, _ string) { prog.begin(displayDB(db, rootName)) },
+	})
+	prog.finish()
+	if results == nil {
+		if c.Bool("if-replica-exists") && errors.Is(err, restore.ErrNoBackups) {
+			log.Info("replica holds no backups; nothing to do (--if-replica-exists)", "replica", st.String())
+			return nil
+		}
+		return err
+	}
+	if errors.Is(err, restore.ErrSomeFailed) {
+		err = &s3backend.HintError{Err: err,
+			Hint: "the summary names each failure; after fixing it, run again with --if-db-not-exists to restore only what is missing"}
+	}
+	sum := restoreAllSummary(st, dir, c.Bool("dry-run"), results, check, time.Since(start))
+	var perr error
+	switch {
+	case c.Bool("json"):
+		perr = writeJSON(c.App.Writer, sum)
+	case c.Bool("dry-run"):
+		perr = printAllPlans(c.App.Writer, results, rootName)
+	default:
+		perr = printAllSummary(c.App.Writer, sum)
+	}
+	if err == nil {
+		err = perr
+	}
+	return err
+}
+
+// displayDB names a database of a replica in output.
+func displayDB(db, rootName string) string {
+	if db == "" {
+		return rootName
+	}
+	return db
+}
+
+// restoreAllJSON is the --json output of restore --all; the text summary is
+// printed from it too.
+type restoreAllJSON struct {
+	Replica         string          `json:"replica"`
+	Dir             string          `json:"dir"`
+	DryRun          bool            `json:"dry_run"`
+	Restored        int             `json:"restored"`
+	Skipped         int             `json:"skipped"`
+	Failed          int             `json:"failed"`
+	Bytes           int64           `json:"bytes"`
+	DurationSeconds float64         `json:"duration_seconds"`
+	Databases       []dbRestoreJSON `json:"databases"`
+}
+
+// dbRestoreJSON is one database of restore --all: its status and, once
+// planned, the fields of a single restore's summary.
+type dbRestoreJSON struct {
+	DB     string `json:"db"`
+	Output string `json:"output"`
+	Status string `json:"status"` // restored, planned, skipped or failed
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
+	*restoreJSON
+}
+
+func restoreAllSummary(st s3backend.Store, dir string, dryRun bool, results []restore.DBResult, check string, took time.Duration) restoreAllJSON {
+	s := restoreAllJSON{Replica: st.String(), Dir: dir, DryRun: dryRun, DurationSeconds: took.Seconds()}
+	for _, r := range results {
+		d := dbRestoreJSON{DB: r.DB, Output: r.Output, Status: r.Status(), Reason: r.Skipped}
+		if r.Err != nil {
+			d.Error = oneLine(r.Err)
+		}
+		if r.Plan != nil {
+			one := restoreSummary(st, r.Plan, r.Output, r.Result, check)
+			d.restoreJSON = &one
+		}
+		switch d.Status {
+		case "restored":
+			s.Restored++
+			s.Bytes += r.Plan.Bytes
+		case "planned":
+			s.Bytes += r.Plan.Bytes
+		case "skipped":
+			s.Skipped++
+		case "failed":
+			s.Failed++
+		}
+		s.Databases = append(s.Databases, d)
+	}
+	return s
+}
+
+// printAllSummary writes the table restore --all ends with.
+func printAllSummary(w io.Writer, s restoreAllJSON) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATABASE\tSTATUS\tTXID\tCOMMITTED\tSIZE\tFILES\tTIME\tOUTPUT")
+	var notes []string
+	for _, d := range s.Databases {
+		txid, when, size, files, took := "-", "-", "-", "-", "-"
+		if d.restoreJSON != nil {
+			txid, when = fmt.Sprint(d.TXID), fmtWhen(d.Timestamp)
+			size, files = humanBytes(d.DBSize), fmt.Sprint(len(d.Files))
+			if d.DurationSeconds > 0 {
+				took = (time.Duration(d.DurationSeconds * float64(time.Second))).Round(time.Millisecond).String()
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.DB, d.Status, txid, when, size, files, took, d.Output)
+		switch {
+		case d.Error != "":
+			notes = append(notes, d.DB+": "+d.Error)
+		case d.Reason != "":
+			notes = append(notes, d.DB+": skipped: "+d.Reason)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
+	_, err := fmt.Fprintf(w, "restored %d of %d databases into %s (%s downloaded) in %s; %d skipped, %d failed\n",
+		s.Restored, len(s.Databases), s.Dir, humanBytes(s.Bytes),
+		time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond), s.Skipped, s.Failed)
+	return err
+}
+
+// printAllPlans writes the plans of restore --all --dry-run.
+func printAllPlans(w io.Writer, results []restore.DBResult, rootName string) error {
+	var total int64
+	planned := 0
+	for i, r := range results {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		name := displayDB(r.DB, rootName)
+		switch {
+		case r.Err != nil:
+			fmt.Fprintf(w, "%s: cannot plan: %s\n", name, oneLine(r.Err))
+		case r.Skipped != "":
+			fmt.Fprintf(w, "%s: skipped: %s\n", name, r.Skipped)
+		default:
+			planned++
+			total += r.Plan.Bytes
+			if err := printPlan(w, name+" → "+r.Output, r.Plan); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := fmt.Fprintf(w, "\n%d of %d databases planned, %s to download\n", planned, len(results), humanBytes(total))
+	return err
+}
+
+// parseRestoreFlags checks the flags restore and restore --all share and
+// returns the target.
+func parseRestoreFlags(c *cli.Context) (restore.Target, error) {
+	target, err := parseTarget(c.String("txid"), c.String("timestamp"))
+	if err != nil {
+		return target, err
+	}
+	check := c.String("integrity-check")
+	if check != restore.IntegrityNone && check != restore.IntegrityQuick && check != restore.IntegrityFull {
+		return target, usagef("--integrity-check must be none, quick or full, got %q", check)
+	}
+	if c.Int("parallelism") < 1 {
+		return target, usagef("--parallelism must be at least 1, got %d", c.Int("parallelism"))
+	}
+	if _, err := parseLevel(c.String("log-level")); err != nil {
+		return target, err
+	}
+	return target, nil
 }
 
 // replicaArg turns a relative directory into an absolute one, since file
@@ -225,8 +443,15 @@ type progressPrinter struct {
 	last     time.Time
 	interval time.Duration
 
+	label string // database being restored (restore --all), "" for one
+
 	mu    sync.Mutex // guards drawn and writes to w
 	drawn bool       // a progress line is on screen
+}
+
+// begin restarts the rate and ETA for the next database of restore --all.
+func (p *progressPrinter) begin(label string) {
+	p.start, p.last, p.label = time.Now(), time.Time{}, label
 }
 
 func newProgressPrinter(w io.Writer) *progressPrinter {
@@ -268,13 +493,20 @@ func (p *progressPrinter) update(pr restore.Progress) {
 		eta = (time.Duration(float64(pr.Bytes-pr.BytesDone)/rate) * time.Second).Round(time.Second).String()
 	}
 	if !p.tty {
-		p.log.Info("download progress", "bytes", pr.BytesDone, "total_bytes", pr.Bytes,
+		log := p.log
+		if p.label != "" {
+			log = log.With("db", p.label)
+		}
+		log.Info("download progress", "bytes", pr.BytesDone, "total_bytes", pr.Bytes,
 			"files", pr.FilesDone, "total_files", pr.Files, "rate", humanBytes(int64(rate))+"/s", "eta", eta)
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clear()
+	if p.label != "" {
+		fmt.Fprintf(p.w, "%s: ", p.label)
+	}
 	if done {
 		fmt.Fprintf(p.w, "downloaded %s in %d files (%s/s); verifying\n", humanBytes(pr.BytesDone), pr.Files, humanBytes(int64(rate)))
 		return
@@ -292,11 +524,11 @@ func (p *progressPrinter) finish() {
 }
 
 // printPlan writes a dry-run plan as a table.
-func printPlan(w io.Writer, st s3backend.Store, plan *restore.Plan) error {
+func printPlan(w io.Writer, what string, plan *restore.Plan) error {
 	fmt.Fprintf(w, "plan for %s: lands on TXID %d (committed %s); database %s (page size %d)\n",
-		st, plan.TXID, fmtWhen(plan.Timestamp), humanBytes(plan.DBSize), plan.PageSize)
+		what, plan.TXID, fmtWhen(plan.Timestamp), humanBytes(plan.DBSize), plan.PageSize)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LEVEL\tTXIDS\tBYTES\tCOMMITTED\tKEY")
+	fmt.Fprintln(tw, "LEVEL\tTXIDS\tBYTES\tSTORED AT\tKEY")
 	for _, f := range plan.Files {
 		fmt.Fprintf(tw, "%d\t%d-%d\t%s\t%s\t%s\n", f.Level, f.MinTXID, f.MaxTXID, humanBytes(f.Size), fmtWhen(f.CreatedAt), s3backend.Key(f))
 	}

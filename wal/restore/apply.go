@@ -55,6 +55,8 @@ func applyLTX(r io.Reader, db pageFile, want expect) (applied, error) {
 	pageSize := int64(hdr.PageSize)
 	lockPgno := ltx.LockPgno(hdr.PageSize)
 	data := make([]byte, hdr.PageSize)
+	run := newPageRun(db, pageSize)
+	defer run.wait() // never leave a write running into a file the caller may discard
 	var ph ltx.PageHeader
 	n := 0
 	for {
@@ -70,10 +72,13 @@ func applyLTX(r io.Reader, db pageFile, want expect) (applied, error) {
 		case ph.Pgno == lockPgno:
 			return applied{}, fmt.Errorf("%w: file holds the lock page %d", ErrCorrupt, ph.Pgno)
 		}
-		if _, err := db.WriteAt(data, int64(ph.Pgno-1)*pageSize); err != nil {
-			return applied{}, fmt.Errorf("write page %d: %w", ph.Pgno, err)
+		if err := run.add(ph.Pgno, int64(ph.Pgno-1)*pageSize, data); err != nil {
+			return applied{}, err
 		}
 		n++
+	}
+	if err := run.close(); err != nil {
+		return applied{}, err
 	}
 	if err := dec.Close(); err != nil {
 		return applied{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -89,6 +94,79 @@ func applyLTX(r io.Reader, db pageFile, want expect) (applied, error) {
 	return applied{header: hdr, trailer: dec.Trailer(), pages: n}, nil
 }
 
+// maxRunBytes bounds the pages pageRun holds before writing them.
+const maxRunBytes = 1 << 20
+
+// pageRun coalesces pages with consecutive numbers into one write, and
+// writes in the background while the next run is decoded. A snapshot is one
+// long run; writing its pages one by one would cost a system call per page
+// (a quarter of a million for 1 GiB of 4 KiB pages), and copying 1 GiB into
+// the page cache costs about as much CPU as decoding it.
+type pageRun struct {
+	db       pageFile
+	buf      []byte // pages not yet written, consecutive
+	spare    []byte // the other buffer, being written while buf fills
+	off      int64  // file offset of buf
+	first    uint32 // page number at buf[0], for errors
+	inFlight chan error
+}
+
+func newPageRun(db pageFile, pageSize int64) *pageRun {
+	n := max(pageSize, maxRunBytes/pageSize*pageSize)
+	return &pageRun{db: db, buf: make([]byte, 0, n), spare: make([]byte, 0, n)}
+}
+
+// add queues the page pgno for offset off, writing the queued run first if
+// the page does not extend it or it is full.
+func (w *pageRun) add(pgno uint32, off int64, data []byte) error {
+	if len(w.buf) > 0 && (off != w.off+int64(len(w.buf)) || len(w.buf)+len(data) > cap(w.buf)) {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
+	if len(w.buf) == 0 {
+		w.off, w.first = off, pgno
+	}
+	w.buf = append(w.buf, data...)
+	return nil
+}
+
+// flush starts writing the queued run once the previous write is done.
+func (w *pageRun) flush() error {
+	if err := w.wait(); err != nil || len(w.buf) == 0 {
+		return err
+	}
+	buf, off, first := w.buf, w.off, w.first
+	w.buf, w.spare = w.spare[:0], buf
+	w.inFlight = make(chan error, 1)
+	go func() {
+		_, err := w.db.WriteAt(buf, off)
+		if err != nil {
+			err = fmt.Errorf("write pages from %d: %w", first, err)
+		}
+		w.inFlight <- err
+	}()
+	return nil
+}
+
+// wait waits for the write in flight, if any, and returns its error.
+func (w *pageRun) wait() error {
+	if w.inFlight == nil {
+		return nil
+	}
+	err := <-w.inFlight
+	w.inFlight = nil
+	return err
+}
+
+// close writes what is queued and waits for it.
+func (w *pageRun) close() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return w.wait()
+}
+
 // snapshotPages is the number of pages a snapshot of commit pages holds:
 // all of them but the lock page.
 func snapshotPages(commit, lockPgno uint32) uint32 {
@@ -96,29 +174,4 @@ func snapshotPages(commit, lockPgno uint32) uint32 {
 		return commit - 1
 	}
 	return commit
-}
-
-// dbChecksum returns the LTX database checksum of the first nPages pages
-// read from r: ltx.ChecksumFlag OR the XOR of ltx.ChecksumPage over every
-// page but the lock page (docs/format.md).
-func dbChecksum(r io.Reader, pageSize, nPages uint32) (ltx.Checksum, error) {
-	return checksumPages(r, pageSize, nPages, ltx.LockPgno(pageSize))
-}
-
-// checksumPages is dbChecksum with the lock page given, so tests can place
-// it inside a small database.
-func checksumPages(r io.Reader, pageSize, nPages, lockPgno uint32) (ltx.Checksum, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
-	h := ltx.NewHasher()
-	data := make([]byte, pageSize)
-	sum := ltx.ChecksumFlag
-	for pgno := uint32(1); pgno <= nPages; pgno++ {
-		if _, err := io.ReadFull(br, data); err != nil {
-			return 0, fmt.Errorf("read page %d: %w", pgno, err)
-		}
-		if pgno != lockPgno {
-			sum = ltx.ChecksumFlag | (sum ^ ltx.ChecksumPageWithHasher(h, pgno, data))
-		}
-	}
-	return sum, nil
 }

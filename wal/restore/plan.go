@@ -61,9 +61,22 @@ var compactionLevels = []int{s3backend.MaxCompactionLevel, 2, 1, s3backend.Level
 //
 // It reads the header of the last file (one small ranged read) for the page
 // size and database size. For a timestamp target on a store that implements
-// s3backend.Stater, it reads the exact commit time of the few objects listed
-// after the target (S3 lists upload times, which trail commit times).
+// s3backend.Stater, it reads the exact commit time of the few objects around
+// the target in each level (see timeLimits), never of every object.
 func MakePlan(ctx context.Context, st s3backend.Store, db string, target Target) (*Plan, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := makePlan(ctx, st, db, target)
+		if errors.Is(err, errListingChanged) && attempt < 3 {
+			continue
+		} else if errors.Is(err, errListingChanged) {
+			return nil, withHint(fmt.Errorf("plan restore of %s to %s: %w", dbName(db), target, err),
+				"objects keep disappearing while planning (retention or compaction running); retry")
+		}
+		return p, err
+	}
+}
+
+func makePlan(ctx context.Context, st s3backend.Store, db string, target Target) (*Plan, error) {
 	snaps, files, err := listReplica(ctx, st, db)
 	if err != nil {
 		return nil, err
@@ -72,23 +85,23 @@ func MakePlan(ctx context.Context, st s3backend.Store, db string, target Target)
 		return nil, withHint(fmt.Errorf("plan restore of %s: %w in %s", dbName(db), ErrNoBackups, st),
 			"check the replica URL: it must name the directory or prefix that holds the level folders (0000, 0009, …)")
 	}
+	var limits map[int]uint64
 	if !target.Timestamp.IsZero() {
-		if err := refineTimes(ctx, st, snaps, target.Timestamp); err != nil {
-			return nil, err
-		}
+		levels := [][]s3backend.FileInfo{snaps}
 		for i := 0; i < len(files); {
 			j := i
 			for j < len(files) && files[j].Level == files[i].Level {
 				j++
 			}
-			if err := refineTimes(ctx, st, files[i:j], target.Timestamp); err != nil {
-				return nil, err
-			}
+			levels = append(levels, files[i:j])
 			i = j
+		}
+		if limits, err = timeLimits(ctx, st, levels, target.Timestamp); err != nil {
+			return nil, err
 		}
 	}
 
-	p, err := choose(db, snaps, files, target)
+	p, err := choose(db, snaps, files, target, limits)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +112,11 @@ func MakePlan(ctx context.Context, st s3backend.Store, db string, target Target)
 	}
 	p.PageSize = hdr.PageSize
 	p.DBSize = int64(hdr.Commit) * int64(hdr.PageSize)
+	if hdr.Timestamp != 0 {
+		// The header holds the commit time (ms): exact even where the
+		// listing only gave an upload time.
+		p.Timestamp = time.UnixMilli(hdr.Timestamp).UTC()
+	}
 	return p, nil
 }
 
@@ -125,41 +143,15 @@ func listReplica(ctx context.Context, st s3backend.Store, db string) (snaps, fil
 	return snaps, files, nil
 }
 
-// refineTimes replaces the listed CreatedAt of the objects in one level
-// (sorted by TXID) with the exact one from Stat where it matters: objects
-// listed after ts may still have been committed before it. Commit times grow
-// with TXID, so it stops at the first object whose exact time is after ts.
-func refineTimes(ctx context.Context, st s3backend.Store, infos []s3backend.FileInfo, ts time.Time) error {
-	stater, ok := st.(s3backend.Stater)
-	if !ok {
-		return nil
-	}
-	for i := range infos {
-		if !infos[i].CreatedAt.After(ts) {
-			continue
-		}
-		fi, err := stater.Stat(ctx, infos[i])
-		if errors.Is(err, s3backend.ErrNotFound) {
-			infos[i].CreatedAt = time.Time{} // removed since listed: never chosen for a timestamp target
-			continue
-		} else if err != nil {
-			return objectErr("stat", infos[i], err)
-		}
-		infos[i].CreatedAt = fi.CreatedAt
-		if fi.CreatedAt.After(ts) {
-			return nil
-		}
-	}
-	return nil
-}
-
-// choose builds the plan from the listings; it does no I/O.
-func choose(db string, snaps, files []s3backend.FileInfo, target Target) (*Plan, error) {
+// choose builds the plan from the listings; it does no I/O. For a timestamp
+// target, limits holds per level the MaxTXID of the last object committed at
+// or before it (timeLimits).
+func choose(db string, snaps, files []s3backend.FileInfo, target Target, limits map[int]uint64) (*Plan, error) {
 	within := func(f s3backend.FileInfo) bool {
 		if target.TXID != 0 && f.MaxTXID > target.TXID {
 			return false
 		}
-		if !target.Timestamp.IsZero() && (f.CreatedAt.IsZero() || f.CreatedAt.After(target.Timestamp)) {
+		if !target.Timestamp.IsZero() && f.MaxTXID > limits[f.Level] {
 			return false
 		}
 		return true

@@ -250,29 +250,76 @@ func TestMakePlanGapError(t *testing.T) {
 	}
 }
 
-// On S3, List reports upload times, which trail commit times; a timestamp
-// target must use the exact times of the objects listed after it.
+// On S3, List reports upload times, which trail commit times (or lead them,
+// when the server's clock is behind); a timestamp target must land on the
+// exact commit times, reading only the few objects around the target.
 func TestMakePlanTimestampUsesExactTimes(t *testing.T) {
+	const n = 200
 	m := newModel(512)
-	m.txs(10)
-	st := &statStore{memStore: newMemStore()}
-	m.putSnapshot(t, st, "app.db", 1)
-	m.putL0(t, st, "app.db", 2, 10)
-	for _, k := range st.keys() {
-		o := st.object(k)
-		o.listed = o.info.CreatedAt.Add(90 * time.Second) // uploaded 1.5 min after commit
+	m.txs(n)
+	tests := []struct {
+		name     string
+		listed   func(commit time.Time) time.Time
+		txid     uint64 // target: 10 s after this TXID's commit
+		maxStats int
+	}{
+		// Uploaded 1.5 min after commit (TXIDs are 1 min apart): the
+		// boundary is one object off the listed guess.
+		{"upload lag", func(c time.Time) time.Time { return c.Add(90 * time.Second) }, 150, 2 + 4},
+		// Server clock 2.5 min behind: objects listed before the target
+		// were committed after it.
+		{"server clock behind", func(c time.Time) time.Time { return c.Add(-150 * time.Second) }, 150, 2 + 6},
+		// A copied bucket: every object listed at the copy time.
+		{"copied bucket", func(time.Time) time.Time { return m.times[n].Add(time.Hour) }, 150, 2 + 2*8},
+		{"copied bucket, early target", func(time.Time) time.Time { return m.times[n].Add(time.Hour) }, 3, 2 + 2*3},
+		{"copied bucket, latest", func(time.Time) time.Time { return m.times[n].Add(time.Hour) }, n, 2 + 2*8},
 	}
-	ts := m.times[5].Add(10 * time.Second)
-	p, err := MakePlan(context.Background(), st, "app.db", Target{Timestamp: ts})
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &statStore{memStore: newMemStore()}
+			m.putSnapshot(t, st, "app.db", 1)
+			m.putL0(t, st, "app.db", 2, n)
+			for _, k := range st.keys() {
+				o := st.object(k)
+				o.listed = tt.listed(o.info.CreatedAt)
+			}
+			p, err := MakePlan(context.Background(), st, "app.db", Target{Timestamp: m.times[tt.txid].Add(10 * time.Second)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.TXID != tt.txid {
+				t.Errorf("TXID = %d, want %d", p.TXID, tt.txid)
+			}
+			if !p.Timestamp.Equal(m.times[tt.txid]) {
+				t.Errorf("Timestamp = %v, want %v", p.Timestamp, m.times[tt.txid])
+			}
+			if st.stats > tt.maxStats {
+				t.Errorf("%d Stat calls for %d objects, want at most %d", st.stats, n, tt.maxStats)
+			}
+			t.Logf("%d Stat calls for %d objects", st.stats, n)
+		})
 	}
-	if p.TXID != 5 {
-		t.Errorf("TXID = %d, want 5 (plan %s)", p.TXID, planKeys(p))
-	}
-	// Only objects listed after ts are read, and per level only until the
-	// first one committed after ts: 0000/4-4 and 0000/5-5 and 0000/6-6.
-	if st.stats > 3 {
-		t.Errorf("%d Stat calls, want at most 3", st.stats)
+}
+
+func TestBoundary(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		for b := 0; b <= n; b++ {
+			for guess := 0; guess <= n; guess++ {
+				probes := 0
+				got, err := boundary(n, guess, func(i int) (bool, error) {
+					if i < 0 || i >= n {
+						t.Fatalf("n=%d: probe %d out of range", n, i)
+					}
+					probes++
+					return i >= b, nil
+				})
+				if err != nil || got != b {
+					t.Fatalf("boundary(n=%d, guess=%d) with b=%d = %d, %v", n, guess, b, got, err)
+				}
+				if guess == b && probes > 2 {
+					t.Errorf("n=%d b=%d: a right guess cost %d probes", n, b, probes)
+				}
+			}
+		}
 	}
 }

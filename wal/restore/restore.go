@@ -22,7 +22,7 @@ type Options struct {
 	Target         Target
 	IntegrityCheck string // IntegrityNone, IntegrityQuick (default) or IntegrityFull
 	Force          bool   // overwrite an existing output (and remove its -wal, -shm, -journal)
-	Parallelism    int    // concurrent downloads (default 4)
+	Parallelism    int    // objects downloaded at once, and ranged GETs for one large object (default 4)
 	Logger         *slog.Logger
 	Progress       func(Progress) // optional; called as bytes arrive, never concurrently
 }
@@ -45,9 +45,10 @@ var sidecars = []string{"-wal", "-journal", "-shm"}
 
 // Restore rebuilds db from st at opts.Target into outPath. It plans (see
 // MakePlan), downloads the planned objects in parallel into
-// "<outPath>.walfs-restore/", applies them in TXID order to "<outPath>.tmp",
-// verifies checksums and SQLite integrity, then fsyncs and renames the result
-// into place and fsyncs the directory. On any failure nothing is left at
+// "<outPath>.walfs-restore/", applies them in TXID order to "<outPath>.tmp"
+// (each while it is still arriving), verifies checksums and SQLite integrity
+// while fsyncing, then renames the result into place and fsyncs the
+// directory. On any failure nothing is left at
 // "<outPath>.tmp" or in the download directory, and outPath is untouched;
 // errors about an object name its key.
 func Restore(ctx context.Context, st s3backend.Store, db, outPath string, opts Options) (*Result, error) {
@@ -171,30 +172,29 @@ func (r *run) build(ctx context.Context, mode fs.FileMode) (ltx.Checksum, bool, 
 		return 0, false, err
 	}
 	lastInfo := r.plan.Files[len(r.plan.Files)-1]
-	size := int64(last.header.Commit) * int64(last.header.PageSize)
-	sum, err := dbChecksum(io.NewSectionReader(f, 0, size), last.header.PageSize, last.header.Commit)
+	c, err := verify(ctx, f, r.tmp, last.header.PageSize, last.header.Commit, r.opts.IntegrityCheck)
 	if err != nil {
-		return 0, false, fmt.Errorf("restore: checksum %s: %w", r.tmp, err)
+		return 0, false, err
 	}
+	r.opts.Logger.Debug("verified", "checksum_took", c.sumTook.Round(time.Millisecond),
+		"integrity_check_took", c.integrityTook.Round(time.Millisecond), "sync_took", c.syncTook.Round(time.Millisecond))
 	verified := !last.header.NoChecksum()
-	if verified && sum != last.trailer.PostApplyChecksum {
+	if verified && c.sum != last.trailer.PostApplyChecksum {
 		return 0, false, withHint(objectErr("verify", lastInfo, fmt.Errorf(
 			"%w: rebuilt database has checksum %s, the file's post-apply checksum is %s",
-			ErrChecksumMismatch, sum, last.trailer.PostApplyChecksum)), hintChecksum)
+			ErrChecksumMismatch, c.sum, last.trailer.PostApplyChecksum)), hintChecksum)
 	}
-	if r.opts.IntegrityCheck != IntegrityNone {
-		if err := integrityCheck(ctx, r.tmp, r.opts.IntegrityCheck); err != nil {
-			return 0, false, withHint(fmt.Errorf("restore %s at TXID %d: %w", dbName(r.plan.DB), r.plan.TXID, err),
-				"the replica holds a damaged database at this point; restore an earlier point with --txid/--timestamp")
-		}
+	if c.integrity != nil {
+		return 0, false, withHint(fmt.Errorf("restore %s at TXID %d: %w", dbName(r.plan.DB), r.plan.TXID, c.integrity),
+			"the replica holds a damaged database at this point; restore an earlier point with --txid/--timestamp")
 	}
-	if err := f.Sync(); err != nil {
-		return 0, false, fmt.Errorf("restore: sync %s: %w", r.tmp, err)
+	if c.sync != nil {
+		return 0, false, fmt.Errorf("restore: sync %s: %w", r.tmp, c.sync)
 	}
 	if err := f.Close(); err != nil {
 		return 0, false, fmt.Errorf("restore: close %s: %w", r.tmp, err)
 	}
-	return sum, verified, nil
+	return c.sum, verified, nil
 }
 
 // install moves r.tmp into place: with Force, stale sidecars of the replaced
@@ -257,13 +257,9 @@ func (r *run) fetchAndApply(ctx context.Context, f *os.File) (applied, error) {
 		st: r.st, dir: r.dir, logger: r.opts.Logger,
 		progress: &progressTracker{p: Progress{Files: len(files), Bytes: r.plan.Bytes}, fn: r.opts.Progress},
 	}
-	type fetched struct {
-		path string
-		err  error
-	}
-	ready := make([]chan fetched, len(files))
+	ready := make([]chan *object, len(files))
 	for i := range ready {
-		ready[i] = make(chan fetched, 1)
+		ready[i] = make(chan *object, 1)
 	}
 	// window bounds the files downloaded but not yet applied, so disk use
 	// stays near the largest few files rather than the whole plan.
@@ -284,11 +280,19 @@ func (r *run) fetchAndApply(ctx context.Context, f *os.File) (applied, error) {
 			}
 		}
 	})
+	split := partSize
+	if r.opts.Parallelism == 1 {
+		split = 0 // one GET per object
+	}
 	for range min(r.opts.Parallelism, len(files)) {
 		wg.Go(func() {
 			for i := range jobs {
-				p, err := dl.fetch(ctx, files[i])
-				ready[i] <- fetched{p, err}
+				o := newObject(files[i], r.dir, split)
+				f, err := dl.create(o)
+				ready[i] <- o // the applier may follow the file as it grows
+				if err == nil {
+					dl.fetch(ctx, o, f, r.opts.Parallelism)
+				}
 			}
 		})
 	}
@@ -296,26 +300,50 @@ func (r *run) fetchAndApply(ctx context.Context, f *os.File) (applied, error) {
 	a := applier{db: f, posts: map[uint64]postApply{}}
 	var last applied
 	for i, info := range files {
-		var got fetched
+		var o *object
 		select {
-		case got = <-ready[i]:
+		case o = <-ready[i]:
 		case <-ctx.Done():
 			return applied{}, fmt.Errorf("restore: %w", ctx.Err())
 		}
-		if got.err != nil {
-			return applied{}, got.err
-		}
 		var err error
-		if last, err = a.apply(got.path, info); err != nil {
+		if last, err = r.applyObject(ctx, &a, o); err != nil {
 			return applied{}, err
-		}
-		if err := os.Remove(got.path); err != nil {
-			return applied{}, fmt.Errorf("restore: remove %s: %w", got.path, err)
 		}
 		<-window
 		r.opts.Logger.Debug("applied", "key", s3backend.Key(info), "pages", last.pages, "commit", last.header.Commit)
 	}
 	return last, nil
+}
+
+// applyObject applies o while it downloads, then checks the download ended
+// well and removes its temporary file. A failed download is reported as
+// such, not as the damaged file the decoder saw.
+func (r *run) applyObject(ctx context.Context, a *applier, o *object) (applied, error) {
+	if err := o.failed(); err != nil {
+		return applied{}, err
+	}
+	src, err := o.reader()
+	if err != nil {
+		return applied{}, err
+	}
+	got, err := a.apply(src, o.info)
+	src.Close()
+	if derr := o.failed(); derr != nil {
+		return applied{}, derr
+	} else if err != nil {
+		return applied{}, err
+	}
+	if err := o.wait(); err != nil {
+		return applied{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return applied{}, fmt.Errorf("restore: %w", err)
+	}
+	if err := os.Remove(o.path); err != nil {
+		return applied{}, fmt.Errorf("restore: remove %s: %w", o.path, err)
+	}
+	return got, nil
 }
 
 // postApply is the tracked checksum after one applied file.
@@ -331,12 +359,7 @@ type applier struct {
 	posts    map[uint64]postApply // by MaxTXID of applied files that track checksums
 }
 
-func (a *applier) apply(path string, info s3backend.FileInfo) (applied, error) {
-	src, err := os.Open(path)
-	if err != nil {
-		return applied{}, fmt.Errorf("restore: open downloaded %s: %w", s3backend.Key(info), err)
-	}
-	defer src.Close()
+func (a *applier) apply(src io.Reader, info s3backend.FileInfo) (applied, error) {
 	got, err := applyLTX(src, a.db, expect{pageSize: a.pageSize, minTXID: info.MinTXID, maxTXID: info.MaxTXID})
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {

@@ -234,3 +234,24 @@ func TestChecksumPagesSkipsLockPage(t *testing.T) {
 		t.Errorf("snapshotPages(3, lock 4) = %d, want 3", got)
 	}
 }
+
+// The checksum pass splits the file into ranges read concurrently; any
+// split gives the same checksum, lock page included.
+func TestChecksumSplit(t *testing.T) {
+	const pageSize, nPages, lock = 512, 1000, 700
+	m := newModel(pageSize)
+	m.tx(nPages)
+	img := m.image(1)
+	want, err := checksumSplit(bytes.NewReader(img), pageSize, nPages, lock, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, workers := range []int{0, 2, 3, 7, 999, 1000, 5000} {
+		if got, err := checksumSplit(bytes.NewReader(img), pageSize, nPages, lock, workers); err != nil || got != want {
+			t.Errorf("%d workers: %s, %v; want %s", workers, got, err, want)
+		}
+	}
+	if _, err := checksumSplit(bytes.NewReader(img[:len(img)-1]), pageSize, nPages, lock, 3); err == nil {
+		t.Error("short file: no error")
+	}
+}
