@@ -23,25 +23,35 @@ func syncCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "give up (exit 1, naming what is pending) after this long"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("sync needs exactly one argument, the mount point (see walfs sync --help)")
-			}
-			mnt, err := filepath.Abs(c.Args().First())
-			if err != nil {
-				return usagef("mount point %q: %v", c.Args().First(), err)
-			}
-			dataDir, err := fusefs.FindWalfs(mnt)
+			mnt, stateDir, err := mountArg(c)
 			if err != nil {
 				return err
 			}
 			timeout := c.Duration("timeout")
 			ctx, cancel := context.WithTimeout(c.Context, timeout+10*time.Second)
 			defer cancel()
-			if err := callControl(ctx, filepath.Join(dataDir, fusefs.StateDirName), "flush", unmountRequest{Timeout: timeout}); err != nil {
+			if err := callControl(ctx, stateDir, "flush", unmountRequest{Timeout: timeout}); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.ErrWriter, "walfs: replica of %s is up to date\n", mnt)
 			return nil
 		},
 	}
+}
+
+// mountArg resolves the one MOUNTPOINT argument of a command to the mount
+// point and the state dir of the walfs serving it.
+func mountArg(c *cli.Context) (mnt, stateDir string, err error) {
+	if c.NArg() != 1 {
+		return "", "", usagef("%s needs exactly one argument, the mount point (see walfs %s --help)", c.Command.Name, c.Command.Name)
+	}
+	mnt, err = filepath.Abs(c.Args().First())
+	if err != nil {
+		return "", "", usagef("mount point %q: %v", c.Args().First(), err)
+	}
+	dataDir, err := fusefs.FindWalfs(mnt)
+	if err != nil {
+		return "", "", err
+	}
+	return mnt, filepath.Join(dataDir, fusefs.StateDirName), nil
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/walfs/walfs/fusefs"
 )
 
 func unmountCommand() *cli.Command {
@@ -35,21 +33,13 @@ func unmountCommand() *cli.Command {
 }
 
 func runUnmount(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return usagef("unmount needs exactly one argument, the mount point (see walfs unmount --help)")
-	}
-	mnt, err := filepath.Abs(c.Args().First())
-	if err != nil {
-		return usagef("mount point %q: %v", c.Args().First(), err)
-	}
-	dataDir, err := fusefs.FindWalfs(mnt)
+	mnt, stateDir, err := mountArg(c)
 	if err != nil {
 		return err
 	}
 	timeout := c.Duration("timeout")
 	ctx, cancel := context.WithTimeout(c.Context, timeout+10*time.Second)
 	defer cancel()
-	stateDir := filepath.Join(dataDir, fusefs.StateDirName)
 	err = requestUnmount(ctx, stateDir, unmountRequest{Timeout: timeout, Lazy: c.Bool("lazy")})
 	var nd *noDaemonError
 	if errors.As(err, &nd) {
@@ -57,7 +47,7 @@ func runUnmount(c *cli.Context) error {
 		if uerr := syscall.Unmount(mnt, syscall.MNT_DETACH); uerr != nil {
 			return fmt.Errorf("unmount %s: %v (and no walfs process answers for it)", mnt, uerr)
 		}
-		fmt.Fprintf(c.App.ErrWriter, "walfs: cleared dead mount %s; transactions it captured upload at the next walfs mount of %s\n", mnt, dataDir)
+		fmt.Fprintf(c.App.ErrWriter, "walfs: cleared dead mount %s; transactions it captured upload at the next walfs mount of %s\n", mnt, filepath.Dir(stateDir))
 		return nil
 	}
 	if err != nil {

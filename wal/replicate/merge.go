@@ -72,30 +72,13 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 	if err := bw.Flush(); err != nil {
 		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("stage page: %w", err)
 	}
-	pgnos := make([]uint32, 0, len(index))
-	for pgno := range index {
-		if pgno <= last.Commit {
-			pgnos = append(pgnos, pgno)
-		}
-	}
-	slices.Sort(pgnos)
 	out := ltx.Header{
 		Version: ltx.Version, Flags: first.Flags, PageSize: first.PageSize, Commit: last.Commit,
 		MinTXID: first.MinTXID, MaxTXID: last.MaxTXID, Timestamp: last.Timestamp,
 		PreApplyChecksum: first.PreApplyChecksum,
 	}
-	err = encodeLTX(w, out, func(enc *ltx.Encoder) (ltx.Checksum, error) {
-		for _, pgno := range pgnos {
-			if _, err := stage.ReadAt(buf, index[pgno]); err != nil {
-				return 0, fmt.Errorf("read staged page %d: %w", pgno, err)
-			}
-			if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, buf); err != nil {
-				return 0, fmt.Errorf("encode page %d: %w", pgno, err)
-			}
-		}
-		return lastTrailer.PostApplyChecksum, nil
-	})
-	if err != nil {
+	var trailer ltx.Trailer
+	if err := encodeStaged(w, out, stage, index, lastTrailer.PostApplyChecksum, &trailer); err != nil {
 		return ltx.Header{}, ltx.Trailer{}, err
 	}
 	return out, lastTrailer, nil
@@ -157,32 +140,13 @@ func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (ltx.Header, l
 	if err := bw.Flush(); err != nil {
 		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("stage page: %w", err)
 	}
-	pgnos := make([]uint32, 0, len(index))
-	for pgno := range index {
-		if pgno <= last.Commit {
-			pgnos = append(pgnos, pgno)
-		}
-	}
-	slices.Sort(pgnos)
 	out := ltx.Header{
 		Version: ltx.Version, PageSize: first.PageSize, Commit: last.Commit,
 		MinTXID: ltx.TXID(recs[0].TXID), MaxTXID: ltx.TXID(recs[len(recs)-1].TXID), Timestamp: last.Timestamp,
 		PreApplyChecksum: first.Pre,
 	}
-	buf := make([]byte, first.PageSize)
 	var trailer ltx.Trailer
-	err := encodeLTXTrailer(w, out, &trailer, func(enc *ltx.Encoder) (ltx.Checksum, error) {
-		for _, pgno := range pgnos {
-			if _, err := stage.ReadAt(buf, index[pgno]); err != nil {
-				return 0, fmt.Errorf("read staged page %d: %w", pgno, err)
-			}
-			if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, buf); err != nil {
-				return 0, fmt.Errorf("encode page %d: %w", pgno, err)
-			}
-		}
-		return last.Post, nil
-	})
-	if err != nil {
+	if err := encodeStaged(w, out, stage, index, last.Post, &trailer); err != nil {
 		return ltx.Header{}, ltx.Trailer{}, err
 	}
 	return out, trailer, nil
@@ -208,4 +172,28 @@ func (m *memStage) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// encodeStaged writes the LTX file hdr describes from staged page images:
+// the pages in index up to hdr.Commit, in ascending order.
+func encodeStaged(w io.Writer, hdr ltx.Header, stage io.ReaderAt, index map[uint32]int64, post ltx.Checksum, trailer *ltx.Trailer) error {
+	pgnos := make([]uint32, 0, len(index))
+	for pgno := range index {
+		if pgno <= hdr.Commit {
+			pgnos = append(pgnos, pgno)
+		}
+	}
+	slices.Sort(pgnos)
+	buf := make([]byte, hdr.PageSize)
+	return encodeLTXTrailer(w, hdr, trailer, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+		for _, pgno := range pgnos {
+			if _, err := stage.ReadAt(buf, index[pgno]); err != nil {
+				return 0, fmt.Errorf("read staged page %d: %w", pgno, err)
+			}
+			if err := enc.EncodePage(ltx.PageHeader{Pgno: pgno}, buf); err != nil {
+				return 0, fmt.Errorf("encode page %d: %w", pgno, err)
+			}
+		}
+		return post, nil
+	})
 }
