@@ -159,11 +159,9 @@ func TestBadInput(t *testing.T) {
 		{name: "durability sometimes in config", prep: mountWith(cfgHead + "durability: sometimes\n"), want: []string{"walfs.yml:4:", "durability", "async, sync"}},
 		{name: "secret as a mapping", prep: mountWith(cfgHead + "replica:\n  url: s3://b/p\n  secret-access-key:\n    x: {secret}\n"), want: []string{"secret-access-key", "mapping"}},
 		{name: "unset variable", prep: mountWith(cfgHead + "replica:\n  url: s3://b/p\n  access-key-id: ${WALFS_TEST_UNSET_VARIABLE}\n"), want: []string{"walfs.yml:6:", "WALFS_TEST_UNSET_VARIABLE", "not set"}},
-		{name: "snapshot-interval not supported yet", prep: mountWith(cfgHead + "snapshot-interval: 1h\n"), want: []string{"snapshot-interval", "not supported", "remove it"}},
-		{name: "retention not supported yet", prep: mountWith(cfgHead + "retention: 24h\n"), want: []string{"retention", "not supported", "remove it"}},
+		{name: "lease sometimes in config", prep: mountWith(cfgHead + "lease: sometimes\n"), want: []string{"walfs.yml:4:", "lease"}},
 		{name: "capture sometimes in config", prep: mountWith(cfgHead + "capture: sometimes\n"), want: []string{"walfs.yml:4:", "capture", "auto, passthrough, userspace"}},
 		{name: "durability sync with passthrough capture", prep: args("mount", "--data-dir", "{dir}/data", "--durability", "sync", "--capture", "passthrough", "{dir}/mnt"), want: []string{"--durability sync", "--capture userspace"}},
-		{name: "lease not supported yet", prep: mountWith(cfgHead + "lease: required\n"), want: []string{"lease", "not supported", "remove it"}},
 
 		// Flags.
 		{name: "sync-interval -5s flag", prep: args("mount", "--data-dir", "{dir}/data", "--sync-interval", "-5s", "{dir}/mnt"), want: []string{"--sync-interval", "positive"}},

@@ -261,8 +261,17 @@ func (r *resolved) parseURL(raw string) error {
 		q, err := url.ParseQuery(u.RawQuery)
 		if err != nil {
 			// u.Query() would silently drop the bad parameter (and with it,
-			// say, the endpoint, sending data to AWS instead).
-			return configErr("s3 url parameters are malformed", "escape special characters in values (% as %25, & as %26)")
+			// say, the endpoint, sending data to AWS instead). Name the
+			// parameter; the escape error quotes only the bad sequence.
+			msg := "s3 url parameters are malformed"
+			for _, kv := range strings.Split(u.RawQuery, "&") {
+				k, v, _ := strings.Cut(kv, "=")
+				if _, verr := url.QueryUnescape(v); verr != nil {
+					msg = fmt.Sprintf("s3 url parameter %s: %v", k, verr)
+					break
+				}
+			}
+			return configErr(msg, "escape special characters in values (% as %25, & as %26)")
 		}
 		for k := range q {
 			if !slices.Contains(urlParams, k) {
