@@ -263,6 +263,10 @@ func runBadCase(t *testing.T, fx *badFixture, c badCase) {
 	cmd.Env = badEnv(c.env)
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
+		// A case that mounted by mistake must not leave its mount behind.
+		for _, m := range mountsUnder(dir) {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
 		t.Fatalf("walfs %s did not exit within 30s\n%s", strings.Join(argv, " "), out)
 	}
 	var ee *exec.ExitError
