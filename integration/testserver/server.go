@@ -236,6 +236,20 @@ func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
 	s.start(t, s.bin, s.args, s.env, s.readyPath, s.readyWant)
+	// MinIO can pass its readiness check on a restart over existing data
+	// before its object layer answers (503 XMinioServerNotInitialized):
+	// wait until a bucket request gets a real answer.
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		status, _, err := s.putBucket(s.Bucket)
+		if err == nil && status != http.StatusServiceUnavailable {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s restarted but still answers 503 after %s\n%s", s.Name, readyTimeout, s.logTail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // PID returns the server's process id.
