@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
-
-	"github.com/walfs/walfs/wal"
 )
 
 // WALOpen implements fusefs.Capturer.
@@ -77,7 +74,14 @@ func (r *Replicator) Removed(path string) {
 	if db, ok := strings.CutSuffix(path, "-wal"); ok {
 		if d := r.lookup(db); d != nil {
 			d.mu.Lock()
-			d.poll() // passthrough: whatever is left (normally nothing: checkpointed)
+			// Passthrough: capture whatever is left (normally nothing: the
+			// WAL was checkpointed). The unlink already happened, so an
+			// error cannot fail it: the next commit writes a snapshot instead
+			// of chaining onto a lineage that may miss a transaction.
+			if err := d.poll(); err != nil {
+				d.needSnap = true
+				d.log.Error("capture of the removed wal failed; the next commit writes a snapshot", "err", err)
+			}
 			d.capture.Reset()
 			d.closeWALReader()
 			d.walLoaded, d.walSize = false, 0
@@ -96,8 +100,3 @@ func (r *Replicator) Removed(path string) {
 		d.log.Info("database removed; a new one at this path starts with a snapshot")
 	}
 }
-
-// timeNow is replaced in tests.
-var timeNow = time.Now
-
-var _ = wal.HeaderSize

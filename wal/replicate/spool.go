@@ -2,7 +2,6 @@ package replicate
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -216,5 +215,3 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-
-var _ = bytes.MinRead
