@@ -25,8 +25,16 @@ type Capturer interface {
 	WALTruncate(db string, f *os.File, size int64) error
 	// WALSync is called when SQLite fsyncs the -wal file.
 	WALSync(db string) error
+	// JournalEnd is called just before db's rollback journal stops being
+	// valid: before it is deleted, truncated, or its header zeroed. That is
+	// SQLite's commit point in rollback-journal mode. A non-nil error fails
+	// the operation and leaves the journal in place, so SQLite rolls back.
+	JournalEnd(db string) error
 	// Removed is called after a file was unlinked or renamed away.
 	Removed(path string)
+	// DBWrote is called after n bytes were written at off to any other file
+	// (a database file, in rollback-journal mode).
+	DBWrote(path string, off int64, n int)
 	// BeforeWrite is called before a write to any other file (a database
 	// file, in passthrough mode) reaches the backing file. A non-nil error
 	// fails the write.

@@ -9,9 +9,10 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// dbFile serves a non-WAL file through walfs in passthrough mode, so that a
-// write to a database file (a checkpoint, in WAL mode) waits until the
-// capture of its WAL has caught up. Reads stay cheap: the kernel keeps the
+// dbFile serves a database (any file that is not a -wal, -shm or -journal)
+// through walfs, so that a write to it (a checkpoint, in WAL mode) waits
+// until the capture of its WAL has caught up, and so that the capturer
+// learns which pages a rollback-journal transaction wrote. Reads stay cheap: the kernel keeps the
 // page cache across opens because every write comes through here.
 type dbFile struct {
 	*fs.LoopbackFile
@@ -37,14 +38,22 @@ func (d *dbFile) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	if err := d.cap.BeforeWrite(d.rel); err != nil {
 		return 0, errnoOf(err)
 	}
-	return d.LoopbackFile.Write(ctx, data, off)
+	n, errno := d.LoopbackFile.Write(ctx, data, off)
+	if n > 0 {
+		d.cap.DBWrote(d.rel, off, int(n))
+	}
+	return n, errno
 }
 
 func (d *dbFile) Writev(ctx context.Context, iov [][]byte, off int64) (uint32, syscall.Errno) {
 	if err := d.cap.BeforeWrite(d.rel); err != nil {
 		return 0, errnoOf(err)
 	}
-	return d.LoopbackFile.Writev(ctx, iov, off)
+	n, errno := d.LoopbackFile.Writev(ctx, iov, off)
+	if n > 0 {
+		d.cap.DBWrote(d.rel, off, int(n))
+	}
+	return n, errno
 }
 
 // PassthroughFd keeps database files in userspace (see dbFile).

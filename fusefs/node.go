@@ -88,21 +88,56 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	return &hidingDir{FileHandle: fh}, fuseFlags, 0
 }
 
-func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	db, ok := walDB(n.rel())
-	if !ok {
-		if n.fsys.passthrough && !strings.HasSuffix(n.rel(), "-shm") {
-			return n.fsys.openDB(n.rel(), filepath.Join(n.RootData.Path, n.rel()), flags)
+// fileKind says how a file is served.
+type fileKind int
+
+const (
+	kindLoopback fileKind = iota // plain loopback (kernel passthrough when available)
+	kindWAL                      // -wal: capture (walfile.go)
+	kindJournal                  // -journal: commit detection (journal.go)
+	kindDB                       // any other file, so writes to databases are seen (dbfile.go)
+)
+
+func (fsys *fileSystem) kind(rel string) fileKind {
+	_, wal := walDB(rel)
+	_, journal := journalDB(rel)
+	switch {
+	case wal:
+		return kindWAL
+	case journal:
+		return kindJournal
+	case strings.HasSuffix(rel, "-shm"):
+		return kindLoopback
+	}
+	return kindDB
+}
+
+// openSpecial opens the backing file of rel for a handle of its kind.
+func (fsys *fileSystem) openSpecial(rel string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	path := filepath.Join(fsys.root.Path, rel)
+	switch fsys.kind(rel) {
+	case kindWAL:
+		db, _ := walDB(rel)
+		flags &^= syscall.O_APPEND | fuse.FMODE_EXEC
+		f, err := os.OpenFile(path, int(flags)|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return nil, 0, fs.ToErrno(err)
 		}
+		wf, errno := fsys.openWAL(db, f)
+		return wf, 0, errno
+	case kindJournal:
+		db, _ := journalDB(rel)
+		return fsys.openJournal(db, path, flags)
+	default:
+		return fsys.openDB(rel, path, flags)
+	}
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if n.fsys.kind(n.rel()) == kindLoopback {
 		return n.LoopbackNode.Open(ctx, flags)
 	}
-	flags &^= syscall.O_APPEND | fuse.FMODE_EXEC
-	f, err := os.OpenFile(filepath.Join(n.RootData.Path, n.rel()), int(flags)|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, 0, fs.ToErrno(err)
-	}
-	wf, errno := n.fsys.openWAL(db, f)
-	return wf, 0, errno
+	return n.fsys.openSpecial(n.rel(), flags)
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
@@ -110,35 +145,28 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, syscall.EPERM
 	}
 	ino, fh, fuseFlags, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
-	db, ok := walDB(n.child(name))
-	if errno == 0 && !ok && n.fsys.passthrough && !strings.HasSuffix(name, "-shm") {
-		fh.(fs.FileReleaser).Release(ctx)
-		flags &^= syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC
-		dfh, dflags, errno := n.fsys.openDB(n.child(name), filepath.Join(n.RootData.Path, n.child(name)), flags)
-		if errno != 0 {
-			return nil, nil, 0, errno
-		}
-		return ino, dfh, dflags, 0
-	}
-	if errno != 0 || !ok {
+	rel := n.child(name)
+	if errno != 0 || n.fsys.kind(rel) == kindLoopback {
 		return ino, fh, fuseFlags, errno
 	}
-	// Reopen through os.File so the capturer can read the backing file.
+	// Reopen through os.File so walfs serves (and can read) the file.
 	fh.(fs.FileReleaser).Release(ctx)
-	flags &^= syscall.O_APPEND | syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC
-	f, err := os.OpenFile(filepath.Join(n.RootData.Path, n.child(name)), int(flags)|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, nil, 0, fs.ToErrno(err)
-	}
-	wf, errno := n.fsys.openWAL(db, f)
+	flags &^= syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC
+	sfh, sflags, errno := n.fsys.openSpecial(rel, flags)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	return ino, wf, fuseFlags, 0
+	return ino, sfh, sflags, 0
 }
 
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	size, truncating := in.GetSize()
+	if jdb, ok := journalDB(n.rel()); ok && truncating {
+		// TRUNCATE journal mode commits by truncating the journal.
+		if err := n.fsys.cap.JournalEnd(jdb); err != nil {
+			return errnoOf(err)
+		}
+	}
 	db, isWAL := walDB(n.rel())
 	if f == nil && truncating && isWAL {
 		// Path-based truncate(2): route it through a handle so capture sees it.
@@ -158,6 +186,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if n.hidden(name) {
 		return syscall.EPERM
+	}
+	if db, ok := journalDB(n.child(name)); ok {
+		// DELETE journal mode commits by deleting the journal.
+		if err := n.fsys.cap.JournalEnd(db); err != nil {
+			return errnoOf(err)
+		}
 	}
 	errno := n.LoopbackNode.Unlink(ctx, name)
 	if errno == 0 {

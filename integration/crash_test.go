@@ -14,14 +14,14 @@ import (
 )
 
 // ackWriterScript commits one row per transaction and prints each id once
-// SQLite has acknowledged the commit. argv: db start_id
+// SQLite has acknowledged the commit. argv: db start_id journal_mode
 const ackWriterScript = `
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
-c.execute("pragma journal_mode=wal")
+c.execute("pragma journal_mode=%s" % sys.argv[3])
 c.execute("create table if not exists acks(id integer primary key, v blob)")
 # A commit whose write failed when walfs died may still be in the WAL and
-# replayed by recovery (the usual "commit failed, state unknown" case): it was
+# replayed by recovery (or, in rollback-journal mode, rolled back) (the usual "commit failed, state unknown" case): it was
 # never acknowledged, so just continue after it.
 i = max(int(sys.argv[2]), (c.execute("select max(id) from acks").fetchone()[0] or 0) + 1)
 try:
@@ -35,17 +35,29 @@ except Exception as e:
 
 // TestKill9LosesNothing kills walfs at random instants while a writer
 // commits, restarts it on the same data dir, and checks that every commit
-// SQLite acknowledged reaches the replica.
+// SQLite acknowledged reaches the replica, in WAL mode and in the
+// rollback-journal modes.
 func TestKill9LosesNothing(t *testing.T) {
 	requireEnv(t)
 	srv := testserver.StartMinIO(t)
+	for _, tc := range []struct {
+		journal string
+		rounds  int
+	}{{"wal", 8}, {"delete", 5}, {"persist", 5}} {
+		t.Run(tc.journal, func(t *testing.T) {
+			rounds := tc.rounds
+			if testing.Short() {
+				rounds = 3
+			}
+			kill9Rounds(t, srv, tc.journal, rounds)
+		})
+	}
+}
+
+func kill9Rounds(t *testing.T, srv *testserver.Server, journal string, rounds int) {
 	env := s3Env(srv)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	replica := s3URL(srv, "crash")
-	rounds := 8
-	if testing.Short() {
-		rounds = 3
-	}
+	replica := s3URL(srv, "crash-"+journal)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	maxAck := 0
 	mnt := ""
@@ -58,7 +70,7 @@ func TestKill9LosesNothing(t *testing.T) {
 			m = restartMount(t, env, dataDir, replica, mnt)
 		}
 		db := filepath.Join(m.Mnt, "acks.db")
-		w := exec.Command("python3", "-c", ackWriterScript, db, strconv.Itoa(maxAck+1))
+		w := exec.Command("python3", "-c", ackWriterScript, db, strconv.Itoa(maxAck+1), journal)
 		var werr syncBuffer
 		w.Stderr = &werr
 		out, err := w.StdoutPipe()
@@ -105,7 +117,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	m := restartMount(t, env, dataDir, replica, mnt)
 	m.Sync()
 	m.Unmount()
-	restored := restoreToEnv(t, env, s3URL(srv, "crash/acks.db"))
+	restored := restoreToEnv(t, env, s3URL(srv, "crash-"+journal+"/acks.db"))
 	got := py(t, `
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
@@ -119,7 +131,7 @@ print(missing)
 	if maxAck == 0 {
 		t.Fatal("writer never committed anything")
 	}
-	t.Logf("%d rounds of kill -9, %d acknowledged commits, 0 lost", rounds, maxAck)
+	t.Logf("%s mode: %d rounds of kill -9, %d acknowledged commits, 0 lost", journal, rounds, maxAck)
 }
 
 // restartMount starts walfs again on a data dir whose previous mount was

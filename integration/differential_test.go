@@ -7,23 +7,33 @@ import (
 )
 
 // workloadScript applies one random step to a database through the mount.
-// argv: path seed step page_size
+// argv: path seed step page_size journal, where journal is a journal mode
+// (wal, delete, truncate, persist), "exclusive" (delete with
+// locking_mode=exclusive, whose commits zero the journal header) or "switch"
+// (a random mode at every step).
 const workloadScript = `
 import sqlite3, sys, random
-path, seed, step, page_size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+path, seed, step, page_size, journal = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rnd = random.Random(seed * 1000 + step)
+exclusive = journal == "exclusive"
+jm = {"exclusive": "delete", "switch": rnd.choice(["wal", "delete", "truncate", "persist"])}.get(journal, journal)
 c = sqlite3.connect(path, isolation_level=None, timeout=30)
+if exclusive:
+    c.execute("pragma locking_mode=exclusive")
 if step == 0:
     c.execute("pragma page_size=%d" % page_size)
-    c.execute("pragma journal_mode=wal")
+c.execute("pragma journal_mode=%s" % jm)
+if step == 0:
     c.execute("pragma wal_autocheckpoint=0")
     c.execute("create table t(id integer primary key, k integer, v blob)")
     c.execute("create index t_k on t(k)")
 c.execute("pragma cache_size=8")  # tiny cache: large transactions spill
 c2 = sqlite3.connect(path, isolation_level=None, timeout=30)
-ops = []
+ops = ["mode:" + jm] if journal == "switch" else []
 for _ in range(rnd.randint(1, 4)):
     op = rnd.choice(["insert", "insert", "update", "delete", "bigtxn", "rollback", "savepoint", "checkpoint", "vacuum", "two"])
+    if op == "two" and exclusive:
+        op = "insert"  # the first connection holds the lock until it closes
     ops.append(op)
     if op == "insert":
         c.execute("begin")
@@ -60,6 +70,7 @@ for _ in range(rnd.randint(1, 4)):
     elif op == "vacuum":
         c.execute("vacuum")
     elif op == "two":
+        c2.execute("pragma journal_mode=%s" % jm)
         c2.execute("insert into t(k, v) values (?, x'ff')", (rnd.randint(0, 1000),))
         c.execute("insert into t(k, v) values (?, x'ee')", (rnd.randint(0, 1000),))
         c2.execute("delete from t where id = (select min(id) from t)")
@@ -70,7 +81,8 @@ print(" ".join(ops))
 
 // TestDifferentialRandomWorkloads drives random workloads through a real
 // mount and, after every step, restores the replica and compares it with the
-// live database.
+// live database: WAL mode with both capture paths and several page sizes,
+// then the rollback-journal modes and switches between modes.
 func TestDifferentialRandomWorkloads(t *testing.T) {
 	steps := 12
 	if testing.Short() {
@@ -80,17 +92,20 @@ func TestDifferentialRandomWorkloads(t *testing.T) {
 		seed     int
 		pageSize int
 		capture  string
+		journal  string
 	}{
-		{1, 4096, "passthrough"}, {2, 512, "passthrough"}, {3, 65536, "passthrough"}, {4, 1024, "passthrough"},
-		{5, 4096, "userspace"}, {6, 512, "userspace"}, {7, 65536, "userspace"}, {4, 1024, "userspace"},
+		{1, 4096, "passthrough", "wal"}, {2, 512, "passthrough", "wal"}, {3, 65536, "passthrough", "wal"}, {4, 1024, "passthrough", "wal"},
+		{5, 4096, "userspace", "wal"}, {6, 512, "userspace", "wal"}, {7, 65536, "userspace", "wal"}, {4, 1024, "userspace", "wal"},
+		{8, 4096, "passthrough", "delete"}, {9, 1024, "userspace", "truncate"}, {10, 4096, "passthrough", "persist"},
+		{11, 512, "userspace", "exclusive"}, {12, 4096, "passthrough", "switch"}, {13, 4096, "userspace", "switch"},
 	} {
-		t.Run(fmt.Sprintf("%s_seed%d_page%d", tc.capture, tc.seed, tc.pageSize), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s_%s_seed%d_page%d", tc.capture, tc.journal, tc.seed, tc.pageSize), func(t *testing.T) {
 			dir := t.TempDir()
 			dataDir, replicaDir := filepath.Join(dir, "data"), filepath.Join(dir, "replica")
 			m := startMount(t, dataDir, "file://"+replicaDir, "--sync-interval", "50ms", "--capture", tc.capture)
 			db := filepath.Join(m.Mnt, "diff.db")
 			for step := 0; step < steps; step++ {
-				ops := py(t, workloadScript, db, fmt.Sprint(tc.seed), fmt.Sprint(step), fmt.Sprint(tc.pageSize))
+				ops := py(t, workloadScript, db, fmt.Sprint(tc.seed), fmt.Sprint(step), fmt.Sprint(tc.pageSize), tc.journal)
 				m.Sync()
 				restored := restoreTo(t, "file://"+replicaDir+"/diff.db")
 				a, b := dump(t, db), dump(t, restored)

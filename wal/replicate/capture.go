@@ -96,6 +96,7 @@ func (r *Replicator) Removed(path string) {
 		d.closeWALReader()
 		d.walLoaded, d.walSize = false, 0
 		d.sums, d.needSnap, d.stamp = nil, true, fileStamp{}
+		d.dirty.reset()
 		d.mu.Unlock()
 		d.log.Info("database removed; a new one at this path starts with a snapshot")
 	}

@@ -35,6 +35,7 @@ type DB struct {
 	txid      uint64    // last TXID assigned
 	needSnap  bool      // next commit (or WAL open) writes a snapshot
 	stamp     fileStamp // db file state when its WAL went away
+	dirty     dirtySet  // written since the last rollback-journal commit
 	spool     spool
 	upMu      sync.Mutex // one upload at a time per database
 	segMu     sync.Mutex // guards the segment fields; never held while waiting on upMu
@@ -104,8 +105,9 @@ func (d *DB) walOpened(f *os.File) error {
 		}
 	}
 	d.stamp = fileStamp{}
+	d.dirty.reset()
 	if d.needSnap {
-		return d.snapshot(nil, f, idx)
+		return d.snapshot(nil, f, idx, false)
 	}
 	return nil
 }
@@ -113,32 +115,46 @@ func (d *DB) walOpened(f *os.File) error {
 // commit spools one captured transaction. Caller holds d.mu.
 func (d *DB) commit(txn *wal.Txn, r io.ReaderAt) error {
 	if d.sums == nil || d.needSnap || d.sums.pageSize != txn.PageSize {
-		return d.snapshot(txn, r, d.capture.Committed())
+		return d.snapshot(txn, r, d.capture.Committed(), true)
 	}
+	return d.spoolTxn(txn.PageSize, txn.Commit, len(txn.Pages),
+		func(i int) uint32 { return txn.Pages[i].Pgno },
+		func(i int, page []byte) error {
+			if _, err := r.ReadAt(page, txn.Pages[i].Offset); err != nil {
+				return fmt.Errorf("read page %d from wal: %w", txn.Pages[i].Pgno, err)
+			}
+			return nil
+		})
+}
+
+// spoolTxn spools one transaction that leaves the database size pages long
+// and changes n pages: page i is pgno(i), read by read(i). Pages past the end
+// and the lock page are left out. Caller holds d.mu.
+func (d *DB) spoolTxn(pageSize, size uint32, n int, pgno func(int) uint32, read func(int, []byte) error) error {
 	txid := d.txid + 1
 	pre := d.sums.checksum()
 	undo := d.sums.begin()
-	// Build the raw record: header, then each page once (latest frame).
+	// Build the raw record: header, then each page once.
 	payload := appendRawHeader(d.rawBuf[:0], rawTxn{
-		PageSize: txn.PageSize, Commit: txn.Commit, Timestamp: time.Now().UnixMilli(), Pre: pre,
+		PageSize: pageSize, Commit: size, Timestamp: time.Now().UnixMilli(), Pre: pre,
 	})
 	var err error
 	var npages uint32
-	lock := ltx.LockPgno(txn.PageSize)
-	d.sums.truncate(txn.Commit)
-	for _, p := range txn.Pages {
-		if p.Pgno > txn.Commit || p.Pgno == lock {
+	lock := ltx.LockPgno(pageSize)
+	d.sums.truncate(size)
+	for i := range n {
+		p := pgno(i)
+		if p > size || p == lock {
 			continue
 		}
-		payload = binary.BigEndian.AppendUint32(payload, p.Pgno)
-		n := len(payload)
-		payload = slices.Grow(payload, int(txn.PageSize))[:n+int(txn.PageSize)]
-		page := payload[n:]
-		if _, err = r.ReadAt(page, p.Offset); err != nil {
-			err = fmt.Errorf("read page %d from wal: %w", p.Pgno, err)
+		payload = binary.BigEndian.AppendUint32(payload, p)
+		off := len(payload)
+		payload = slices.Grow(payload, int(pageSize))[:off+int(pageSize)]
+		page := payload[off:]
+		if err = read(i, page); err != nil {
 			break
 		}
-		d.sums.set(p.Pgno, page)
+		d.sums.set(p, page)
 		npages++
 	}
 	if err == nil {
@@ -254,9 +270,10 @@ func (d *DB) rotate() error {
 }
 
 // snapshot spools the whole database: the db file, overlaid with the
-// committed frames of the current WAL generation (idx), overlaid with txn
-// when the snapshot is taken as part of a commit. Caller holds d.mu.
-func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index) error {
+// committed frames of the current WAL generation (idx), overlaid with txn.
+// asCommit says SQLite is waiting on it to acknowledge a commit (which
+// --durability sync then holds until the store has it). Caller holds d.mu.
+func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index, asCommit bool) error {
 	pageSize, size, err := d.shape(txn, idx)
 	if err != nil {
 		return err
@@ -320,7 +337,7 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index) error {
 	}
 	d.txid = txid
 	d.up.spooled(txid)
-	if txn != nil && d.r.opts.Durability == DurabilitySync {
+	if asCommit && d.r.opts.Durability == DurabilitySync {
 		if err := d.syncCommit(txid); err != nil {
 			os.Remove(path) // the commit fails; the TXID stays burned
 			d.up.burn(txid)

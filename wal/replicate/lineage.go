@@ -41,6 +41,10 @@ func (d *DB) snapshotNow() error {
 	if err := d.poll(); err != nil {
 		return err
 	}
+	if !d.walLoaded && d.journalLive() {
+		d.needSnap = true // mid-transaction: the commit writes it
+		return nil
+	}
 	var r io.ReaderAt
 	var idx *wal.Index
 	if d.walLoaded {
@@ -50,5 +54,5 @@ func (d *DB) snapshotNow() error {
 		}
 	}
 	d.needSnap = true
-	return d.snapshot(nil, r, idx)
+	return d.snapshot(nil, r, idx, false)
 }

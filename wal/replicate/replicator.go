@@ -171,8 +171,8 @@ func (r *Replicator) Start(ctx context.Context) error {
 	return nil
 }
 
-// localDatabases finds SQLite databases in WAL mode (or with a WAL or a
-// spool) in the data dir.
+// localDatabases finds the SQLite databases in the data dir, in any journal
+// mode.
 func (r *Replicator) localDatabases() ([]string, error) {
 	var out []string
 	err := filepath.WalkDir(r.opts.DataDir, func(p string, de fs.DirEntry, err error) error {
@@ -188,7 +188,7 @@ func (r *Replicator) localDatabases() ([]string, error) {
 		if !de.Type().IsRegular() || strings.HasSuffix(p, "-wal") || strings.HasSuffix(p, "-shm") || strings.HasSuffix(p, "-journal") {
 			return nil
 		}
-		if isWALDatabase(p) {
+		if isDatabase(p) {
 			rel, _ := filepath.Rel(r.opts.DataDir, p)
 			out = append(out, filepath.ToSlash(rel))
 		}
@@ -200,23 +200,16 @@ func (r *Replicator) localDatabases() ([]string, error) {
 	return out, nil
 }
 
-// isWALDatabase reports whether path is a SQLite database in WAL mode or
-// has a WAL file next to it.
-func isWALDatabase(path string) bool {
+// isDatabase reports whether path starts like a SQLite database.
+func isDatabase(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	var hdr [20]byte
-	if n, _ := f.Read(hdr[:]); n < len(hdr) || string(hdr[:16]) != "SQLite format 3\x00" {
-		return false
-	}
-	if hdr[18] == 2 || hdr[19] == 2 {
-		return true
-	}
-	_, err = os.Stat(path + "-wal")
-	return err == nil
+	var hdr [16]byte
+	n, _ := f.Read(hdr[:])
+	return n == len(hdr) && string(hdr[:]) == "SQLite format 3\x00"
 }
 
 // open returns the DB for rel, creating it on first use. atStart loads an

@@ -70,6 +70,14 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 	if err != nil {
 		return err
 	}
+	if idx == nil && d.journalLive() {
+		// A rollback-journal transaction was cut short (by a crash of the
+		// app or of walfs): the next commit, or SQLite's rollback of the
+		// hot journal, decides what the database is.
+		d.needSnap = true
+		d.log.Info("database has a hot rollback journal: the next commit writes a snapshot")
+		return nil
+	}
 	sums, err := d.computeSums(r, idx)
 	if err != nil {
 		return err
@@ -83,7 +91,7 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 		d.log.Warn("database does not match its replica (changed while walfs was not running?): writing a new snapshot", "replica_txid", pos.TXID)
 	}
 	d.needSnap = true
-	return d.snapshot(nil, r, idx)
+	return d.snapshot(nil, r, idx, false)
 }
 
 // loadAtStart positions the capture on the WAL found at start, if any.

@@ -1,0 +1,131 @@
+package replicate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/walfs/walfs/wal"
+)
+
+// JournalEnd implements fusefs.Capturer: db's rollback journal is about to
+// stop being valid (deleted, truncated or its header zeroed), which is the
+// moment SQLite commits in rollback-journal mode. The database file already
+// holds the transaction; the journal names the pages it changed. The commit
+// is spooled and synced before the journal goes, so an error here keeps the
+// journal hot and SQLite rolls the transaction back.
+func (r *Replicator) JournalEnd(db string) error {
+	d, err := r.get(db)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.journalCommit(); err != nil {
+		return fmt.Errorf("capture %s: %w", db, err)
+	}
+	return nil
+}
+
+// journalCommit spools the transaction the live journal describes, if any.
+// Caller holds d.mu.
+func (d *DB) journalCommit() error {
+	jf, err := os.Open(d.path + "-journal")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open journal: %w", err)
+	}
+	defer jf.Close()
+	fi, err := jf.Stat()
+	if err != nil {
+		return fmt.Errorf("stat journal: %w", err)
+	}
+	j, err := wal.ReadJournal(jf, fi.Size())
+	if err != nil || j == nil {
+		return err // nil: finalized already, or no page was ever written
+	}
+	if d.walLoaded {
+		// A WAL is open too: SQLite is switching modes. The next WAL
+		// commit (or open) re-reads everything.
+		d.needSnap = true
+		d.log.Warn("rollback journal committed while a wal is open: the next commit writes a snapshot")
+		return nil
+	}
+	pageSize, size, err := d.shape(nil, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { d.stamp = stampOf(d.path) }()
+	if size == 0 {
+		return nil
+	}
+	if d.sums == nil || d.needSnap || d.sums.pageSize != pageSize {
+		if d.sums == nil {
+			d.log.Info("first sight of database (rollback journal): writing snapshot")
+		}
+		d.needSnap = true
+		if err := d.snapshot(nil, nil, nil, true); err != nil {
+			return err
+		}
+		d.dirty.reset()
+		return nil
+	}
+	// The pages written since the last commit, plus, to be safe, those the
+	// journal names and those past the original end.
+	pages := d.dirty.pages(pageSize, size)
+	pages = append(pages, j.Pages...)
+	for p := j.OrigSize + 1; p <= size; p++ {
+		pages = append(pages, p)
+	}
+	slices.Sort(pages)
+	pages = slices.Compact(pages)
+	dbf, err := os.Open(d.path)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer dbf.Close()
+	err = d.spoolTxn(pageSize, size, len(pages),
+		func(i int) uint32 { return pages[i] },
+		func(i int, page []byte) error {
+			return readPage(page, pages[i], nil, nil, dbf)
+		})
+	if err != nil {
+		return err
+	}
+	d.dirty.reset()
+	return d.syncSpool() // no fsync of another file stands for this commit
+}
+
+// DBWrote implements fusefs.Capturer: it notes which pages a rollback-journal
+// transaction writes. Writes to a database with a WAL are checkpoints of
+// transactions already captured.
+func (r *Replicator) DBWrote(path string, off int64, n int) {
+	d := r.lookup(path)
+	if d == nil {
+		return // not a database walfs tracks yet: its first commit snapshots
+	}
+	d.mu.Lock()
+	if !d.walLoaded && d.sums != nil {
+		d.dirty.add(off, n)
+	}
+	d.mu.Unlock()
+}
+
+// journalLive reports whether db has a rollback journal with a live
+// transaction: its database file may then be half written, so a snapshot
+// must wait for the commit (or the rollback) to finish.
+func (d *DB) journalLive() bool {
+	f, err := os.Open(d.path + "-journal")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [8]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil {
+		return false
+	}
+	return wal.IsJournalMagic(magic[:])
+}
