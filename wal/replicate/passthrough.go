@@ -33,7 +33,19 @@ func (r *Replicator) BeforeWrite(path string) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.poll()
+	// A checkpoint writes many pages; the WAL needs reading only when it
+	// changed since the last of them.
+	walPath := d.path + "-wal"
+	if r.watch != nil && !r.watch.takeDirty(walPath) {
+		return nil
+	}
+	if err := d.poll(); err != nil {
+		if r.watch != nil {
+			r.watch.markDirty(walPath)
+		}
+		return err
+	}
+	return nil
 }
 
 // poll reads whatever SQLite appended to the WAL since the last poll and
