@@ -37,6 +37,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "read-db-mb", Value: 200, Usage: "size of the point-read database in MiB"},
 			&cli.IntFlag{Name: "writers", Value: 4, Usage: "connections in the concurrent-writers workload"},
 			&cli.IntFlag{Name: "lag-probes", Value: 25, Usage: "commits timed per lag measurement (sparse ones are 1.2 s apart)"},
+			&cli.StringFlag{Name: "only", Usage: "run only the workloads whose name contains this text (\"lag\" for the lag measurements)"},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON"},
 		},
 		Action: runBench,
@@ -59,7 +60,7 @@ func runBench(c *cli.Context) error {
 		return fmt.Errorf("create bench dir in %s: %w (check --dir)", c.String("dir"), err)
 	}
 	defer os.RemoveAll(root)
-	cfg := bench.Config{Duration: c.Duration("duration"), ReadDBMB: c.Int("read-db-mb"), Writers: c.Int("writers"), BatchRows: 1000}
+	cfg := bench.Config{Duration: c.Duration("duration"), ReadDBMB: c.Int("read-db-mb"), Writers: c.Int("writers"), BatchRows: 1000, Only: c.String("only")}
 	if cfg.Duration <= 0 || cfg.ReadDBMB <= 0 || cfg.Writers <= 0 {
 		return usagef("--duration, --read-db-mb and --writers must be positive")
 	}
@@ -103,6 +104,9 @@ func runBench(c *cli.Context) error {
 func benchDir(ctx context.Context, name, dir string, cfg bench.Config, progress io.Writer) (benchTarget, error) {
 	t := benchTarget{Name: name}
 	for _, w := range bench.Standard() {
+		if !cfg.Selected(w.Name) {
+			continue
+		}
 		fmt.Fprintf(progress, "bench: %s: %s…\n", name, w.Name)
 		ops, elapsed, err := w.Run(ctx, dir, cfg)
 		if err != nil {
@@ -163,20 +167,21 @@ func benchMount(ctx context.Context, name, dir, replica string, cfg bench.Config
 	}
 	defer stop()
 
-	t, err := benchDir(ctx, name, mnt, cfg, progress)
-	if err != nil {
-		return t, err
-	}
-	store, err := s3backend.New(ctx, s3backend.Config{URL: replica}, nil)
-	if err != nil {
-		return t, err
-	}
 	flush := func() error {
 		out, err := exec.Command(exe, "sync", mnt).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("walfs sync: %v: %s", err, out)
 		}
 		return nil
+	}
+	cfg.Settle = flush
+	t, err := benchDir(ctx, name, mnt, cfg, progress)
+	if err != nil || !cfg.Selected("lag") {
+		return t, err
+	}
+	store, err := s3backend.New(ctx, s3backend.Config{URL: replica}, nil)
+	if err != nil {
+		return t, err
 	}
 	fmt.Fprintf(progress, "bench: %s: commit-to-store lag…\n", name)
 	// Sparse: commits further apart than the default --sync-interval (1s), so

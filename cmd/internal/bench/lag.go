@@ -23,7 +23,8 @@ type LagResult struct {
 // Lag measures how long committed transactions take to appear in the store.
 // The database at dir/name is written by one connection only, so the k-th
 // commit after base has TXID base+k. every > 1 makes every every-th commit
-// a probe while the others are load; gap spaces commits out (sparse).
+// a probe while the others are load; gap spaces probes out (sparse), and
+// comes before the first one too.
 // flush must make the store hold everything committed so far.
 func Lag(ctx context.Context, name, dir string, st s3backend.Store, db string, probes, every int, gap time.Duration, flush func() error) (LagResult, error) {
 	path, err := fresh(dir, filepath.Base(db))
@@ -83,6 +84,11 @@ func Lag(ctx context.Context, name, dir string, st s3backend.Store, db string, p
 	payload := make([]byte, 100)
 	txid := base
 	for i := 0; i < probes*every; i++ {
+		if gap > 0 && i%every == 0 {
+			// Before the first probe too: the flush above just uploaded,
+			// and a commit right after an upload is not a sparse one.
+			time.Sleep(gap)
+		}
 		if _, err := conn.ExecContext(ctx, "insert into t(v) values (?)", payload); err != nil {
 			return LagResult{}, err
 		}
@@ -91,9 +97,6 @@ func Lag(ctx context.Context, name, dir string, st s3backend.Store, db string, p
 			mu.Lock()
 			pending = append(pending, probe{txid: txid, at: time.Now()})
 			mu.Unlock()
-			if gap > 0 {
-				time.Sleep(gap)
-			}
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
