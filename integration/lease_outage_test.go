@@ -111,7 +111,7 @@ func TestStoreOutage(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	m := startMountEnv(t, env, dataDir, s3URL(srv, "outage"))
 
-	w := exec.Command("python3", "-c", ackWriterScript, filepath.Join(m.Mnt, "acks.db"), "1")
+	w := exec.Command("python3", "-c", ackWriterScript, filepath.Join(m.Mnt, "acks.db"), "1", "wal")
 	var werr syncBuffer
 	w.Stderr = &werr
 	stdout, err := w.StdoutPipe()

@@ -13,14 +13,21 @@ import (
 )
 
 // With --durability sync, the store alone holds every commit SQLite
-// acknowledged, even when walfs is killed and never restarted.
+// acknowledged, even when walfs is killed and never restarted, in WAL and in
+// rollback-journal mode.
 func TestSyncDurabilityStoreHoldsAcknowledgedCommits(t *testing.T) {
 	requireEnv(t)
 	srv := testserver.StartMinIO(t)
+	for _, journal := range []string{"wal", "delete"} {
+		t.Run(journal, func(t *testing.T) { syncDurabilityKill(t, srv, journal) })
+	}
+}
+
+func syncDurabilityKill(t *testing.T, srv *testserver.Server, journal string) {
 	env := s3Env(srv)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	m := startMountEnv(t, env, dataDir, s3URL(srv, "sync"), "--durability", "sync", "--sync-timeout", "5s")
-	w := exec.Command("python3", "-c", ackWriterScript, filepath.Join(m.Mnt, "acks.db"), "1")
+	m := startMountEnv(t, env, dataDir, s3URL(srv, "sync-"+journal), "--durability", "sync", "--sync-timeout", "5s")
+	w := exec.Command("python3", "-c", ackWriterScript, filepath.Join(m.Mnt, "acks.db"), "1", journal)
 	out, err := w.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +57,7 @@ func TestSyncDurabilityStoreHoldsAcknowledgedCommits(t *testing.T) {
 	if maxAck == 0 {
 		t.Fatal("no commit was acknowledged")
 	}
-	restored := restoreToEnv(t, env, s3URL(srv, "sync/acks.db"))
+	restored := restoreToEnv(t, env, s3URL(srv, "sync-"+journal+"/acks.db"))
 	got := strings.TrimSpace(py(t, `
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
@@ -59,7 +66,7 @@ print(c.execute("select count(*) from acks where id <= ?", (int(sys.argv[2]),)).
 	if got != strconv.Itoa(maxAck) {
 		t.Fatalf("store holds %s of %d acknowledged commits", got, maxAck)
 	}
-	t.Logf("sync durability: %d acknowledged commits, all in the store after kill -9", maxAck)
+	t.Logf("sync durability, %s mode: %d acknowledged commits, all in the store after kill -9", journal, maxAck)
 }
 
 // With --durability sync and the store down, a commit fails with an I/O

@@ -28,9 +28,9 @@ func mountCommand() *cli.Command {
 		Usage:     "mount a directory whose SQLite databases are replicated commit by commit",
 		ArgsUsage: "MOUNTPOINT",
 		Description: "Serves --data-dir at MOUNTPOINT (an empty directory; created if missing). Open your\n" +
-			"databases inside MOUNTPOINT. Every committed WAL transaction is spooled locally before\n" +
-			"SQLite's commit returns, then uploaded to the replica in batches (at most one upload per\n" +
-			"--sync-interval per database; an idle database costs no requests).\n\n" +
+			"databases inside MOUNTPOINT. Every committed transaction (WAL or rollback journal) is\n" +
+			"spooled locally before SQLite's commit returns, then uploaded to the replica in batches\n" +
+			"(at most one upload per --sync-interval per database; an idle database costs no requests).\n\n" +
 			"If --data-dir lacks databases the replica holds, they are restored before the mount\n" +
 			"appears, so an app on a brand-new machine finds its data.\n\n" +
 			"Runs in the foreground. Ctrl-C, SIGTERM or `walfs unmount` flush and unmount.\n\n" +

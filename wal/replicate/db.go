@@ -26,26 +26,27 @@ type DB struct {
 	r    *Replicator
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	capture   *wal.Capture
-	walLoaded bool
-	walSize   int64
-	walf      *os.File  // walfs's own read handle on the WAL (passthrough mode)
-	sums      *pageSums // nil until the database has been snapshotted
-	txid      uint64    // last TXID assigned
-	needSnap  bool      // next commit (or WAL open) writes a snapshot
-	stamp     fileStamp // db file state when its WAL went away
-	dirty     dirtySet  // written since the last rollback-journal commit
-	spool     spool
-	upMu      sync.Mutex // one upload at a time per database
-	segMu     sync.Mutex // guards the segment fields; never held while waiting on upMu
-	seg       *os.File   // open spool segment, nil until the next commit
-	segFirst  uint64
-	segSize   int64
-	segDirty  bool   // appended since the last fsync
-	segLast   uint64 // last TXID appended to any segment
-	rawBuf    []byte // record payload, reused between commits
-	recBuf    []byte
+	mu              sync.Mutex
+	capture         *wal.Capture
+	walLoaded       bool
+	walSize         int64
+	walf            *os.File  // walfs's own read handle on the WAL (passthrough mode)
+	sums            *pageSums // nil until the database has been snapshotted
+	txid            uint64    // last TXID assigned
+	needSnap        bool      // next commit (or WAL open) writes a snapshot
+	stamp           fileStamp // db file state when its WAL went away
+	dirty           dirtySet  // written since the last rollback-journal commit
+	warnedNoJournal bool
+	spool           spool
+	upMu            sync.Mutex // one upload at a time per database
+	segMu           sync.Mutex // guards the segment fields; never held while waiting on upMu
+	seg             *os.File   // open spool segment, nil until the next commit
+	segFirst        uint64
+	segSize         int64
+	segDirty        bool   // appended since the last fsync
+	segLast         uint64 // last TXID appended to any segment
+	rawBuf          []byte // record payload, reused between commits
+	recBuf          []byte
 
 	up uploadState
 }

@@ -51,3 +51,5 @@ func (s *dirtySet) pages(pageSize, size uint32) []uint32 {
 }
 
 func (s *dirtySet) reset() { s.bits = s.bits[:0] }
+
+func (s *dirtySet) empty() bool { return len(s.bits) == 0 }

@@ -108,10 +108,18 @@ func (r *Replicator) DBWrote(path string, off int64, n int) {
 		return // not a database walfs tracks yet: its first commit snapshots
 	}
 	d.mu.Lock()
-	if !d.walLoaded && d.sums != nil {
-		d.dirty.add(off, n)
+	defer d.mu.Unlock()
+	if d.walLoaded || d.sums == nil {
+		return
 	}
-	d.mu.Unlock()
+	if d.dirty.empty() && !d.warnedNoJournal {
+		// First write of a transaction: it should be protected by a journal.
+		if _, err := os.Stat(d.path + "-journal"); errors.Is(err, os.ErrNotExist) {
+			d.warnedNoJournal = true
+			d.log.Warn("database written without a journal file (journal_mode=MEMORY or OFF?): walfs cannot see its commits; they reach the replica with its next commit in WAL, DELETE, TRUNCATE or PERSIST mode")
+		}
+	}
+	d.dirty.add(off, n)
 }
 
 // journalLive reports whether db has a rollback journal with a live
