@@ -59,7 +59,9 @@ func (d *DB) poll() error {
 		return fmt.Errorf("stat wal of %s: %w", d.rel, err)
 	}
 	d.walSize = fi.Size()
-	err = d.capture.Poll(d.walf, fi.Size())
+	ra := newReadAhead(d.walf, fi.Size())
+	err = d.capture.Poll(ra, fi.Size())
+	ra.release()
 	if errors.Is(err, wal.ErrRestarted) {
 		d.log.Warn("wal restarted while a transaction was being read: writing a snapshot")
 		d.needSnap = true

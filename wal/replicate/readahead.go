@@ -1,0 +1,60 @@
+package replicate
+
+import (
+	"io"
+	"os"
+	"sync"
+
+	"github.com/walfs/walfs/wal"
+)
+
+// readAheadSize is how much of the WAL one read fetches while a poll walks
+// new frames.
+const readAheadSize = 256 << 10
+
+var readAheadPool = sync.Pool{New: func() any { b := make([]byte, readAheadSize); return &b }}
+
+// readAhead serves a passthrough poll's reads of the WAL's frames from large
+// sequential reads instead of a read per frame header, page and spooled
+// page. Bytes it hands out were read from the file during this poll, no
+// earlier; the capture validates them by checksum as it would bytes read one
+// frame at a time, and the sink spools exactly the bytes that validated.
+// Reads of the WAL header and reads past size go to the file every time:
+// the capture compares the header to detect a WAL restart.
+type readAhead struct {
+	f     *os.File
+	size  int64 // file size when the poll began
+	buf   *[]byte
+	start int64 // file offset of (*buf)[0]
+	n     int   // valid bytes in *buf
+}
+
+func newReadAhead(f *os.File, size int64) *readAhead {
+	return &readAhead{f: f, size: size, buf: readAheadPool.Get().(*[]byte)}
+}
+
+// release returns the buffer; the readAhead must not be used afterwards.
+func (r *readAhead) release() {
+	readAheadPool.Put(r.buf)
+	r.buf, r.n = nil, 0
+}
+
+func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
+	end := off + int64(len(p))
+	if off < wal.HeaderSize || end > r.size || len(p) > readAheadSize {
+		return r.f.ReadAt(p, off)
+	}
+	if off < r.start || end > r.start+int64(r.n) {
+		buf := (*r.buf)[:min(int64(readAheadSize), r.size-off)]
+		n, err := r.f.ReadAt(buf, off)
+		r.start, r.n = off, n
+		if n < len(p) {
+			if err == nil {
+				err = io.EOF
+			}
+			r.n = 0
+			return copy(p, buf[:n]), err
+		}
+	}
+	return copy(p, (*r.buf)[off-r.start:]), nil
+}
