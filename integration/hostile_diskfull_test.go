@@ -9,13 +9,13 @@ import (
 	"testing"
 )
 
-// fillScript commits 20 kB rows until SQLite reports an error or argv[2]
-// rows are in, then prints what the app saw: "acked N", the error (or
+// fillScript commits 20 kB rows in journal mode argv[3] until SQLite
+// reports an error or argv[2] rows are in, then prints what the app saw: "acked N", the error (or
 // None), the integrity check and the row count.
 const fillScript = `
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
-c.execute("pragma journal_mode=wal")
+c.execute("pragma journal_mode=%s" % sys.argv[3])
 c.execute("create table if not exists t(id integer primary key, v blob)")
 acked = c.execute("select count(*) from t").fetchone()[0]
 err = None
@@ -39,10 +39,10 @@ type fillResult struct {
 	err, check   string
 }
 
-func fill(t *testing.T, db string, rows int) fillResult {
+func fill(t *testing.T, db, journal string, rows int) fillResult {
 	t.Helper()
 	var r fillResult
-	for _, line := range strings.Split(strings.TrimSpace(py(t, fillScript, db, strconv.Itoa(rows))), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(py(t, fillScript, db, strconv.Itoa(rows), journal)), "\n") {
 		k, v, _ := strings.Cut(line, " ")
 		switch k {
 		case "acked":
@@ -60,20 +60,22 @@ func fill(t *testing.T, db string, rows int) fillResult {
 
 // The data dir fills up: the app gets "database or disk is full", never a
 // corrupt database; once space returns, the app carries on and the replica
-// ends up holding every commit the app saw succeed.
+// ends up holding every commit the app saw succeed. WAL mode on both capture
+// paths, and DELETE journal mode.
 func TestDiskFull(t *testing.T) {
-	for _, capture := range []string{"passthrough", "userspace"} {
-		t.Run(capture, func(t *testing.T) {
+	for _, tc := range []struct{ capture, journal string }{{"passthrough", "wal"}, {"userspace", "wal"}, {"passthrough", "delete"}} {
+		capture, journal := tc.capture, tc.journal
+		t.Run(capture+"_"+journal, func(t *testing.T) {
 			// The file system grows: space comes back in plenty.
 			t.Run("file system grown", func(t *testing.T) {
-				testDiskFull(t, capture, func(fsDir string) error {
+				testDiskFull(t, capture, journal, func(fsDir string) error {
 					return syscall.Mount("tmpfs", fsDir, "tmpfs", syscall.MS_REMOUNT, "size=200m")
 				})
 			})
 			// The user deletes a 6 MB file: 30% of the file system is
 			// free again, more than the app wrote since the last upload.
 			t.Run("file deleted", func(t *testing.T) {
-				testDiskFull(t, capture, func(fsDir string) error {
+				testDiskFull(t, capture, journal, func(fsDir string) error {
 					return os.Remove(filepath.Join(fsDir, "filler"))
 				})
 			})
@@ -81,7 +83,7 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
-func testDiskFull(t *testing.T, capture string, freeSpace func(fsDir string) error) {
+func testDiskFull(t *testing.T, capture, journal string, freeSpace func(fsDir string) error) {
 	requireEnv(t)
 	dir := t.TempDir()
 	fsDir := filepath.Join(dir, "fs")
@@ -99,7 +101,7 @@ func testDiskFull(t *testing.T, capture string, freeSpace func(fsDir string) err
 	m := startMount(t, dataDir, replica, "--capture", capture)
 	db := filepath.Join(m.Mnt, "app.db")
 
-	full := fill(t, db, 5000)
+	full := fill(t, db, journal, 5000)
 	t.Logf("disk full: %+v", full)
 	if !strings.Contains(full.err, "database or disk is full") {
 		t.Errorf("app saw %q, want \"database or disk is full\"", full.err)
@@ -111,7 +113,7 @@ func testDiskFull(t *testing.T, capture string, freeSpace func(fsDir string) err
 	if err := freeSpace(fsDir); err != nil {
 		t.Fatal(err)
 	}
-	more := fill(t, db, 20)
+	more := fill(t, db, journal, 20)
 	t.Logf("space back: %+v", more)
 	if more.err != "None" || more.acked != full.acked+20 || more.check != "ok" {
 		t.Fatalf("after space returned the app could not carry on: %+v", more)
