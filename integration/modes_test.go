@@ -213,6 +213,47 @@ c.close()
 			dbs: []string{"elsewhere.db"},
 		},
 		{
+			name: "rollback journal with a hot journal from a crashed app",
+			script: `
+import subprocess
+path = os.path.join(mnt, "hot.db")
+c = sqlite3.connect(path, isolation_level=None)
+fill(c, 200)  # DELETE mode: SQLite's default
+c.close()
+# An app dies in the middle of a transaction that spilled pages into the db.
+subprocess.run([sys.executable, "-c", """
+import sqlite3, sys, os
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("pragma cache_size=4")
+c.execute("begin")
+c.execute("update t set v = randomblob(400)")
+os._exit(1)
+""", path], check=False)
+assert os.path.exists(path + "-journal"), "no hot journal left behind"
+c = sqlite3.connect(path, isolation_level=None)  # rolls the hot journal back
+assert c.execute("select count(*) from t").fetchone()[0] == 200
+assert not os.path.exists(path + "-journal")
+fill(c, 10)
+c.close()
+`,
+			dbs: []string{"hot.db"},
+		},
+		{
+			name: "journal_mode memory between journaled commits",
+			script: `
+c = sqlite3.connect(os.path.join(mnt, "mem.db"), isolation_level=None)
+c.execute("pragma journal_mode=truncate")
+fill(c, 50)
+c.execute("pragma journal_mode=memory")  # no journal file: walfs cannot see these commits
+fill(c, 50)
+c.execute("update t set v = randomblob(10) where id % 4 = 0")
+c.execute("pragma journal_mode=delete")  # the next journaled commit carries them
+fill(c, 5)
+c.close()
+`,
+			dbs: []string{"mem.db"},
+		},
+		{
 			name: "several databases at once",
 			script: `
 import threading
