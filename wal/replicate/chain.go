@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/wal/restore"
 )
 
 // The replica's restore rule, as wal/restore applies it (docs/format.md): a
@@ -18,9 +19,8 @@ import (
 // keeps every restore it promises possible.
 
 // chainTo returns the fewest files that take a database from TXID from to
-// exactly TXID to, choosing like restore: among the files starting at or
-// before the next TXID, the one reaching furthest, then the smallest, then
-// the one from the higher level. ok is false when no chain reaches to.
+// exactly TXID to, choosing like restore does (restore.Cover). ok is false
+// when no chain reaches to.
 func chainTo(files []s3backend.FileInfo, from, to uint64) (chain []s3backend.FileInfo, ok bool) {
 	var cands []s3backend.FileInfo
 	for _, f := range files {
@@ -28,33 +28,8 @@ func chainTo(files []s3backend.FileInfo, from, to uint64) (chain []s3backend.Fil
 			cands = append(cands, f)
 		}
 	}
-	slices.SortStableFunc(cands, func(a, b s3backend.FileInfo) int { return cmp.Compare(a.MinTXID, b.MinTXID) })
-	cur := from
-	var best *s3backend.FileInfo
-	for i := 0; ; {
-		for ; i < len(cands) && cands[i].MinTXID <= cur+1; i++ {
-			if best == nil || better(cands[i], *best) {
-				best = &cands[i]
-			}
-		}
-		if best == nil || best.MaxTXID <= cur {
-			break
-		}
-		chain = append(chain, *best)
-		cur = best.MaxTXID
-	}
-	return chain, cur == to
-}
-
-// better reports whether a is a better next step than b.
-func better(a, b s3backend.FileInfo) bool {
-	if a.MaxTXID != b.MaxTXID {
-		return a.MaxTXID > b.MaxTXID
-	}
-	if a.Size != b.Size {
-		return a.Size < b.Size
-	}
-	return a.Level > b.Level
+	chain, reached := restore.Cover(cands, from)
+	return chain, reached == to
 }
 
 // snapshotsOf returns the real snapshots among level-9 files (MinTXID 1),

@@ -167,31 +167,17 @@ func choose(db string, snaps, files []s3backend.FileInfo, target Target, limits 
 		}
 	}
 
-	// Interval cover: walk the files by MinTXID; among those starting at or
-	// before cur+1, take the one reaching furthest; repeat.
 	cands := make([]s3backend.FileInfo, 0, len(files))
 	for _, f := range files {
 		if within(f) {
 			cands = append(cands, f)
 		}
 	}
-	slices.SortStableFunc(cands, func(a, b s3backend.FileInfo) int { return cmp.Compare(a.MinTXID, b.MinTXID) })
-	if len(chain) == 0 && (len(cands) == 0 || cands[0].MinTXID != 1) {
+	if len(chain) == 0 && !slices.ContainsFunc(cands, func(f s3backend.FileInfo) bool { return f.MinTXID == 1 }) {
 		return nil, noSnapshotErr(db, snaps, files, target)
 	}
-	var best *s3backend.FileInfo
-	for i := 0; ; {
-		for ; i < len(cands) && cands[i].MinTXID <= cur+1; i++ {
-			if best == nil || better(cands[i], *best) {
-				best = &cands[i]
-			}
-		}
-		if best == nil || best.MaxTXID <= cur {
-			break
-		}
-		chain = append(chain, *best)
-		cur = best.MaxTXID
-	}
+	rest, cur := Cover(cands, cur)
+	chain = append(chain, rest...)
 
 	want := cur
 	switch {
@@ -213,6 +199,31 @@ func choose(db string, snaps, files []s3backend.FileInfo, target Target, limits 
 		p.Bytes += f.Size
 	}
 	return p, nil
+}
+
+// Cover extends a restore that has reached TXID from with files, the way
+// every restore chooses (an interval cover): among the files starting at or
+// before the next TXID, take the one reaching furthest (see better); repeat
+// until none reaches further. It returns the files taken and the TXID
+// reached. Replica maintenance plans with it too, so that what it writes and
+// deletes keeps every restore it promises possible.
+func Cover(files []s3backend.FileInfo, from uint64) (chain []s3backend.FileInfo, reached uint64) {
+	cands := slices.Clone(files)
+	slices.SortStableFunc(cands, func(a, b s3backend.FileInfo) int { return cmp.Compare(a.MinTXID, b.MinTXID) })
+	reached = from
+	var best *s3backend.FileInfo
+	for i := 0; ; {
+		for ; i < len(cands) && cands[i].MinTXID <= reached+1; i++ {
+			if best == nil || better(cands[i], *best) {
+				best = &cands[i]
+			}
+		}
+		if best == nil || best.MaxTXID <= reached {
+			return chain, reached
+		}
+		chain = append(chain, *best)
+		reached = best.MaxTXID
+	}
 }
 
 // better reports whether a is a better next step than b: it reaches further,
