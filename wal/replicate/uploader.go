@@ -300,8 +300,11 @@ func (d *DB) syncCommit(txid uint64) error {
 	}
 }
 
-// memMergeLimit is how many spooled bytes a batch may merge in memory.
-const memMergeLimit = 32 << 20
+// memMergeLimit is how many spooled bytes a batch may merge in memory. An
+// in-memory merge holds the staged pages and the encoded batch at once, and
+// the Go heap doubles what is live before it collects: at 32 MiB a busy
+// database kept walfs's RSS above 200 MB.
+const memMergeLimit = 8 << 20
 
 // mergeBatch merges records into one LTX body: in memory for ordinary
 // batches, through temp files for big ones. When the disk is full it falls
