@@ -37,6 +37,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "read-db-mb", Value: 200, Usage: "size of the point-read database in MiB"},
 			&cli.IntFlag{Name: "writers", Value: 4, Usage: "connections in the concurrent-writers workload"},
 			&cli.IntFlag{Name: "lag-probes", Value: 25, Usage: "commits timed per lag measurement (sparse ones are 1.2 s apart)"},
+			&cli.IntFlag{Name: "rss-db-mb", Usage: "also write a database of this many MiB through the mount and report walfs's peak memory (RSS) while it is written and replicated"},
 			&cli.StringFlag{Name: "only", Usage: "run only the workloads whose name contains this text (\"lag\" for the lag measurements)"},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON"},
 		},
@@ -49,6 +50,15 @@ type benchTarget struct {
 	Results []bench.Result    `json:"results"`
 	Lag     []bench.LagResult `json:"lag,omitempty"`
 	Capture string            `json:"capture,omitempty"`
+	RSS     *rssResult        `json:"rss,omitempty"`
+}
+
+// rssResult is walfs's memory while a large database is written and replicated.
+type rssResult struct {
+	DBMB      int     `json:"db_mb"`
+	PeakMB    float64 `json:"peak_rss_mb"`
+	Seconds   float64 `json:"seconds"`
+	SampledMB []int   `json:"rss_mb_every_second"`
 }
 
 func runBench(c *cli.Context) error {
@@ -86,7 +96,7 @@ func runBench(c *cli.Context) error {
 		if i > 0 {
 			name = "walfs (--replica)"
 		}
-		t, err := benchMount(c.Context, name, filepath.Join(root, fmt.Sprintf("m%d", i)), replica, cfg, c.Int("lag-probes"), progress)
+		t, err := benchMount(c.Context, name, filepath.Join(root, fmt.Sprintf("m%d", i)), replica, cfg, c.Int("lag-probes"), c.Int("rss-db-mb"), progress)
 		if err != nil {
 			return err
 		}
@@ -119,7 +129,7 @@ func benchDir(ctx context.Context, name, dir string, cfg bench.Config, progress 
 
 // benchMount runs the workloads in a walfs mount served by a child process
 // (a process must not do I/O on a mount it serves itself).
-func benchMount(ctx context.Context, name, dir, replica string, cfg bench.Config, probes int, progress io.Writer) (benchTarget, error) {
+func benchMount(ctx context.Context, name, dir, replica string, cfg bench.Config, probes, rssMB int, progress io.Writer) (benchTarget, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return benchTarget{}, err
@@ -176,8 +186,17 @@ func benchMount(ctx context.Context, name, dir, replica string, cfg bench.Config
 	}
 	cfg.Settle = flush
 	t, err := benchDir(ctx, name, mnt, cfg, progress)
-	if err != nil || !cfg.Selected("lag") {
+	if err != nil {
 		return t, err
+	}
+	if rssMB > 0 {
+		fmt.Fprintf(progress, "bench: %s: memory while a %d MiB database is written and replicated…\n", name, rssMB)
+		if t.RSS, err = measureRSS(ctx, cmd.Process.Pid, mnt, rssMB, flush); err != nil {
+			return t, fmt.Errorf("memory on %s: %w", name, err)
+		}
+	}
+	if !cfg.Selected("lag") {
+		return t, nil
 	}
 	store, err := s3backend.New(ctx, s3backend.Config{URL: replica}, nil)
 	if err != nil {
@@ -196,6 +215,58 @@ func benchMount(ctx context.Context, name, dir, replica string, cfg bench.Config
 	}
 	t.Lag = []bench.LagResult{sparse, loaded}
 	return t, nil
+}
+
+// measureRSS writes a database of mb MiB through the mount and waits until
+// the replica holds it, sampling the mount process's resident memory.
+func measureRSS(ctx context.Context, pid int, mnt string, mb int, flush func() error) (*rssResult, error) {
+	res := &rssResult{DBMB: mb}
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	var peak int
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			kb := rssKB(pid)
+			peak = max(peak, kb)
+			if i%10 == 0 {
+				res.SampledMB = append(res.SampledMB, kb>>10)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	start := time.Now()
+	err := bench.Fill(ctx, mnt, mb)
+	if err == nil {
+		err = flush()
+	}
+	res.Seconds = time.Since(start).Seconds()
+	close(stop)
+	<-sampled
+	res.PeakMB = float64(peak) / 1024
+	return res, err
+}
+
+// rssKB is the resident set of process pid in KiB (0 if unknown).
+func rssKB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb
+		}
+	}
+	return 0
 }
 
 func printBench(w io.Writer, targets []benchTarget) {
@@ -218,6 +289,9 @@ func printBench(w io.Writer, targets []benchTarget) {
 	}
 	tw.Flush()
 	for _, t := range targets[1:] {
+		if r := t.RSS; r != nil {
+			fmt.Fprintf(w, "%s, memory while a %d MiB database was written and replicated (%.0f s): peak RSS %.0f MiB\n", t.Name, r.DBMB, r.Seconds, r.PeakMB)
+		}
 		for _, l := range t.Lag {
 			fmt.Fprintf(w, "%s, lag %s: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d commits)\n", t.Name, l.Name, l.P50ms, l.P99ms, l.Maxms, l.Commits)
 		}

@@ -261,3 +261,41 @@ func pointReads(ctx context.Context, dir string, mb int, c Config) (int, time.Du
 	}
 	return total, time.Since(start), nil
 }
+
+// Fill writes a database of about mb MiB in 1,000-row transactions of
+// 1,000-byte rows, as an application loading data would.
+func Fill(ctx context.Context, dir string, mb int) error {
+	path, err := fresh(dir, "fill.db")
+	if err != nil {
+		return err
+	}
+	db, err := open(path, "NORMAL")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("create table t(id integer primary key, v blob)"); err != nil {
+		return err
+	}
+	payload := make([]byte, 1000)
+	rng := rand.New(rand.NewSource(1))
+	for written := 0; written < mb<<20 && ctx.Err() == nil; {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for range 1000 {
+			rng.Read(payload) // incompressible, like most real data after compression
+			if _, err := tx.Exec("insert into t(v) values (?)", payload); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		written += 1000 * len(payload)
+	}
+	return ctx.Err()
+}
