@@ -39,7 +39,13 @@ func (r *Replicator) BeforeWrite(path string) error {
 	if r.watch != nil && !r.watch.takeDirty(walPath) {
 		return nil
 	}
-	if err := d.poll(); err != nil {
+	err := d.poll()
+	if err == nil {
+		// What the checkpoint is about to copy into the database may be
+		// gone from the WAL after a power loss; the spool must not be.
+		err = d.syncSpool()
+	}
+	if err != nil {
 		if r.watch != nil {
 			r.watch.markDirty(walPath)
 		}
