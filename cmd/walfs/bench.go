@@ -75,32 +75,62 @@ func runBench(c *cli.Context) error {
 		return usagef("--duration, --read-db-mb and --writers must be positive")
 	}
 	progress := c.App.ErrWriter
-	var targets []benchTarget
 
 	native := filepath.Join(root, "native")
 	if err := os.MkdirAll(native, 0o755); err != nil {
 		return err
 	}
-	t, err := benchDir(c.Context, "native", native, cfg, progress)
-	if err != nil {
-		return err
-	}
-	targets = append(targets, t)
-
 	replicas := []string{"file://" + filepath.Join(root, "replica")}
 	if u := c.String("replica"); u != "" {
 		replicas = append(replicas, u)
 	}
+	var mounts []*benchMountPoint
+	defer func() {
+		for _, m := range mounts {
+			m.stop()
+		}
+	}()
 	for i, replica := range replicas {
 		name := "walfs (file replica)"
 		if i > 0 {
 			name = "walfs (--replica)"
 		}
-		t, err := benchMount(c.Context, name, filepath.Join(root, fmt.Sprintf("m%d", i)), replica, cfg, c.Int("lag-probes"), c.Int("rss-db-mb"), progress)
+		m, err := startBenchMount(name, filepath.Join(root, fmt.Sprintf("m%d", i)), replica)
 		if err != nil {
 			return err
 		}
-		targets = append(targets, t)
+		mounts = append(mounts, m)
+	}
+	// Each workload runs on the plain disk and then on every mount before
+	// the next workload starts, so that a change in the machine's load
+	// (other jobs on a shared host) skews a ratio as little as possible.
+	targets := []benchTarget{{Name: "native"}}
+	for _, m := range mounts {
+		targets = append(targets, benchTarget{Name: m.name})
+	}
+	for _, w := range bench.Standard() {
+		if !cfg.Selected(w.Name) {
+			continue
+		}
+		r, err := runWorkload(c.Context, w, "native", native, cfg, progress)
+		if err != nil {
+			return err
+		}
+		targets[0].Results = append(targets[0].Results, r)
+		for i, m := range mounts {
+			mcfg := cfg
+			mcfg.Settle = m.flush
+			r, err := runWorkload(c.Context, w, m.name, m.mnt, mcfg, progress)
+			if err != nil {
+				return err
+			}
+			targets[i+1].Results = append(targets[i+1].Results, r)
+		}
+	}
+	for i, m := range mounts {
+		if err := m.extras(c.Context, &targets[i+1], cfg, c.Int("lag-probes"), c.Int("rss-db-mb"), progress); err != nil {
+			return err
+		}
 	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
@@ -111,110 +141,114 @@ func runBench(c *cli.Context) error {
 	return nil
 }
 
-func benchDir(ctx context.Context, name, dir string, cfg bench.Config, progress io.Writer) (benchTarget, error) {
-	t := benchTarget{Name: name}
-	for _, w := range bench.Standard() {
-		if !cfg.Selected(w.Name) {
-			continue
-		}
-		fmt.Fprintf(progress, "bench: %s: %s…\n", name, w.Name)
-		ops, elapsed, err := w.Run(ctx, dir, cfg)
-		if err != nil {
-			return t, fmt.Errorf("%s on %s: %w", w.Name, name, err)
-		}
-		t.Results = append(t.Results, bench.Result{Workload: w.Name, Unit: w.Unit, Ops: ops, Seconds: elapsed.Seconds(), Value: float64(ops) / elapsed.Seconds()})
+func runWorkload(ctx context.Context, w bench.Workload, name, dir string, cfg bench.Config, progress io.Writer) (bench.Result, error) {
+	fmt.Fprintf(progress, "bench: %s: %s…\n", name, w.Name)
+	ops, elapsed, err := w.Run(ctx, dir, cfg)
+	if err != nil {
+		return bench.Result{}, fmt.Errorf("%s on %s: %w", w.Name, name, err)
 	}
-	return t, nil
+	return bench.Result{Workload: w.Name, Unit: w.Unit, Ops: ops, Seconds: elapsed.Seconds(), Value: float64(ops) / elapsed.Seconds()}, nil
 }
 
-// benchMount runs the workloads in a walfs mount served by a child process
-// (a process must not do I/O on a mount it serves itself).
-func benchMount(ctx context.Context, name, dir, replica string, cfg bench.Config, probes, rssMB int, progress io.Writer) (benchTarget, error) {
+// benchMountPoint is a temporary walfs mount served by a child process (a
+// process must not do I/O on a mount it serves itself).
+type benchMountPoint struct {
+	name, mnt, replica string
+	exe                string
+	pid                int
+	stop               func()
+}
+
+func startBenchMount(name, dir, replica string) (*benchMountPoint, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return benchTarget{}, err
+		return nil, err
 	}
 	data, mnt := filepath.Join(dir, "data"), filepath.Join(dir, "mnt")
 	logPath := filepath.Join(dir, "mount.log")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return benchTarget{}, err
+		return nil, err
 	}
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return benchTarget{}, err
+		return nil, err
 	}
-	defer logf.Close()
 	cmd := exec.Command(exe, "mount", "--data-dir", data, "--replica", replica, mnt)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return benchTarget{}, fmt.Errorf("start walfs mount: %w", err)
+		logf.Close()
+		return nil, fmt.Errorf("start walfs mount: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	stop := func() {
+	m := &benchMountPoint{name: name, mnt: mnt, replica: replica, exe: exe, pid: cmd.Process.Pid}
+	m.stop = func() {
 		exec.Command(exe, "unmount", "--timeout", "60s", mnt).Run()
 		select {
 		case <-done:
 		case <-time.After(70 * time.Second):
 			cmd.Process.Kill()
 		}
+		logf.Close()
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if ok, _ := fusefs.IsMountPoint(mnt); ok {
-			break
+			return m, nil
 		}
 		select {
 		case err := <-done:
+			logf.Close()
 			log, _ := os.ReadFile(logPath)
-			return benchTarget{}, fmt.Errorf("walfs mount exited: %v: %s", err, strings.TrimSpace(string(log)))
+			return nil, fmt.Errorf("walfs mount exited: %v: %s", err, strings.TrimSpace(string(log)))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			return benchTarget{}, fmt.Errorf("mount did not appear within 30s")
+			logf.Close()
+			return nil, fmt.Errorf("mount did not appear within 30s")
 		}
 	}
-	defer stop()
+}
 
-	flush := func() error {
-		out, err := exec.Command(exe, "sync", mnt).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("walfs sync: %v: %s", err, out)
-		}
-		return nil
-	}
-	cfg.Settle = flush
-	t, err := benchDir(ctx, name, mnt, cfg, progress)
+// flush waits until the replica holds everything committed in the mount.
+func (m *benchMountPoint) flush() error {
+	out, err := exec.Command(m.exe, "sync", m.mnt).CombinedOutput()
 	if err != nil {
-		return t, err
+		return fmt.Errorf("walfs sync: %v: %s", err, out)
 	}
+	return nil
+}
+
+// extras measures what only a mount has: memory and commit-to-store lag.
+func (m *benchMountPoint) extras(ctx context.Context, t *benchTarget, cfg bench.Config, probes, rssMB int, progress io.Writer) error {
+	var err error
 	if rssMB > 0 {
-		fmt.Fprintf(progress, "bench: %s: memory while a %d MiB database is written and replicated…\n", name, rssMB)
-		if t.RSS, err = measureRSS(ctx, cmd.Process.Pid, mnt, rssMB, flush); err != nil {
-			return t, fmt.Errorf("memory on %s: %w", name, err)
+		fmt.Fprintf(progress, "bench: %s: memory while a %d MiB database is written and replicated…\n", m.name, rssMB)
+		if t.RSS, err = measureRSS(ctx, m.pid, m.mnt, rssMB, m.flush); err != nil {
+			return fmt.Errorf("memory on %s: %w", m.name, err)
 		}
 	}
 	if !cfg.Selected("lag") {
-		return t, nil
+		return nil
 	}
-	store, err := s3backend.New(ctx, s3backend.Config{URL: replica}, nil)
+	store, err := s3backend.New(ctx, s3backend.Config{URL: m.replica}, nil)
 	if err != nil {
-		return t, err
+		return err
 	}
-	fmt.Fprintf(progress, "bench: %s: commit-to-store lag…\n", name)
+	fmt.Fprintf(progress, "bench: %s: commit-to-store lag…\n", m.name)
 	// Sparse: commits further apart than the default --sync-interval (1s), so
 	// each one finds the uploader idle, as on a quiet production database.
-	sparse, err := bench.Lag(ctx, "sparse commits (one per 1.2 s)", mnt, store, "lag-sparse.db", probes, 1, 1200*time.Millisecond, flush)
+	sparse, err := bench.Lag(ctx, "sparse commits (one per 1.2 s)", m.mnt, store, "lag-sparse.db", probes, 1, 1200*time.Millisecond, m.flush)
 	if err != nil {
-		return t, fmt.Errorf("lag on %s: %w", name, err)
+		return fmt.Errorf("lag on %s: %w", m.name, err)
 	}
-	loaded, err := bench.Lag(ctx, "under load (every 100th commit timed)", mnt, store, "lag-load.db", probes, 100, 0, flush)
+	loaded, err := bench.Lag(ctx, "under load (every 100th commit timed)", m.mnt, store, "lag-load.db", probes, 100, 0, m.flush)
 	if err != nil {
-		return t, fmt.Errorf("lag on %s: %w", name, err)
+		return fmt.Errorf("lag on %s: %w", m.name, err)
 	}
 	t.Lag = []bench.LagResult{sparse, loaded}
-	return t, nil
+	return nil
 }
 
 // measureRSS writes a database of mb MiB through the mount and waits until
