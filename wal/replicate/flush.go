@@ -51,6 +51,12 @@ func (e *PendingError) Error() string {
 // it, or ctx ends (then it returns a *PendingError naming what is left).
 func (r *Replicator) Flush(ctx context.Context) error {
 	for _, d := range r.all() {
+		d.mu.Lock()
+		err := d.poll() // passthrough: what SQLite wrote may not have woken the watcher yet
+		d.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		if err := d.syncSpool(); err != nil {
 			return err
 		}
