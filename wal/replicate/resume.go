@@ -87,6 +87,13 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 		d.log.Info("database matches its replica; continuing", "txid", pos.TXID, "pending_upload", len(entries))
 		return nil
 	}
+	if pos.TXID > 0 && idx != nil {
+		// Most often walfs died after SQLite committed and before the spool
+		// had the transaction: the WAL still holds it.
+		if ok, err := d.replayWAL(f, pos); err != nil || ok {
+			return err
+		}
+	}
 	if pos.TXID > 0 {
 		d.log.Warn("database does not match its replica (changed while walfs was not running?): writing a new snapshot", "replica_txid", pos.TXID)
 	}
