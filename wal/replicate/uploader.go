@@ -316,11 +316,22 @@ func (d *DB) mergeBatch(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx
 		total += in.Len
 	}
 	if total > memMergeLimit {
-		body, size, hdr, trailer, cleanup, err := d.mergeOnDisk(inputs)
-		if err == nil || !errors.Is(err, syscall.ENOSPC) {
-			return body, size, hdr, trailer, cleanup, err
+		// A merge on disk needs about twice the batch (staged pages, then
+		// the batch file). When that would eat the space the app needs,
+		// upload smaller batches from memory instead: they free spool space.
+		var err error = syscall.ENOSPC
+		if free, ok := freeBytes(d.r.stateDir); !ok || free > 4*total {
+			var body io.Reader
+			var size int64
+			var hdr ltx.Header
+			var trailer ltx.Trailer
+			var cleanup func()
+			body, size, hdr, trailer, cleanup, err = d.mergeOnDisk(inputs)
+			if err == nil || !errors.Is(err, syscall.ENOSPC) {
+				return body, size, hdr, trailer, cleanup, err
+			}
 		}
-		d.log.Warn("disk full while merging spooled transactions: uploading a smaller batch from memory", "err", err)
+		d.log.Warn("little disk space for merging spooled transactions: uploading a smaller batch from memory", "err", err)
 		total = 0
 		for i, in := range inputs {
 			if total += in.Len; total > memMergeLimit && i > 0 {
