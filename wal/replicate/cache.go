@@ -10,7 +10,8 @@ import (
 // writeCache keeps a local copy of the files walfs uploads at levels below
 // the highest compaction level — the inputs of the next compaction — so that
 // compacting them costs no downloads. It is best effort: a failed cache write
-// never fails an upload, and a missing copy is downloaded instead. Copies are
+// never fails an upload, a missing copy is downloaded instead, and nothing is
+// cached when the disk is getting full (roomToSpare). Copies are
 // dropped once compacted into the level above or deleted from the store; the
 // cache is emptied at start, so it never outlives what this process knows.
 type writeCache struct {
@@ -50,6 +51,9 @@ func (c *writeCache) begin(info s3backend.FileInfo) *cacheTee {
 	dst := c.path(info)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return nil
+	}
+	if !roomToSpare(c.dir, info.Size) {
+		return nil // the app needs the space more; compaction downloads instead
 	}
 	f, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
 	if err != nil {

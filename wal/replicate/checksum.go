@@ -58,6 +58,17 @@ func (p *pageSums) grow(n uint32) {
 	p.sums = sums
 }
 
+// holds reports whether pgno's recorded content is data.
+func (p *pageSums) holds(pgno uint32, data []byte) bool {
+	if pgno == ltx.LockPgno(p.pageSize) {
+		return true
+	}
+	return int(pgno) <= len(p.sums) && p.sums[pgno-1] == ltx.ChecksumPage(pgno, data)
+}
+
+// size is the database size in pages.
+func (p *pageSums) size() uint32 { return uint32(len(p.sums)) }
+
 // checksum is the database checksum in LTX form.
 func (p *pageSums) checksum() ltx.Checksum { return ltx.ChecksumFlag | p.xor }
 

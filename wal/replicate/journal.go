@@ -87,6 +87,15 @@ func (d *DB) journalCommit() error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer dbf.Close()
+	if same, err := d.unchanged(size, pages, dbf); err != nil || same {
+		// A rollback (ROLLBACK, or a hot journal played back) put back
+		// what the replica already holds: nothing to spool. This also lets
+		// SQLite roll back when the disk is full.
+		if same {
+			d.dirty.reset()
+		}
+		return err
+	}
 	err = d.spoolTxn(pageSize, size, len(pages),
 		func(i int) uint32 { return pages[i] },
 		func(i int, page []byte) error {
@@ -136,4 +145,26 @@ func (d *DB) journalLive() bool {
 		return false
 	}
 	return wal.IsJournalMagic(magic[:])
+}
+
+// unchanged reports whether the database, size pages long with pages
+// possibly changed, still reads as the replica's latest state.
+func (d *DB) unchanged(size uint32, pages []uint32, dbf *os.File) (bool, error) {
+	if size != d.sums.size() {
+		return false, nil
+	}
+	buf := getPage(d.sums.pageSize)
+	defer putPage(buf)
+	for _, p := range pages {
+		if p > size {
+			continue
+		}
+		if err := readPage(buf, p, nil, nil, dbf); err != nil {
+			return false, err
+		}
+		if !d.sums.holds(p, buf) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
