@@ -1,8 +1,10 @@
 package lease
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -32,5 +34,25 @@ func holderGone(h Holder) bool {
 	if h.PID == os.Getpid() {
 		return false // this very process (another Lease in it) is alive
 	}
-	return errors.Is(syscall.Kill(h.PID, 0), syscall.ESRCH)
+	if errors.Is(syscall.Kill(h.PID, 0), syscall.ESRCH) {
+		return true
+	}
+	return exited(h.PID)
+}
+
+// exited reports whether pid is a zombie: it has exited (killed with -9,
+// say) but its parent has not collected it yet. Its pid cannot be reused
+// until then, so it is the holder, and it is gone.
+func exited(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	state := b[i+2]
+	return state == 'Z' || state == 'X'
 }
