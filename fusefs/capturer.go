@@ -32,13 +32,11 @@ type Capturer interface {
 	JournalEnd(db string) error
 	// Removed is called after a file was unlinked or renamed away.
 	Removed(path string)
-	// DBWrote is called after n bytes were written at off to any other file
-	// (a database file, in rollback-journal mode).
-	DBWrote(path string, off int64, n int)
-	// BeforeWrite is called before a write to any other file (a database
-	// file, in passthrough mode) reaches the backing file. A non-nil error
-	// fails the write.
-	BeforeWrite(path string) error
+	// BeforeWrite is called before n bytes are written at off to any other
+	// file (a database file): in WAL mode the write is a checkpoint, in
+	// rollback-journal mode part of a transaction. A non-nil error fails the
+	// write.
+	BeforeWrite(path string, off int64, n int) error
 }
 
 // errnoOf converts a domain error to the errno returned to the kernel.

@@ -35,25 +35,21 @@ func (fsys *fileSystem) openDB(rel, path string, flags uint32) (fs.FileHandle, u
 }
 
 func (d *dbFile) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	if err := d.cap.BeforeWrite(d.rel); err != nil {
+	if err := d.cap.BeforeWrite(d.rel, off, len(data)); err != nil {
 		return 0, errnoOf(err)
 	}
-	n, errno := d.LoopbackFile.Write(ctx, data, off)
-	if n > 0 {
-		d.cap.DBWrote(d.rel, off, int(n))
-	}
-	return n, errno
+	return d.LoopbackFile.Write(ctx, data, off)
 }
 
 func (d *dbFile) Writev(ctx context.Context, iov [][]byte, off int64) (uint32, syscall.Errno) {
-	if err := d.cap.BeforeWrite(d.rel); err != nil {
+	n := 0
+	for _, b := range iov {
+		n += len(b)
+	}
+	if err := d.cap.BeforeWrite(d.rel, off, n); err != nil {
 		return 0, errnoOf(err)
 	}
-	n, errno := d.LoopbackFile.Writev(ctx, iov, off)
-	if n > 0 {
-		d.cap.DBWrote(d.rel, off, int(n))
-	}
-	return n, errno
+	return d.LoopbackFile.Writev(ctx, iov, off)
 }
 
 // PassthroughFd keeps database files in userspace (see dbFile).

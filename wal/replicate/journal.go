@@ -108,18 +108,11 @@ func (d *DB) journalCommit() error {
 	return d.syncSpool() // no fsync of another file stands for this commit
 }
 
-// DBWrote implements fusefs.Capturer: it notes which pages a rollback-journal
-// transaction writes. Writes to a database with a WAL are checkpoints of
-// transactions already captured.
-func (r *Replicator) DBWrote(path string, off int64, n int) {
-	d := r.lookup(path)
-	if d == nil {
-		return // not a database walfs tracks yet: its first commit snapshots
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.walLoaded || d.sums == nil {
-		return
+// noteWrite records a write to the database file of a rollback-journal
+// transaction. Caller holds d.mu.
+func (d *DB) noteWrite(off int64, n int) {
+	if d.sums == nil {
+		return // the next commit snapshots anyway
 	}
 	if d.dirty.empty() && !d.warnedNoJournal {
 		// First write of a transaction: it should be protected by a journal.

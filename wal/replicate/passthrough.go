@@ -21,18 +21,24 @@ const (
 	CapturePassthrough = "passthrough"
 )
 
-// BeforeWrite implements fusefs.Capturer: in passthrough mode, a write to a
-// database file first brings the capture of its WAL up to date.
-func (r *Replicator) BeforeWrite(path string) error {
-	if r.opts.Capture != CapturePassthrough {
-		return nil
-	}
+// BeforeWrite implements fusefs.Capturer. Without a WAL (rollback-journal
+// mode) it notes which pages the transaction writes; in passthrough mode, a
+// write to a database file with a WAL (a checkpoint) first brings the
+// capture of its WAL up to date.
+func (r *Replicator) BeforeWrite(path string, off int64, n int) error {
 	d := r.lookup(path)
 	if d == nil {
-		return nil
+		return nil // not a database walfs tracks yet: its first commit snapshots
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.walLoaded {
+		d.noteWrite(off, n)
+		return nil
+	}
+	if r.opts.Capture != CapturePassthrough {
+		return nil
+	}
 	// A checkpoint writes many pages; the WAL needs reading only when it
 	// changed since the last of them.
 	walPath := d.path + "-wal"
