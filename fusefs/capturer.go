@@ -23,7 +23,9 @@ type Capturer interface {
 	WALWrite(db string, f *os.File, off int64, n int) error
 	// WALTruncate is called after the -wal file was truncated to size.
 	WALTruncate(db string, f *os.File, size int64) error
-	// WALSync is called when SQLite fsyncs the -wal file.
+	// WALSync is called when SQLite fsyncs the -wal file, before the file is
+	// synced. In passthrough mode the truncation of a -wal file waits for it
+	// too.
 	WALSync(db string) error
 	// JournalEnd is called just before db's rollback journal stops being
 	// valid: before it is deleted, truncated, or its header zeroed. That is
@@ -37,6 +39,13 @@ type Capturer interface {
 	// rollback-journal mode part of a transaction. A non-nil error fails the
 	// write.
 	BeforeWrite(path string, off int64, n int) error
+	// DBSync is called when SQLite fsyncs a database file, before the file
+	// is synced. A non-nil error fails the fsync.
+	DBSync(path string) error
+	// DBPassthrough is called when a handle on the database file at path
+	// that the kernel serves without walfs (passthrough: BeforeWrite is not
+	// called for its writes) is opened (open true) and when it is released.
+	DBPassthrough(path string, open bool)
 }
 
 // errnoOf converts a domain error to the errno returned to the kernel.

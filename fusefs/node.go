@@ -19,6 +19,7 @@ const StateDirName = ".walfs"
 type node struct {
 	fs.LoopbackNode
 	fsys *fileSystem
+	io   ioMode // database files: which kind of handle is open (dbfile.go)
 }
 
 // fileSystem holds what every node shares.
@@ -113,7 +114,7 @@ func (fsys *fileSystem) kind(rel string) fileKind {
 }
 
 // openSpecial opens the backing file of rel for a handle of its kind.
-func (fsys *fileSystem) openSpecial(rel string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+func (fsys *fileSystem) openSpecial(n *node, rel string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	path := filepath.Join(fsys.root.Path, rel)
 	switch fsys.kind(rel) {
 	case kindWAL:
@@ -129,7 +130,7 @@ func (fsys *fileSystem) openSpecial(rel string, flags uint32) (fs.FileHandle, ui
 		db, _ := journalDB(rel)
 		return fsys.openJournal(db, path, flags)
 	default:
-		return fsys.openDB(rel, path, flags)
+		return fsys.openDB(n, rel, path, flags)
 	}
 }
 
@@ -137,7 +138,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if n.fsys.kind(n.rel()) == kindLoopback {
 		return n.LoopbackNode.Open(ctx, flags)
 	}
-	return n.fsys.openSpecial(n.rel(), flags)
+	return n.fsys.openSpecial(n, n.rel(), flags)
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
@@ -152,7 +153,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	// Reopen through os.File so walfs serves (and can read) the file.
 	fh.(fs.FileReleaser).Release(ctx)
 	flags &^= syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC
-	sfh, sflags, errno := n.fsys.openSpecial(rel, flags)
+	sfh, sflags, errno := n.fsys.openSpecial(ino.Operations().(*node), rel, flags)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
@@ -175,6 +176,11 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 			return fs.ToErrno(err)
 		}
 		defer file.Close()
+		if n.fsys.passthrough {
+			if err := n.fsys.cap.WALSync(db); err != nil {
+				return errnoOf(err)
+			}
+		}
 		if errno := n.LoopbackNode.Setattr(ctx, nil, in, out); errno != 0 {
 			return errno
 		}

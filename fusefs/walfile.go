@@ -78,6 +78,12 @@ func (w *walFile) invalidate(off int64, n int) {
 }
 
 func (w *walFile) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if _, ok := in.GetSize(); ok && w.passthrough {
+		// The kernel wrote what is about to be cut off: capture it first.
+		if err := w.cap.WALSync(w.db); err != nil {
+			return errnoOf(err)
+		}
+	}
 	if errno := w.LoopbackFile.Setattr(ctx, in, out); errno != 0 {
 		return errno
 	}
@@ -93,7 +99,7 @@ func (w *walFile) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.Att
 func (w *walFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	spool := make(chan error, 1)
 	go func() { spool <- w.cap.WALSync(w.db) }()
-	errno := w.LoopbackFile.Fsync(ctx, flags)
+	errno := syncFile(w.f, flags)
 	if err := <-spool; errno == 0 {
 		errno = errnoOf(err)
 	}
@@ -109,3 +115,20 @@ func (w *walFile) PassthroughFd() (int, bool) {
 	}
 	return -1, false
 }
+
+// syncFile flushes a backing file the way the application asked: fdatasync
+// when the kernel passes FUSE_FSYNC_FDATASYNC (SQLite's usual call), fsync
+// otherwise. A full fsync also commits the mtime change, which on ext4 costs a
+// journal commit per transaction under synchronous=FULL.
+func syncFile(f *os.File, flags uint32) syscall.Errno {
+	var err error
+	if flags&fsyncDatasync != 0 {
+		err = syscall.Fdatasync(int(f.Fd()))
+	} else {
+		err = syscall.Fsync(int(f.Fd()))
+	}
+	return fs.ToErrno(err)
+}
+
+// fsyncDatasync is FUSE_FSYNC_FDATASYNC from the kernel's fuse.h.
+const fsyncDatasync = 1

@@ -6,13 +6,15 @@ import (
 	"io"
 )
 
-// ErrRestarted is returned by Poll when the WAL header changed while the sink
-// was reading a transaction it had just validated: in passthrough mode SQLite
-// writes the file concurrently, and a WAL restart overwrites frames from the
-// start, so the pages the sink read may belong to the next generation. The
-// transaction counts as emitted; the caller should treat the replica as
-// suspect (take a fresh snapshot). Wrote never returns it: there the caller
-// serialises writes with the capture.
+// ErrRestarted is returned by Poll when a WAL restart may have cost it part
+// of the old generation: the header changed while the sink was reading a
+// transaction it had just validated (in passthrough mode SQLite writes the
+// file concurrently, and a restart overwrites frames from the start, so the
+// pages the sink read may belong to the next generation), or the new
+// generation may have overwritten frames Poll had not read yet
+// (finishGeneration). What was emitted counts as emitted; the caller should
+// treat the replica as suspect (take a fresh snapshot). Wrote never returns
+// it: there the caller serialises writes with the capture.
 var ErrRestarted = errors.New("wal: WAL restarted while the sink read a transaction")
 
 // frame is what Capture remembers of one validated frame.
@@ -116,6 +118,13 @@ func (c *Capture) Poll(r io.ReaderAt, size int64) error {
 	if c.gen && size < c.frameOffset(len(c.frames)) {
 		c.Truncated(size)
 	}
+	missed := false
+	if c.gen {
+		var err error
+		if missed, err = c.finishGeneration(r, size); err != nil {
+			return err
+		}
+	}
 	if err := c.readHeader(r, size); err != nil {
 		return err
 	}
@@ -124,7 +133,76 @@ func (c *Capture) Poll(r io.ReaderAt, size int64) error {
 	}
 	c.frames = c.frames[:c.ncommit]
 	c.stuck = -1
+	if missed {
+		// Nothing of this generation may chain onto a replica that lacks
+		// what was missed: index it without emitting, and let the caller
+		// take a snapshot.
+		if err := c.advance(r, size, false, false); err != nil {
+			return err
+		}
+		return ErrRestarted
+	}
 	return c.advance(r, size, true, true)
+}
+
+// finishGeneration handles a WAL restart that happened since the last Poll
+// (passthrough mode: SQLite wrote the new header without walfs seeing it).
+// The frames the old generation committed after that poll are still in the
+// file behind the new header, until the new generation's frames, written in
+// order from the start, reach them. So it validates on with the old header
+// and emits what commits, then checks that the frame where validation
+// stopped was the old generation's end rather than one the new generation
+// already overwrote: the new generation writes each frame's header (with its
+// new salts) first, so a frame header without the new salts, read after the
+// stop, proves the stop was genuine. missed reports that this cannot be
+// proven (or that more than one restart happened): something may be lost,
+// and the caller must take a snapshot.
+func (c *Capture) finishGeneration(r io.ReaderAt, size int64) (missed bool, err error) {
+	var b [HeaderSize]byte
+	if n, err := r.ReadAt(b[:], 0); n < HeaderSize {
+		if err == io.EOF || err == nil {
+			return false, nil // readHeader ends the generation
+		}
+		return false, fmt.Errorf("read wal header: %w", err)
+	}
+	if b == c.raw {
+		return false, nil
+	}
+	next, err := ParseHeader(b[:])
+	if err != nil {
+		return false, nil // SQLite ignores this file too
+	}
+	c.frames = c.frames[:c.ncommit]
+	c.stuck = -1
+	first := len(c.frames)
+	if err := c.advance(r, size, true, false); err != nil {
+		return false, err
+	}
+	end := len(c.frames)
+	// The sink read pages while the new generation was being written: if
+	// any frame it emitted has changed since, what it read is suspect.
+	for i := first; i < c.ncommit; i++ {
+		f, st, err := c.check(r, i)
+		if err != nil {
+			return false, err
+		}
+		if st != frameValid || f != c.frames[i] {
+			return true, nil
+		}
+	}
+	if next.Salt1 != c.hdr.Salt1+1 {
+		return true, nil // restarted more than once since the last poll
+	}
+	var fh [FrameHeaderSize]byte
+	n, err := r.ReadAt(fh[:], c.frameOffset(end))
+	if n < FrameHeaderSize {
+		if err == io.EOF || err == nil {
+			return false, nil // the new generation has not reached it
+		}
+		return false, fmt.Errorf("read wal frame %d: %w", end, err)
+	}
+	h := ParseFrameHeader(fh[:])
+	return h.Salt1 == next.Salt1 && h.Salt2 == next.Salt2, nil
 }
 
 // Truncated tells the capture the backing file was truncated to size

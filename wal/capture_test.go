@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -312,4 +313,69 @@ func pageNumbers(t Txn) []uint32 {
 		out = append(out, p.Pgno)
 	}
 	return out
+}
+
+// TestPollFinishesGenerationAfterUnseenRestart: in passthrough mode walfs may
+// first poll after SQLite already restarted the WAL. The old generation's
+// last transactions are still behind the new header until new frames reach
+// them; Poll emits them, and reports ErrRestarted only when it cannot prove
+// nothing was overwritten.
+func TestPollFinishesGenerationAfterUnseenRestart(t *testing.T) {
+	for _, be := range []bool{false, true} {
+		setup := func(t *testing.T) *harness {
+			h := newHarness(t, 512, be, true)
+			h.w.header()
+			for i := range 4 {
+				h.w.frame(uint32(i+1), uint32(i+1), h.w.page(i))
+			}
+			h.wantEmitted(4, "generation 1")
+			h.quiet = true
+			for i := range 3 { // committed, never polled
+				h.w.frame(uint32(i+1), 4, h.w.page(10+i))
+			}
+			return h
+		}
+		t.Run(fmt.Sprint("be=", be, "/proven"), func(t *testing.T) {
+			h := setup(t)
+			h.w.restart()
+			h.w.frame(9, 9, h.w.page(20)) // overwrites frame 0 only
+			if err := h.c.Poll(h.f, h.f.Size()); err != nil {
+				t.Fatalf("poll: %v", err)
+			}
+			h.wantEmitted(8, "old tail and the new generation's first txn")
+			if got := h.sink.txns[4]; got.Salt1 != h.w.salt1-1 || len(got.Pages) != 1 {
+				t.Fatalf("drained txn %+v", got)
+			}
+			h.checkIndex("after drain")
+		})
+		t.Run(fmt.Sprint("be=", be, "/overtaken"), func(t *testing.T) {
+			h := setup(t)
+			h.w.restart()
+			for i := range 8 { // reaches past the old generation's end
+				h.w.frame(uint32(i+1), uint32(i+1), h.w.page(30+i))
+			}
+			if err := h.c.Poll(h.f, h.f.Size()); !errors.Is(err, ErrRestarted) {
+				t.Fatalf("poll: %v, want ErrRestarted", err)
+			}
+			h.checkIndex("after overtaken restart")
+			before := h.emitted()
+			h.w.frame(1, 9, h.w.page(40))
+			if err := h.c.Poll(h.f, h.f.Size()); err != nil {
+				t.Fatalf("poll after: %v", err)
+			}
+			if h.emitted() != before+1 {
+				t.Fatalf("next commit not emitted")
+			}
+		})
+		t.Run(fmt.Sprint("be=", be, "/twice"), func(t *testing.T) {
+			h := setup(t)
+			h.w.restart()
+			h.w.frame(1, 1, h.w.page(50))
+			h.w.restart()
+			h.w.frame(1, 1, h.w.page(51))
+			if err := h.c.Poll(h.f, h.f.Size()); !errors.Is(err, ErrRestarted) {
+				t.Fatalf("poll: %v, want ErrRestarted", err)
+			}
+		})
+	}
 }

@@ -62,9 +62,16 @@ func (d *DB) journalCommit() error {
 	if size == 0 {
 		return nil
 	}
-	if d.sums == nil || d.needSnap || d.sums.pageSize != pageSize {
-		if d.sums == nil {
+	untracked := d.r.untracked(d.rel)
+	if d.sums == nil || d.needSnap || d.sums.pageSize != pageSize || untracked {
+		switch {
+		case d.sums == nil:
 			d.log.Info("first sight of database (rollback journal): writing snapshot")
+		case untracked && !d.warnedUntracked:
+			// Opened in WAL mode (so passed through to the kernel), then
+			// switched to a rollback journal: its writes are not seen.
+			d.warnedUntracked = true
+			d.log.Warn("database left WAL mode while a connection that opened it in WAL mode is still open: every commit writes a snapshot until that connection closes")
 		}
 		d.needSnap = true
 		if err := d.snapshot(nil, nil, nil, true); err != nil {

@@ -24,7 +24,9 @@ const (
 // BeforeWrite implements fusefs.Capturer. Without a WAL (rollback-journal
 // mode) it notes which pages the transaction writes; in passthrough mode, a
 // write to a database file with a WAL (a checkpoint) first brings the
-// capture of its WAL up to date.
+// capture of its WAL up to date. Database handles the kernel serves itself
+// (DBPassthrough) never get here; their checkpoints are held by WALSync and
+// DBSync instead.
 func (r *Replicator) BeforeWrite(path string, off int64, n int) error {
 	d := r.lookup(path)
 	if d == nil {
@@ -39,21 +41,66 @@ func (r *Replicator) BeforeWrite(path string, off int64, n int) error {
 	if r.opts.Capture != CapturePassthrough {
 		return nil
 	}
-	// A checkpoint writes many pages; the WAL needs reading only when it
-	// changed since the last of them.
+	return d.catchUp(true)
+}
+
+// DBSync implements fusefs.Capturer. In passthrough mode SQLite syncs the
+// database at the end of every checkpoint, before it may restart the WAL
+// over the frames it copied: the capture must hold them by then, durably.
+func (r *Replicator) DBSync(path string) error {
+	if r.opts.Capture != CapturePassthrough {
+		return nil
+	}
+	d := r.lookup(path)
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.walLoaded {
+		return nil
+	}
+	return d.catchUp(true)
+}
+
+// DBPassthrough implements fusefs.Capturer.
+func (r *Replicator) DBPassthrough(path string, open bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if open {
+		r.direct[path]++
+	} else if r.direct[path]--; r.direct[path] <= 0 {
+		delete(r.direct, path)
+	}
+}
+
+// untracked reports whether a handle the kernel serves alone (so that its
+// writes are not seen) is open on the database at path.
+func (r *Replicator) untracked(path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.direct[path] > 0
+}
+
+// catchUp reads what SQLite appended to the WAL since the last poll (only if
+// inotify saw a change) and, when durable is set, fsyncs the spool: what a
+// checkpoint copies into the database may be gone from the WAL after a power
+// loss, and the spool must not be. Caller holds d.mu.
+func (d *DB) catchUp(durable bool) error {
 	walPath := d.path + "-wal"
-	if r.watch != nil && !r.watch.takeDirty(walPath) {
+	if d.r.watch != nil && !d.r.watch.takeDirty(walPath) {
+		if durable {
+			return d.syncSpool()
+		}
 		return nil
 	}
 	err := d.poll()
-	if err == nil {
-		// What the checkpoint is about to copy into the database may be
-		// gone from the WAL after a power loss; the spool must not be.
+	if err == nil && durable {
 		err = d.syncSpool()
 	}
 	if err != nil {
-		if r.watch != nil {
-			r.watch.markDirty(walPath)
+		if d.r.watch != nil {
+			d.r.watch.markDirty(walPath)
 		}
 		return err
 	}
@@ -75,7 +122,7 @@ func (d *DB) poll() error {
 	err = d.capture.Poll(ra, fi.Size())
 	ra.release()
 	if errors.Is(err, wal.ErrRestarted) {
-		d.log.Warn("wal restarted while a transaction was being read: writing a snapshot")
+		d.log.Warn("wal restarted before walfs could read all of the previous generation: writing a snapshot")
 		d.needSnap = true
 		return nil
 	}

@@ -60,6 +60,7 @@ type Replicator struct {
 
 	mu     sync.Mutex
 	dbs    map[string]*DB
+	direct map[string]int // database path -> open handles the kernel serves alone (DBPassthrough)
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -102,6 +103,7 @@ func New(opts Options) (*Replicator, error) {
 		stateDir: filepath.Join(opts.DataDir, StateDirName),
 		log:      opts.Logger.With("component", "replicate"),
 		dbs:      make(map[string]*DB),
+		direct:   make(map[string]int),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.initMaintenance()
