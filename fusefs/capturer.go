@@ -23,10 +23,12 @@ type Capturer interface {
 	WALWrite(db string, f *os.File, off int64, n int) error
 	// WALTruncate is called after the -wal file was truncated to size.
 	WALTruncate(db string, f *os.File, size int64) error
-	// WALSync is called when SQLite fsyncs the -wal file, before the file is
-	// synced. In passthrough mode the truncation of a -wal file waits for it
-	// too.
+	// WALSync is called when SQLite fsyncs the -wal file (userspace mode
+	// only: in passthrough mode the kernel syncs it).
 	WALSync(db string) error
+	// BeforeWALTruncate is called before a -wal file the kernel writes
+	// (passthrough mode) is truncated. A non-nil error fails the truncation.
+	BeforeWALTruncate(db string) error
 	// JournalEnd is called just before db's rollback journal stops being
 	// valid: before it is deleted, truncated, or its header zeroed. That is
 	// SQLite's commit point in rollback-journal mode. A non-nil error fails

@@ -22,9 +22,9 @@ import (
 // In passthrough mode a handle opened on a database that is already in WAL
 // mode goes to the kernel too (ioMode): one FUSE round trip per checkpointed
 // page cost 1,000-row transactions more than half their speed. The capture
-// then catches up when SQLite syncs the WAL before a checkpoint (WALSync) and
-// the database at its end (DBSync), and a WAL restart walfs did not see is
-// finished from the file (wal.Capture.Poll).
+// then catches up when SQLite syncs the database at the end of a checkpoint
+// (DBSync), before it may restart the WAL, and a WAL restart walfs did not
+// see (synchronous=OFF) is finished from the file (wal.Capture.Poll).
 type dbFile struct {
 	*fs.LoopbackFile
 	f   *os.File
@@ -60,7 +60,7 @@ func (m *ioMode) choose(f *os.File) (passthrough bool) {
 	case m.cached > 0:
 		passthrough = false
 	default:
-		passthrough = isWALDatabase(f)
+		passthrough = isWALDatabase(f.Name())
 	}
 	if passthrough {
 		m.direct++
@@ -80,11 +80,17 @@ func (m *ioMode) release(passthrough bool) {
 	}
 }
 
-// isWALDatabase reports whether f starts with a SQLite header whose read and
-// write versions say WAL mode (both 2).
-func isWALDatabase(f *os.File) bool {
+// isWALDatabase reports whether the file at path starts with a SQLite header
+// whose read and write versions say WAL mode (both 2). It reads through its
+// own O_NOATIME descriptor: looking must not change the file's atime.
+func isWALDatabase(path string) bool {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOATIME|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	defer syscall.Close(fd)
 	var b [20]byte
-	if n, _ := f.ReadAt(b[:], 0); n < len(b) {
+	if n, _ := syscall.Pread(fd, b[:], 0); n < len(b) {
 		return false
 	}
 	return bytes.Equal(b[:16], []byte("SQLite format 3\x00")) && b[18] == 2 && b[19] == 2

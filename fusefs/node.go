@@ -177,7 +177,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		}
 		defer file.Close()
 		if n.fsys.passthrough {
-			if err := n.fsys.cap.WALSync(db); err != nil {
+			if err := n.fsys.cap.BeforeWALTruncate(db); err != nil {
 				return errnoOf(err)
 			}
 		}

@@ -80,7 +80,7 @@ func (w *walFile) invalidate(off int64, n int) {
 func (w *walFile) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if _, ok := in.GetSize(); ok && w.passthrough {
 		// The kernel wrote what is about to be cut off: capture it first.
-		if err := w.cap.WALSync(w.db); err != nil {
+		if err := w.cap.BeforeWALTruncate(w.db); err != nil {
 			return errnoOf(err)
 		}
 	}
@@ -93,10 +93,15 @@ func (w *walFile) Setattr(ctx context.Context, in *fuse.SetAttrIn, out *fuse.Att
 	return 0
 }
 
-// Fsync makes the WAL and the spooled transactions durable. The two fsyncs
-// run at once: the commit is acknowledged only after both returned, and
-// waiting for one disk flush after the other halved synchronous=FULL.
+// Fsync makes the WAL durable and, in userspace mode, the spooled
+// transactions too. The two fsyncs run at once: the commit is acknowledged
+// only after both returned, and waiting for one disk flush after the other
+// halved synchronous=FULL. In passthrough mode the spool is not synced here:
+// see Replicator.WALSync.
 func (w *walFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if w.passthrough {
+		return syncFile(w.f, flags)
+	}
 	spool := make(chan error, 1)
 	go func() { spool <- w.cap.WALSync(w.db) }()
 	errno := syncFile(w.f, flags)

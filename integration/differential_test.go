@@ -9,15 +9,18 @@ import (
 // workloadScript applies one random step to a database through the mount.
 // argv: path seed step page_size journal, where journal is a journal mode
 // (wal, delete, truncate, persist), "exclusive" (delete with
-// locking_mode=exclusive, whose commits zero the journal header) or "switch"
-// (a random mode at every step).
+// locking_mode=exclusive, whose commits zero the journal header), "switch"
+// (a random mode at every step) or "waloff" (WAL with synchronous=OFF: no
+// fsync ever tells walfs a checkpoint is under way).
 const workloadScript = `
 import sqlite3, sys, random
 path, seed, step, page_size, journal = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rnd = random.Random(seed * 1000 + step)
 exclusive = journal == "exclusive"
-jm = {"exclusive": "delete", "switch": rnd.choice(["wal", "delete", "truncate", "persist"])}.get(journal, journal)
+jm = {"exclusive": "delete", "switch": rnd.choice(["wal", "delete", "truncate", "persist"]), "waloff": "wal"}.get(journal, journal)
 c = sqlite3.connect(path, isolation_level=None, timeout=30)
+if journal == "waloff":
+    c.execute("pragma synchronous=OFF")
 if exclusive:
     c.execute("pragma locking_mode=exclusive")
 if step == 0:
@@ -29,6 +32,8 @@ if step == 0:
     c.execute("create index t_k on t(k)")
 c.execute("pragma cache_size=8")  # tiny cache: large transactions spill
 c2 = sqlite3.connect(path, isolation_level=None, timeout=30)
+if journal == "waloff":
+    c2.execute("pragma synchronous=OFF")
 ops = ["mode:" + jm] if journal == "switch" else []
 for _ in range(rnd.randint(1, 4)):
     op = rnd.choice(["insert", "insert", "update", "delete", "bigtxn", "rollback", "savepoint", "checkpoint", "vacuum", "two"])
@@ -98,6 +103,7 @@ func TestDifferentialRandomWorkloads(t *testing.T) {
 		{5, 4096, "userspace", "wal"}, {6, 512, "userspace", "wal"}, {7, 65536, "userspace", "wal"}, {4, 1024, "userspace", "wal"},
 		{8, 4096, "passthrough", "delete"}, {9, 1024, "userspace", "truncate"}, {10, 4096, "passthrough", "persist"},
 		{11, 512, "userspace", "exclusive"}, {12, 4096, "passthrough", "switch"}, {13, 4096, "userspace", "switch"},
+		{14, 4096, "passthrough", "waloff"}, {15, 1024, "passthrough", "waloff"},
 	} {
 		t.Run(fmt.Sprintf("%s_%s_seed%d_page%d", tc.capture, tc.journal, tc.seed, tc.pageSize), func(t *testing.T) {
 			dir := t.TempDir()

@@ -46,6 +46,7 @@ type Capture struct {
 	frames  []frame // validated frames of this generation, in file order
 	ncommit int     // frames[:ncommit] are committed
 	stuck   int     // a complete frame known invalid, untouched since; -1 if none
+	sealed  int     // len(frames) when Seal was last called in this generation; -1 if not
 
 	pages  map[uint32]int64 // committed index
 	dbSize uint32
@@ -57,7 +58,7 @@ type Capture struct {
 // NewCapture returns a Capture that emits to sink. A nil sink is allowed: the
 // capture then only tracks the committed index.
 func NewCapture(sink Sink) *Capture {
-	return &Capture{sink: sink, stuck: -1, pages: map[uint32]int64{}}
+	return &Capture{sink: sink, stuck: -1, sealed: -1, pages: map[uint32]int64{}}
 }
 
 // Load positions the capture on an existing WAL without emitting anything
@@ -152,11 +153,12 @@ func (c *Capture) Poll(r io.ReaderAt, size int64) error {
 // order from the start, reach them. So it validates on with the old header
 // and emits what commits, then checks that the frame where validation
 // stopped was the old generation's end rather than one the new generation
-// already overwrote: the new generation writes each frame's header (with its
-// new salts) first, so a frame header without the new salts, read after the
-// stop, proves the stop was genuine. missed reports that this cannot be
-// proven (or that more than one restart happened): something may be lost,
-// and the caller must take a snapshot.
+// already overwrote. Either Seal said so (nothing validated since), or the
+// file does: the new generation writes each frame's header (with its new
+// salts) first, so a frame header without the new salts, read after the stop,
+// proves the stop was genuine. missed reports that this cannot be proven (or
+// that more than one restart happened): something may be lost, and the
+// caller must take a snapshot.
 func (c *Capture) finishGeneration(r io.ReaderAt, size int64) (missed bool, err error) {
 	var b [HeaderSize]byte
 	if n, err := r.ReadAt(b[:], 0); n < HeaderSize {
@@ -179,6 +181,9 @@ func (c *Capture) finishGeneration(r io.ReaderAt, size int64) (missed bool, err 
 		return false, err
 	}
 	end := len(c.frames)
+	if end == c.sealed {
+		return false, nil
+	}
 	// The sink read pages while the new generation was being written: if
 	// any frame it emitted has changed since, what it read is suspect.
 	for i := first; i < c.ncommit; i++ {
@@ -203,6 +208,19 @@ func (c *Capture) finishGeneration(r io.ReaderAt, size int64) (missed bool, err 
 	}
 	h := ParseFrameHeader(fh[:])
 	return h.Salt1 == next.Salt1 && h.Salt2 == next.Salt2, nil
+}
+
+// Seal records that the generation ends where validation stopped: the
+// caller knows the writer cannot add frames to it before the WAL restarts.
+// walfs calls it when SQLite syncs the database at the end of a checkpoint
+// (so a restart may follow) right after a Poll; frames appended after that
+// need another checkpoint, and so another Seal, before a restart. It spares
+// finishGeneration a snapshot when the new generation has already grown past
+// the old one's end. Valid until the next frame validates.
+func (c *Capture) Seal() {
+	if c.gen {
+		c.sealed = len(c.frames)
+	}
 }
 
 // Truncated tells the capture the backing file was truncated to size
@@ -246,6 +264,7 @@ func (c *Capture) resetGeneration() {
 	c.frames = c.frames[:0]
 	c.ncommit = 0
 	c.stuck = -1
+	c.sealed = -1
 	clear(c.pages)
 	c.dbSize = 0
 }

@@ -379,3 +379,26 @@ func TestPollFinishesGenerationAfterUnseenRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestSealSparesSnapshot: once Seal marked where the generation ends (walfs
+// does so when SQLite syncs the database at the end of a checkpoint), a new
+// generation that already grew past that end is no reason for ErrRestarted.
+func TestSealSparesSnapshot(t *testing.T) {
+	h := newHarness(t, 512, false, true)
+	h.w.header()
+	for i := range 3 {
+		h.w.frame(uint32(i+1), uint32(i+1), h.w.page(i))
+	}
+	h.wantEmitted(3, "generation 1")
+	h.c.Seal()
+	h.quiet = true
+	h.w.restart()
+	for i := range 6 {
+		h.w.frame(uint32(i+1), uint32(i+1), h.w.page(10+i))
+	}
+	if err := h.c.Poll(h.f, h.f.Size()); err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	h.wantEmitted(9, "the new generation, emitted")
+	h.checkIndex("after sealed restart")
+}

@@ -59,30 +59,34 @@ func (r *Replicator) WALTruncate(db string, f *os.File, size int64) error {
 	return nil
 }
 
-// WALSync implements fusefs.Capturer. In userspace mode every commit was
+// WALSync implements fusefs.Capturer: in userspace mode every commit was
 // captured as it was written, and SQLite's fsync of the WAL also makes the
-// spooled transactions durable. In passthrough mode it brings the capture up
-// to date without an fsync of the spool: the commits are durable in the WAL
-// itself (a restart spools them from there, replay.go) until a checkpoint
-// copies them out, and DBSync and BeforeWrite sync the spool before that. A
-// second fsync per commit, of a file that grows, cost synchronous=FULL about
-// a fifth of its speed. Catching up here matters because SQLite syncs the WAL
-// before every checkpoint: frames reach a checkpoint, and so a WAL restart,
-// only through this call (unless synchronous=OFF, see wal.Capture.Poll).
+// spooled transactions durable. (In passthrough mode the mount does not call
+// it: the commits are durable in the WAL itself, a restart spools them from
+// there (replay.go), and DBSync syncs the spool before a checkpoint lets
+// SQLite restart the WAL. A second fsync per commit, of a file that grows,
+// cost synchronous=FULL about a fifth of its speed.)
 func (r *Replicator) WALSync(db string) error {
 	d := r.lookup(db)
 	if d == nil {
 		return nil
 	}
-	if r.opts.Capture == CapturePassthrough {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if !d.walLoaded {
-			return nil
-		}
-		return d.catchUp(false)
-	}
 	return d.syncSpool()
+}
+
+// BeforeWALTruncate implements fusefs.Capturer: what the kernel wrote to the
+// WAL is read before the truncation cuts it off.
+func (r *Replicator) BeforeWALTruncate(db string) error {
+	d := r.lookup(db)
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.walLoaded {
+		return nil
+	}
+	return d.catchUp()
 }
 
 // Removed implements fusefs.Capturer.

@@ -25,8 +25,8 @@ const (
 // mode) it notes which pages the transaction writes; in passthrough mode, a
 // write to a database file with a WAL (a checkpoint) first brings the
 // capture of its WAL up to date. Database handles the kernel serves itself
-// (DBPassthrough) never get here; their checkpoints are held by WALSync and
-// DBSync instead.
+// (DBPassthrough) never get here; their checkpoints are held by DBSync
+// instead.
 func (r *Replicator) BeforeWrite(path string, off int64, n int) error {
 	d := r.lookup(path)
 	if d == nil {
@@ -41,12 +41,16 @@ func (r *Replicator) BeforeWrite(path string, off int64, n int) error {
 	if r.opts.Capture != CapturePassthrough {
 		return nil
 	}
-	return d.catchUp(true)
+	return d.catchUp()
 }
 
 // DBSync implements fusefs.Capturer. In passthrough mode SQLite syncs the
-// database at the end of every checkpoint, before it may restart the WAL
-// over the frames it copied: the capture must hold them by then, durably.
+// database at the end of every checkpoint that reached the end of the WAL,
+// before it records the checkpoint as complete and so before it may restart
+// the WAL over the frames it copied (wal.c walCheckpoint): the capture must
+// hold them by then, durably. With synchronous=OFF there is no such sync;
+// wal.Capture.Poll then finishes a generation restarted unseen, or reports
+// that it cannot.
 func (r *Replicator) DBSync(path string) error {
 	if r.opts.Capture != CapturePassthrough {
 		return nil
@@ -60,7 +64,7 @@ func (r *Replicator) DBSync(path string) error {
 	if !d.walLoaded {
 		return nil
 	}
-	return d.catchUp(true)
+	return d.catchUp()
 }
 
 // DBPassthrough implements fusefs.Capturer.
@@ -83,19 +87,18 @@ func (r *Replicator) untracked(path string) bool {
 }
 
 // catchUp reads what SQLite appended to the WAL since the last poll (only if
-// inotify saw a change) and, when durable is set, fsyncs the spool: what a
-// checkpoint copies into the database may be gone from the WAL after a power
-// loss, and the spool must not be. Caller holds d.mu.
-func (d *DB) catchUp(durable bool) error {
+// inotify saw a change) and fsyncs the spool: what a checkpoint copies into
+// the database may be gone from the WAL after a power loss, and the spool
+// must not be. Caller holds d.mu.
+func (d *DB) catchUp() error {
 	walPath := d.path + "-wal"
 	if d.r.watch != nil && !d.r.watch.takeDirty(walPath) {
-		if durable {
-			return d.syncSpool()
-		}
-		return nil
+		d.capture.Seal()
+		return d.syncSpool()
 	}
 	err := d.poll()
-	if err == nil && durable {
+	if err == nil {
+		d.capture.Seal()
 		err = d.syncSpool()
 	}
 	if err != nil {
@@ -122,9 +125,11 @@ func (d *DB) poll() error {
 	err = d.capture.Poll(ra, fi.Size())
 	ra.release()
 	if errors.Is(err, wal.ErrRestarted) {
+		// Now, not at the next commit: there may be none for a long time,
+		// and the replica would stay behind what SQLite committed.
 		d.log.Warn("wal restarted before walfs could read all of the previous generation: writing a snapshot")
 		d.needSnap = true
-		return nil
+		return d.snapshot(nil, d.walf, d.capture.Committed(), false)
 	}
 	if err != nil {
 		return fmt.Errorf("capture %s: %w", d.rel, err)
