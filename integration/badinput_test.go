@@ -232,6 +232,7 @@ func TestBadInput(t *testing.T) {
 		}},
 		{name: "unmount the data dir of a live mount", prep: args("unmount", fx.live.DataDir), want: []string{"not a mount point", "walfs mount was started on"}},
 		{name: "unmount without argument", prep: args("unmount"), want: []string{"mount point", "--help"}},
+		{name: "bench capture sometimes", prep: args("bench", "--dir", "{dir}", "--capture", "sometimes"), want: []string{"--capture", "auto, passthrough or userspace"}},
 	}
 
 	for _, c := range cases {

@@ -38,6 +38,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "writers", Value: 4, Usage: "connections in the concurrent-writers workload"},
 			&cli.IntFlag{Name: "lag-probes", Value: 25, Usage: "commits timed per lag measurement (sparse ones are 1.2 s apart)"},
 			&cli.IntFlag{Name: "rss-db-mb", Usage: "also write a database of this many MiB through the mount and report walfs's peak memory (RSS) while it is written and replicated"},
+			&cli.StringFlag{Name: "capture", Value: "auto", Usage: "capture path of the measured mounts: auto, passthrough or userspace (as for walfs mount)"},
 			&cli.StringFlag{Name: "only", Usage: "run only the workloads whose name contains this text (\"lag\" for the lag measurements)"},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON"},
 		},
@@ -75,6 +76,10 @@ func runBench(c *cli.Context) error {
 		return usagef("--duration, --read-db-mb and --writers must be positive")
 	}
 	progress := c.App.ErrWriter
+	capture := c.String("capture")
+	if capture != "auto" && capture != "passthrough" && capture != "userspace" {
+		return usagef("--capture %q: use auto, passthrough or userspace", capture)
+	}
 
 	native := filepath.Join(root, "native")
 	if err := os.MkdirAll(native, 0o755); err != nil {
@@ -95,7 +100,10 @@ func runBench(c *cli.Context) error {
 		if i > 0 {
 			name = "walfs (--replica)"
 		}
-		m, err := startBenchMount(name, filepath.Join(root, fmt.Sprintf("m%d", i)), replica)
+		if capture != "auto" {
+			name = strings.TrimSuffix(name, ")") + ", " + capture + ")"
+		}
+		m, err := startBenchMount(name, filepath.Join(root, fmt.Sprintf("m%d", i)), replica, capture)
 		if err != nil {
 			return err
 		}
@@ -159,7 +167,7 @@ type benchMountPoint struct {
 	stop               func()
 }
 
-func startBenchMount(name, dir, replica string) (*benchMountPoint, error) {
+func startBenchMount(name, dir, replica, capture string) (*benchMountPoint, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -173,7 +181,7 @@ func startBenchMount(name, dir, replica string) (*benchMountPoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "mount", "--data-dir", data, "--replica", replica, mnt)
+	cmd := exec.Command(exe, "mount", "--data-dir", data, "--replica", replica, "--capture", capture, mnt)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
