@@ -116,13 +116,23 @@ func (d *DB) poll() error {
 	if !d.walLoaded || d.walf == nil {
 		return nil
 	}
+	if d.resync {
+		if err := d.snapshot(nil, d.walf, d.capture.Committed(), false); err != nil {
+			return fmt.Errorf("snapshot of %s after losing spooled transactions: %w", d.rel, err)
+		}
+		d.resync = false
+	}
 	fi, err := d.walf.Stat()
 	if err != nil {
 		return fmt.Errorf("stat wal of %s: %w", d.rel, err)
 	}
 	d.walSize = fi.Size()
 	ra := newReadAhead(d.walf, fi.Size())
+	prevLast := d.beginBatch()
 	err = d.capture.Poll(ra, fi.Size())
+	if berr := d.endBatch(prevLast); berr != nil {
+		err = berr
+	}
 	ra.release()
 	if errors.Is(err, wal.ErrRestarted) {
 		// Now, not at the next commit: there may be none for a long time,

@@ -125,7 +125,7 @@ func readRecords(path string) (recs []record, validEnd int64, err error) {
 
 // appendRecord frames payload as a record in buf (reused between calls).
 func appendRecord(buf []byte, txid uint64, payload []byte) []byte {
-	buf = append(buf[:0], recordMagic...)
+	buf = append(buf, recordMagic...)
 	buf = binary.BigEndian.AppendUint64(buf, txid)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(payload)))
 	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(payload, crcTable))
