@@ -77,6 +77,11 @@ func (s commitSink) Commit(txn *wal.Txn, r io.ReaderAt) error { return s.d.commi
 // the replica can continue from what it holds. Caller holds d.mu.
 func (d *DB) walOpened(f *os.File) error {
 	if d.walLoaded {
+		// Loaded at start (resume.go); passthrough capture also needs its
+		// read handle, or it would never see a commit.
+		if d.r.opts.Capture == CapturePassthrough {
+			return d.openWALReader()
+		}
 		return nil
 	}
 	fi, err := f.Stat()

@@ -117,6 +117,11 @@ func (d *DB) loadAtStart(f *os.File) (*wal.Index, error) {
 		return nil, fmt.Errorf("load wal of %s: %w", d.rel, err)
 	}
 	d.walLoaded, d.walSize = true, fi.Size()
+	if d.r.opts.Capture == CapturePassthrough {
+		if err := d.openWALReader(); err != nil {
+			return nil, err
+		}
+	}
 	return idx, nil
 }
 

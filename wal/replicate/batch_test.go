@@ -1,0 +1,126 @@
+package replicate
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/walfs/walfs/wal/restore"
+)
+
+// A passthrough poll writes the records of the transactions it captured in
+// one batch. If that write fails, the transactions are gone from the spool
+// although the capture has passed them: the poll reports the error, and the
+// next one writes a snapshot first, so the replica still ends up holding
+// everything SQLite committed, with no gap to chain onto.
+func TestLostBatchResyncsWithSnapshot(t *testing.T) {
+	dataDir := t.TempDir()
+	path := filepath.Join(dataDir, "app.db")
+	makeWALDatabase(t, path, 5)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("pragma wal_autocheckpoint=0")
+	exec("insert into t(v) values('before')")
+
+	store := newMemStore()
+	r, err := New(Options{DataDir: dataDir, Store: store, Logger: testLogger(t), Capture: CapturePassthrough})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// What the mount does when SQLite opens the WAL.
+	wf, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Close()
+	if err := r.WALOpen("app.db", wf); err != nil {
+		t.Fatal(err)
+	}
+	flush := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		return r.Flush(ctx)
+	}
+	exec("insert into t(v) values('spooled')")
+	if err := flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	// One more commit opens a segment; then its descriptor stops taking
+	// writes.
+	d := r.lookup("app.db")
+	d.mu.Lock()
+	exec("insert into t(v) values('spooled 2')")
+	if err := d.poll(); err != nil {
+		d.mu.Unlock()
+		t.Fatal(err)
+	}
+	exec("insert into t(v) values('lost 1')")
+	exec("insert into t(v) values('lost 2')")
+	d.segMu.Lock()
+	if d.seg == nil {
+		d.segMu.Unlock()
+		d.mu.Unlock()
+		t.Fatal("no open segment after a commit")
+	}
+	ro, err := os.Open(d.seg.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := d.seg
+	d.seg = ro
+	d.segMu.Unlock()
+	err = d.poll()
+	d.segMu.Lock()
+	if d.seg == ro {
+		d.seg = good
+	}
+	ro.Close()
+	d.segMu.Unlock()
+	d.mu.Unlock()
+	if err == nil {
+		t.Fatal("poll with an unwritable spool segment succeeded")
+	}
+
+	exec("insert into t(v) values('after')")
+	if err := flush(); err != nil {
+		t.Fatalf("flush after the lost batch: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "restored.db")
+	if _, err := restore.Restore(t.Context(), store, "app.db", out, restore.Options{IntegrityCheck: restore.IntegrityNone}); err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := sql.Open("sqlite", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	const q = "select group_concat(v, ',') from (select v from t order by id)"
+	var live, got string
+	if err := db.QueryRow(q).Scan(&live); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.QueryRow(q).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != live {
+		t.Fatalf("restored %q, live %q", got, live)
+	}
+}
