@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -119,6 +120,13 @@ func TestDifferentialRandomWorkloads(t *testing.T) {
 					t.Fatalf("step %d (%s): restore differs from live db:\n%s", step, ops, diffLines(a, b))
 				}
 				t.Logf("step %d ok: %s", step, ops)
+			}
+			// Every step after the first opens a WAL-mode database: on the
+			// passthrough path those handles must have gone to the kernel,
+			// or this test did not exercise the path it claims to.
+			if tc.capture == "passthrough" && (tc.journal == "wal" || tc.journal == "waloff") && steps > 1 &&
+				!strings.Contains(m.log.String(), "database file served by the kernel") {
+				t.Errorf("no database handle was passed through to the kernel")
 			}
 			m.Unmount()
 		})

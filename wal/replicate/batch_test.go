@@ -12,11 +12,11 @@ import (
 )
 
 // A passthrough poll writes the records of the transactions it captured in
-// one batch. If that write fails, the transactions are gone from the spool
-// although the capture has passed them: the poll reports the error, and the
-// next one writes a snapshot first, so the replica still ends up holding
-// everything SQLite committed, with no gap to chain onto.
-func TestLostBatchResyncsWithSnapshot(t *testing.T) {
+// one batch. If that write fails (disk full), the capture has passed them
+// already: the records must wait in memory and go out with the next flush,
+// not be dropped (and not cost a whole-database snapshot, which a full disk
+// could not take either).
+func TestFailedBatchIsRetried(t *testing.T) {
 	dataDir := t.TempDir()
 	path := filepath.Join(dataDir, "app.db")
 	makeWALDatabase(t, path, 5)
@@ -72,8 +72,8 @@ func TestLostBatchResyncsWithSnapshot(t *testing.T) {
 		d.mu.Unlock()
 		t.Fatal(err)
 	}
-	exec("insert into t(v) values('lost 1')")
-	exec("insert into t(v) values('lost 2')")
+	exec("insert into t(v) values('held 1')")
+	exec("insert into t(v) values('held 2')")
 	d.segMu.Lock()
 	if d.seg == nil {
 		d.segMu.Unlock()
@@ -98,10 +98,23 @@ func TestLostBatchResyncsWithSnapshot(t *testing.T) {
 	if err == nil {
 		t.Fatal("poll with an unwritable spool segment succeeded")
 	}
+	d.mu.Lock()
+	err = d.syncSpool()
+	d.mu.Unlock()
+	if err != nil {
+		t.Fatalf("sync once the segment takes writes again: %v", err)
+	}
 
 	exec("insert into t(v) values('after')")
 	if err := flush(); err != nil {
 		t.Fatalf("flush after the lost batch: %v", err)
+	}
+	snaps, err := store.List(t.Context(), "app.db", 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 1 {
+		t.Fatalf("level 9 holds %v, want only the first snapshot", snaps)
 	}
 	out := filepath.Join(t.TempDir(), "restored.db")
 	if _, err := restore.Restore(t.Context(), store, "app.db", out, restore.Options{IntegrityCheck: restore.IntegrityNone}); err != nil {

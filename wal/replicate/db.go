@@ -49,7 +49,6 @@ type DB struct {
 	rawBuf          []byte // record payload, reused between commits
 	recBuf          []byte // records not yet written to seg (batching), or the one being written
 	batching        bool   // records collect in recBuf until flushRecords (during a poll)
-	resync          bool   // a batch was lost: the next poll writes a snapshot first
 
 	up uploadState
 }
@@ -222,12 +221,14 @@ func (d *DB) appendRecord(txid uint64, payload []byte) (recordRef, error) {
 		d.seg, d.segFirst, d.segSize = f, txid, 0
 	}
 	ref := recordRef{path: d.seg.Name(), off: d.segSize + int64(len(d.recBuf))}
+	before := len(d.recBuf)
 	d.recBuf = appendRecord(d.recBuf, txid, payload)
 	if d.batching {
 		d.segLast = txid
 		return ref, nil
 	}
 	if err := d.flushRecords(); err != nil {
+		d.recBuf = d.recBuf[:before] // this one is not spooled; older ones wait for the next flush
 		return recordRef{}, err
 	}
 	d.segLast = txid
@@ -236,29 +237,24 @@ func (d *DB) appendRecord(txid uint64, payload []byte) (recordRef, error) {
 
 // beginBatch makes the records of the transactions spooled until endBatch
 // collect in memory and reach the segment in one write. Caller holds d.mu.
-func (d *DB) beginBatch() (prevLast uint64) {
+func (d *DB) beginBatch() {
 	d.segMu.Lock()
-	defer d.segMu.Unlock()
 	d.batching = true
-	return d.segLast
+	d.segMu.Unlock()
 }
 
-// endBatch writes the collected records and tells the uploader. If that
-// fails, the transactions are lost from the spool although the capture has
-// passed them: their TXIDs stay burned, and the next poll writes a snapshot
-// (resync) before anything else, so the replica never chains onto the gap.
-// Caller holds d.mu.
-func (d *DB) endBatch(prevLast uint64) error {
+// endBatch writes the collected records and tells the uploader. If the write
+// fails (disk full), the records stay in memory and every later flush, sync
+// or rotation tries again; until one succeeds, syncSpool fails, and with it
+// the database fsync that would let a checkpoint complete, so the WAL keeps
+// the transactions too. Caller holds d.mu.
+func (d *DB) endBatch() error {
 	d.segMu.Lock()
 	d.batching = false
 	had := len(d.recBuf) > 0
 	err := d.flushRecords()
-	if err != nil {
-		d.segLast = prevLast
-	}
 	d.segMu.Unlock()
 	if err != nil {
-		d.needSnap, d.resync = true, true
 		return fmt.Errorf("spool transactions of %s: %w", d.rel, err)
 	}
 	if had {
@@ -271,7 +267,7 @@ func (d *DB) endBatch(prevLast uint64) error {
 // with one write: a poll in passthrough mode spools many transactions, and a
 // write per transaction was a quarter of walfs's CPU under 1-row commits.
 // On failure the segment is cut back, so it never holds a torn record, and
-// the records are dropped. Caller holds d.segMu.
+// the records stay in recBuf for the next attempt. Caller holds d.segMu.
 func (d *DB) flushRecords() error {
 	if len(d.recBuf) == 0 {
 		return nil
@@ -279,7 +275,6 @@ func (d *DB) flushRecords() error {
 	n, err := d.seg.WriteAt(d.recBuf, d.segSize)
 	if err != nil || n < len(d.recBuf) {
 		d.seg.Truncate(d.segSize)
-		d.recBuf = d.recBuf[:0]
 		if err == nil {
 			err = io.ErrShortWrite
 		}

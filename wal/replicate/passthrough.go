@@ -70,11 +70,16 @@ func (r *Replicator) DBSync(path string) error {
 // DBPassthrough implements fusefs.Capturer.
 func (r *Replicator) DBPassthrough(path string, open bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	first := open && !r.directSeen[path]
 	if open {
 		r.direct[path]++
+		r.directSeen[path] = true
 	} else if r.direct[path]--; r.direct[path] <= 0 {
 		delete(r.direct, path)
+	}
+	r.mu.Unlock()
+	if first {
+		r.log.Info("database file served by the kernel (it was in WAL mode when opened): checkpoints wait for capture at its fsync", "db", path)
 	}
 }
 
@@ -116,21 +121,15 @@ func (d *DB) poll() error {
 	if !d.walLoaded || d.walf == nil {
 		return nil
 	}
-	if d.resync {
-		if err := d.snapshot(nil, d.walf, d.capture.Committed(), false); err != nil {
-			return fmt.Errorf("snapshot of %s after losing spooled transactions: %w", d.rel, err)
-		}
-		d.resync = false
-	}
 	fi, err := d.walf.Stat()
 	if err != nil {
 		return fmt.Errorf("stat wal of %s: %w", d.rel, err)
 	}
 	d.walSize = fi.Size()
 	ra := newReadAhead(d.walf, fi.Size())
-	prevLast := d.beginBatch()
+	d.beginBatch()
 	err = d.capture.Poll(ra, fi.Size())
-	if berr := d.endBatch(prevLast); berr != nil {
+	if berr := d.endBatch(); berr != nil {
 		err = berr
 	}
 	ra.release()

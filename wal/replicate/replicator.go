@@ -58,13 +58,14 @@ type Replicator struct {
 
 	watch *watcher // passthrough mode only
 
-	mu     sync.Mutex
-	dbs    map[string]*DB
-	direct map[string]int // database path -> open handles the kernel serves alone (DBPassthrough)
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	maint  *maintenance // compaction, snapshots, retention (maintain.go)
+	mu         sync.Mutex
+	dbs        map[string]*DB
+	direct     map[string]int  // database path -> open handles the kernel serves alone (DBPassthrough)
+	directSeen map[string]bool // databases DBPassthrough was logged for
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	maint      *maintenance // compaction, snapshots, retention (maintain.go)
 }
 
 // New returns a Replicator; call Start before mounting.
@@ -99,11 +100,12 @@ func New(opts Options) (*Replicator, error) {
 		return nil, errors.New("durability sync needs the userspace capture path (use --capture userspace or auto)")
 	}
 	r := &Replicator{
-		opts:     opts,
-		stateDir: filepath.Join(opts.DataDir, StateDirName),
-		log:      opts.Logger.With("component", "replicate"),
-		dbs:      make(map[string]*DB),
-		direct:   make(map[string]int),
+		opts:       opts,
+		stateDir:   filepath.Join(opts.DataDir, StateDirName),
+		log:        opts.Logger.With("component", "replicate"),
+		dbs:        make(map[string]*DB),
+		direct:     make(map[string]int),
+		directSeen: make(map[string]bool),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.initMaintenance()
