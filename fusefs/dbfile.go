@@ -49,9 +49,10 @@ type ioMode struct {
 	cached, direct int // open handles of each kind
 }
 
-// choose picks the mode of a new handle on f: the mode of the handles already
-// open, else passthrough exactly when f is a database in WAL mode.
-func (m *ioMode) choose(f *os.File) (passthrough bool) {
+// open picks the mode of a new handle on the file at path: the mode of the
+// handles already open, else passthrough exactly when allowed and the file is
+// a database in WAL mode.
+func (m *ioMode) open(path string, allowed bool) (passthrough bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
@@ -60,7 +61,7 @@ func (m *ioMode) choose(f *os.File) (passthrough bool) {
 	case m.cached > 0:
 		passthrough = false
 	default:
-		passthrough = isWALDatabase(f.Name())
+		passthrough = allowed && isWALDatabase(path)
 	}
 	if passthrough {
 		m.direct++
@@ -103,13 +104,7 @@ func (fsys *fileSystem) openDB(n *node, rel, path string, flags uint32) (fs.File
 		return nil, 0, fs.ToErrno(err)
 	}
 	d := &dbFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, rel: rel, cap: fsys.cap, io: &n.io}
-	if fsys.passthrough {
-		d.pt = n.io.choose(f)
-	} else {
-		n.io.mu.Lock()
-		n.io.cached++
-		n.io.mu.Unlock()
-	}
+	d.pt = n.io.open(path, fsys.passthrough)
 	if d.pt {
 		fsys.cap.DBPassthrough(rel, true)
 		return d, 0, 0

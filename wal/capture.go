@@ -119,16 +119,17 @@ func (c *Capture) Poll(r io.ReaderAt, size int64) error {
 	if c.gen && size < c.frameOffset(len(c.frames)) {
 		c.Truncated(size)
 	}
+	b, ok, err := readHeaderBytes(r, size)
+	if err != nil {
+		return err
+	}
 	missed := false
-	if c.gen {
-		var err error
-		if missed, err = c.finishGeneration(r, size); err != nil {
+	if c.gen && ok && b != c.raw {
+		if missed, err = c.finishGeneration(r, size, b); err != nil {
 			return err
 		}
 	}
-	if err := c.readHeader(r, size); err != nil {
-		return err
-	}
+	c.useHeader(b, ok)
 	if !c.gen {
 		return nil
 	}
@@ -147,7 +148,7 @@ func (c *Capture) Poll(r io.ReaderAt, size int64) error {
 }
 
 // finishGeneration handles a WAL restart that happened since the last Poll
-// (passthrough mode: SQLite wrote the new header without walfs seeing it).
+// (passthrough mode: SQLite wrote the new header b without walfs seeing it).
 // The frames the old generation committed after that poll are still in the
 // file behind the new header, until the new generation's frames, written in
 // order from the start, reach them. So it validates on with the old header
@@ -159,17 +160,7 @@ func (c *Capture) Poll(r io.ReaderAt, size int64) error {
 // proves the stop was genuine. missed reports that this cannot be proven (or
 // that more than one restart happened): something may be lost, and the
 // caller must take a snapshot.
-func (c *Capture) finishGeneration(r io.ReaderAt, size int64) (missed bool, err error) {
-	var b [HeaderSize]byte
-	if n, err := r.ReadAt(b[:], 0); n < HeaderSize {
-		if err == io.EOF || err == nil {
-			return false, nil // readHeader ends the generation
-		}
-		return false, fmt.Errorf("read wal header: %w", err)
-	}
-	if b == c.raw {
-		return false, nil
-	}
+func (c *Capture) finishGeneration(r io.ReaderAt, size int64, b [HeaderSize]byte) (missed bool, err error) {
 	next, err := ParseHeader(b[:])
 	if err != nil {
 		return false, nil // SQLite ignores this file too
@@ -273,31 +264,46 @@ func (c *Capture) resetGeneration() {
 // read starts a new generation when it is valid and ends the current one when
 // it is not (SQLite then ignores the whole file).
 func (c *Capture) readHeader(r io.ReaderAt, size int64) error {
+	b, ok, err := readHeaderBytes(r, size)
+	if err != nil {
+		return err
+	}
+	c.useHeader(b, ok)
+	return nil
+}
+
+// readHeaderBytes reads the header's bytes; ok is false when the file is too
+// short to hold one.
+func readHeaderBytes(r io.ReaderAt, size int64) (b [HeaderSize]byte, ok bool, err error) {
 	if size < HeaderSize {
+		return b, false, nil
+	}
+	if n, err := r.ReadAt(b[:], 0); n < HeaderSize {
+		if err == io.EOF || err == nil {
+			return b, false, nil
+		}
+		return b, false, fmt.Errorf("read wal header: %w", err)
+	}
+	return b, true, nil
+}
+
+// useHeader applies header bytes read by readHeaderBytes (see readHeader).
+func (c *Capture) useHeader(b [HeaderSize]byte, ok bool) {
+	if !ok {
 		if c.rawOK {
 			c.Reset()
 		}
-		return nil
-	}
-	var b [HeaderSize]byte
-	if n, err := r.ReadAt(b[:], 0); n < HeaderSize {
-		if err == io.EOF || err == nil {
-			if c.rawOK {
-				c.Reset()
-			}
-			return nil
-		}
-		return fmt.Errorf("read wal header: %w", err)
+		return
 	}
 	if c.rawOK && b == c.raw {
-		return nil
+		return
 	}
 	c.raw, c.rawOK = b, true
 	c.resetGeneration()
 	h, err := ParseHeader(b[:])
 	if err != nil {
 		c.gen, c.hdr = false, Header{}
-		return nil
+		return
 	}
 	c.gen, c.hdr = true, h
 	if fs := int(c.frameSize()); cap(c.buf) < fs {
@@ -305,7 +311,6 @@ func (c *Capture) readHeader(r io.ReaderAt, size int64) error {
 	} else {
 		c.buf = c.buf[:fs]
 	}
-	return nil
 }
 
 // touched handles a write that covered frames first..last (inclusive).

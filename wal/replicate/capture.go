@@ -76,18 +76,7 @@ func (r *Replicator) WALSync(db string) error {
 
 // BeforeWALTruncate implements fusefs.Capturer: what the kernel wrote to the
 // WAL is read before the truncation cuts it off.
-func (r *Replicator) BeforeWALTruncate(db string) error {
-	d := r.lookup(db)
-	if d == nil {
-		return nil
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.walLoaded {
-		return nil
-	}
-	return d.catchUp()
-}
+func (r *Replicator) BeforeWALTruncate(db string) error { return r.catchUpWAL(db) }
 
 // Removed implements fusefs.Capturer.
 func (r *Replicator) Removed(path string) {

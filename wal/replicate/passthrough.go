@@ -55,6 +55,12 @@ func (r *Replicator) DBSync(path string) error {
 	if r.opts.Capture != CapturePassthrough {
 		return nil
 	}
+	return r.catchUpWAL(path)
+}
+
+// catchUpWAL runs catchUp for the database at path if walfs tracks it and it
+// has a WAL.
+func (r *Replicator) catchUpWAL(path string) error {
 	d := r.lookup(path)
 	if d == nil {
 		return nil
