@@ -2,13 +2,10 @@ package replicate
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/walfs/walfs/wal/restore"
 )
 
 // A passthrough poll writes the records of the transactions it captured in
@@ -20,12 +17,7 @@ func TestFailedBatchIsRetried(t *testing.T) {
 	dataDir := t.TempDir()
 	path := filepath.Join(dataDir, "app.db")
 	makeWALDatabase(t, path, 5)
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := openLive(t, path)
 	exec := func(q string) {
 		t.Helper()
 		if _, err := db.Exec(q); err != nil {
@@ -116,24 +108,5 @@ func TestFailedBatchIsRetried(t *testing.T) {
 	if len(snaps) != 1 {
 		t.Fatalf("level 9 holds %v, want only the first snapshot", snaps)
 	}
-	out := filepath.Join(t.TempDir(), "restored.db")
-	if _, err := restore.Restore(t.Context(), store, "app.db", out, restore.Options{IntegrityCheck: restore.IntegrityNone}); err != nil {
-		t.Fatal(err)
-	}
-	rdb, err := sql.Open("sqlite", out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
-	const q = "select group_concat(v, ',') from (select v from t order by id)"
-	var live, got string
-	if err := db.QueryRow(q).Scan(&live); err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.QueryRow(q).Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != live {
-		t.Fatalf("restored %q, live %q", got, live)
-	}
+	requireRestoreMatches(t, store, "app.db", db, "select group_concat(v, ',') from (select v from t order by id)")
 }

@@ -1,11 +1,8 @@
 package replicate
 
 import (
-	"database/sql"
 	"path/filepath"
 	"testing"
-
-	"github.com/walfs/walfs/wal/restore"
 )
 
 // walfs dies after SQLite committed and before the spool had the
@@ -21,12 +18,7 @@ func TestRestartReplaysWALAheadOfSpool(t *testing.T) {
 
 	// Five commits while walfs is away; the connection stays open so the
 	// WAL is neither checkpointed nor removed.
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := openLive(t, path)
 	for _, q := range []string{"pragma wal_autocheckpoint=0", "insert into t(v) values('1')", "insert into t(v) values('2')",
 		"update t set v = 'x' where id % 2 = 0", "insert into t(v) values('3')", "delete from t where id = 3"} {
 		if _, err := db.Exec(q); err != nil {
@@ -50,24 +42,5 @@ func TestRestartReplaysWALAheadOfSpool(t *testing.T) {
 		t.Fatalf("level 0 holds %v, want TXIDs 2-6", l0)
 	}
 	// The replica restores to exactly what SQLite sees.
-	out := filepath.Join(t.TempDir(), "restored.db")
-	if _, err := restore.Restore(t.Context(), store, "app.db", out, restore.Options{IntegrityCheck: restore.IntegrityNone}); err != nil {
-		t.Fatal(err)
-	}
-	rdb, err := sql.Open("sqlite", out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
-	var live, got string
-	const q = "select group_concat(id || ':' || v, ',') from (select * from t order by id)"
-	if err := db.QueryRow(q).Scan(&live); err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.QueryRow(q).Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if got != live {
-		t.Fatalf("restored rows %q, live %q", got, live)
-	}
+	requireRestoreMatches(t, store, "app.db", db, "select group_concat(id || ':' || v, ',') from (select * from t order by id)")
 }
