@@ -27,8 +27,12 @@ type Options struct {
 	// reads them back); other files are then served through walfs so that
 	// writes to database files can be held until capture caught up.
 	Passthrough bool
-	Logger      *slog.Logger
-	Debug       bool // log every FUSE request
+	// AllowOther lets users other than the one running walfs enter the
+	// mount. Either way the kernel checks every permission against the
+	// files' owners and modes (default_permissions), as on the disk.
+	AllowOther bool
+	Logger     *slog.Logger
+	Debug      bool // log every FUSE request
 }
 
 // Mount is a mounted walfs file system.
@@ -41,6 +45,11 @@ type Mount struct {
 // New mounts the data dir at the mount point and starts serving requests.
 // The mount point must be an empty directory that is not already a mount;
 // a missing one is created.
+//
+// New sets the process umask to 0: the kernel applies each caller's umask to
+// the modes it sends, and a second mask would make files in the mount differ
+// from files on the disk. Everything else the process creates must therefore
+// give its mode explicitly.
 func New(opts Options) (*Mount, error) {
 	log := opts.Logger
 	if log == nil {
@@ -53,7 +62,12 @@ func New(opts Options) (*Mount, error) {
 	if err := syscall.Stat(opts.DataDir, &st); err != nil {
 		return nil, fmt.Errorf("stat data dir %s: %w", opts.DataDir, err)
 	}
-	fsys := &fileSystem{cap: opts.Capturer, passthrough: opts.Passthrough}
+	id, err := processIdentity()
+	if err != nil {
+		return nil, err
+	}
+	syscall.Umask(0)
+	fsys := &fileSystem{cap: opts.Capturer, passthrough: opts.Passthrough, id: id}
 	fsys.root = &fs.LoopbackRoot{Path: opts.DataDir, Dev: uint64(st.Dev)}
 	fsys.root.NewNode = fsys.newNode
 	rootNode := fsys.newNode(fsys.root, nil, "", &st)
@@ -64,14 +78,19 @@ func New(opts Options) (*Mount, error) {
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,
 		NegativeTimeout: &timeout,
+		NullPermissions: true, // mode 000 is a mode, not "unknown"
 		MountOptions: fuse.MountOptions{
+			// The kernel checks permissions from the attributes walfs
+			// returns; without this it checks none and every user acts
+			// as root in the mount.
+			Options:       []string{"default_permissions"},
 			FsName:        opts.DataDir,
 			Name:          FsType,
 			DisableXAttrs: true,
 			MaxWrite:      1 << 20,
 			DirectMount:   os.Geteuid() == 0,
 			Debug:         opts.Debug,
-			AllowOther:    os.Geteuid() == 0,
+			AllowOther:    opts.AllowOther,
 		},
 	}
 	server, err := fs.Mount(opts.MountPoint, rootNode, fopts)

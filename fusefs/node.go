@@ -26,7 +26,8 @@ type node struct {
 type fileSystem struct {
 	root        *fs.LoopbackRoot
 	cap         Capturer
-	passthrough bool // see Options.Passthrough
+	passthrough bool     // see Options.Passthrough
+	id          identity // the mount process's credentials (caller.go)
 }
 
 var (
@@ -141,25 +142,6 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return n.fsys.openSpecial(n, n.rel(), flags)
 }
 
-func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	if n.hidden(name) {
-		return nil, nil, 0, syscall.EPERM
-	}
-	ino, fh, fuseFlags, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
-	rel := n.child(name)
-	if errno != 0 || n.fsys.kind(rel) == kindLoopback {
-		return ino, fh, fuseFlags, errno
-	}
-	// Reopen through os.File so walfs serves (and can read) the file.
-	fh.(fs.FileReleaser).Release(ctx)
-	flags &^= syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC
-	sfh, sflags, errno := n.fsys.openSpecial(ino.Operations().(*node), rel, flags)
-	if errno != 0 {
-		return nil, nil, 0, errno
-	}
-	return ino, sfh, sflags, 0
-}
-
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	size, truncating := in.GetSize()
 	if jdb, ok := journalDB(n.rel()); ok && truncating {
@@ -224,27 +206,6 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		}
 	}
 	return errno
-}
-
-func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if n.hidden(name) {
-		return nil, syscall.EPERM
-	}
-	return n.LoopbackNode.Mkdir(ctx, name, mode, out)
-}
-
-func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if n.hidden(name) {
-		return nil, syscall.EPERM
-	}
-	return n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
-}
-
-func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if n.hidden(name) {
-		return nil, syscall.EPERM
-	}
-	return n.LoopbackNode.Symlink(ctx, target, name, out)
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {

@@ -52,6 +52,7 @@ func mountCommand() *cli.Command {
 			&cli.DurationFlag{Name: "snapshot-interval", Value: replicate.DefaultSnapshotInterval, EnvVars: []string{"WALFS_SNAPSHOT_INTERVAL"}, Usage: "write a snapshot when the newest one is this old and transactions followed it (also when the level-0 files after it outgrow it 10x); 0: only by size"},
 			&cli.DurationFlag{Name: "retention", Value: replicate.DefaultRetention, EnvVars: []string{"WALFS_RETENTION"}, Usage: "keep every point in time of this window restorable and delete what no restore in it needs; 0: keep everything"},
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"WALFS_METRICS_ADDR"}, Usage: "serve Prometheus metrics at http://`ADDR`/metrics, e.g. 127.0.0.1:9090"},
+			allowOtherFlag(),
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request (very verbose)"},
 		),
 		Action: runMount,
@@ -93,6 +94,9 @@ func runMount(c *cli.Context) error {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return fmt.Errorf("/dev/fuse is missing (load the fuse kernel module, or in a container pass --device /dev/fuse)")
 	}
+	if err := cfg.Access.check(os.Geteuid(), fuseConfPath); err != nil {
+		return err
+	}
 	ctx := c.Context
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -123,6 +127,7 @@ func runMount(c *cli.Context) error {
 	log.Info("starting", "data_dir", cfg.DataDir, "mount_point", cfg.MountPoint, "replica", store.String(), "sync_interval", cfg.SyncInterval, "durability", cfg.Durability)
 	capture, why := chooseCapture(cfg.Capture, cfg.Durability)
 	log.Info("capture path", "path", capture, "why", why)
+	log.Info("mount access", "who", cfg.Access.who(os.Geteuid()), "from", cfg.Access.From, "permissions", "checked by the kernel against each file's owner and mode, as on the disk")
 	rep, err := replicate.New(replicate.Options{
 		Capture:      capture,
 		DataDir:      cfg.DataDir,
@@ -157,7 +162,7 @@ func runMount(c *cli.Context) error {
 	}
 	m, err := fusefs.New(fusefs.Options{
 		DataDir: cfg.DataDir, MountPoint: cfg.MountPoint, Capturer: rep, Logger: log, Debug: c.Bool("debug-fuse"),
-		Passthrough: capture == replicate.CapturePassthrough,
+		Passthrough: capture == replicate.CapturePassthrough, AllowOther: cfg.Access.AllowOther,
 	})
 	if err != nil {
 		rep.Close()

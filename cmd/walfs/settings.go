@@ -29,6 +29,7 @@ type settings struct {
 	MetricsAddr         string
 	Lease               string
 	LogLevel, LogFormat string
+	Access              mountAccess // who may enter the mount (access.go)
 }
 
 func commonFlags() []cli.Flag {
@@ -99,6 +100,7 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	if s.SyncTimeout <= 0 {
 		return nil, usagef("--sync-timeout must be positive, got %s", s.SyncTimeout)
 	}
+	s.Access = pickAccess(c, file)
 	s.LogLevel = pick("log-level", file.LogLevel)
 	s.LogFormat = pick("log-format", file.LogFormat)
 	if s.SyncInterval <= 0 {

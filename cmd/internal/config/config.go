@@ -32,6 +32,10 @@ type Config struct {
 	LogFormat  string // log-format: "text" or "json"
 	Lease      string // lease: "auto", "required" or "off"
 
+	// AllowOther (allow-other) lets users other than the one running
+	// walfs enter the mount; nil when the file does not say.
+	AllowOther *bool
+
 	// Replica is the replica block (replica:, or the single entry of
 	// replicas:), nil when the file has none.
 	Replica *Replica

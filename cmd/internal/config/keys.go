@@ -36,6 +36,7 @@ var topFields = index(
 	duration("snapshot-interval", func(c *Config) *Duration { return &c.SnapshotInterval }),
 	duration("retention", func(c *Config) *Duration { return &c.Retention }),
 	oneOf("lease", func(c *Config) *string { return &c.Lease }, "auto", "required", "off"),
+	boolean("allow-other", func(c *Config) **bool { return &c.AllowOther }),
 )
 
 // replicaFields are the keys of a replica block.
