@@ -46,6 +46,7 @@ func configCheckCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print machine-readable JSON to stdout: every setting as {value, source, why}, plus the probe results with --probe"},
 			&cli.BoolFlag{Name: "probe", Usage: "contact the store: list, write, read and delete a tiny object under the replica path and test conditional writes; exits 1 with a hint if any step fails"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "with --probe, the `DURATION` all probe requests together may take; within it each request is retried on transient errors"},
+			allowOtherFlag(),
 		},
 		Action: runConfigCheck,
 	}
@@ -56,6 +57,7 @@ type checkedReplica struct {
 	cfg        s3backend.Config
 	configFile string // "" without a config file
 	urlFrom    string // "--replica", "WALFS_REPLICA_URL", "config", "default"
+	access     mountAccess
 }
 
 func runConfigCheck(c *cli.Context) error {
@@ -101,6 +103,7 @@ func checkReplica(c *cli.Context) (checkedReplica, error) {
 		}
 		rep.configFile = path
 	}
+	rep.access = pickAccess(c, file)
 	rep.cfg = replicaConfig(file)
 	if rep.cfg.URL != "" || rep.cfg.Bucket != "" || rep.cfg.Path != "" {
 		rep.urlFrom = "config"

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,9 +22,11 @@ const (
 // checkReport is what `walfs config check` prints; its JSON form is the
 // --json output.
 type checkReport struct {
-	ConfigFile  string `json:"config_file,omitempty"`
-	Replica     string `json:"replica"`      // the replica settings, secrets redacted
-	ReplicaFrom string `json:"replica_from"` // --replica, WALFS_REPLICA_URL, config or default
+	ConfigFile  string      `json:"config_file,omitempty"`
+	Replica     string      `json:"replica"`      // the replica settings, secrets redacted
+	ReplicaFrom string      `json:"replica_from"` // --replica, WALFS_REPLICA_URL, config or default
+	Access      mountAccess `json:"mount_access"` // who may enter the mount
+	AccessWho   string      `json:"-"`            // depends on who runs the check
 	s3backend.Resolved
 	Probe *probeReport `json:"probe,omitempty"`
 }
@@ -44,7 +47,8 @@ func newCheckReport(rep checkedReplica, res s3backend.Resolved) *checkReport {
 	}
 	desc := rep.cfg
 	desc.AccessKeyID, desc.SecretAccessKey = "", "" // shown as set/not set below, never in part
-	r := &checkReport{ConfigFile: rep.configFile, Replica: desc.String(), ReplicaFrom: rep.urlFrom, Resolved: res}
+	r := &checkReport{ConfigFile: rep.configFile, Replica: desc.String(), ReplicaFrom: rep.urlFrom, Resolved: res,
+		Access: rep.access, AccessWho: rep.access.who(os.Geteuid())}
 	relabel := func(s *s3backend.Source) {
 		switch *s {
 		case s3backend.SourceURL:
@@ -72,6 +76,7 @@ func (r *checkReport) print(w io.Writer) error {
 	if r.ConfigFile != "" {
 		fmt.Fprintf(w, "config file: %s\n", r.ConfigFile)
 	}
+	fmt.Fprintf(w, "mount access: %s (from %s)\n", r.AccessWho, r.Access.From)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value string, src s3backend.Source, why string) {
