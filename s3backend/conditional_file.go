@@ -115,7 +115,7 @@ func (s *FileStore) readConditional(key string) ([]byte, string, error) {
 func (s *FileStore) writeConditional(key string, body []byte) error {
 	dst := s.path(key)
 	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(dst)+"-*")
@@ -144,7 +144,7 @@ func (s *FileStore) writeConditional(key string, body []byte) error {
 // waiting for it as long as ctx allows. Holders keep it for one small
 // read-compare-write, so the wait is short; polling keeps it cancellable.
 func (s *FileStore) withRootLock(ctx context.Context, fn func() error) error {
-	if err := os.MkdirAll(s.root, 0o755); err != nil {
+	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return err
 	}
 	d, err := os.Open(s.root)

@@ -21,6 +21,9 @@ const tempPrefix = ".walfs-tmp-"
 // FileStore is a Store on a local directory tree, laid out exactly like the
 // S3 keys (<root>/<db>/<level>/<min>-<max>.ltx), so a directory can be synced
 // to a bucket and back. CreatedAt is kept as the file's modification time.
+// The objects hold database pages, so the directories it creates are 0700
+// and its files 0600 (os.CreateTemp's mode, which the rename keeps), whatever
+// the umask; directories that already exist keep their mode.
 type FileStore struct {
 	root string
 }
@@ -41,7 +44,7 @@ func (s *FileStore) String() string { return "file://" + filepath.ToSlash(s.root
 
 // Init creates the root directory and checks it is writable.
 func (s *FileStore) Init(ctx context.Context) error {
-	if err := os.MkdirAll(s.root, 0o755); err != nil {
+	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return withHint(fmt.Errorf("init file store %s: %w", s.root, err),
 			"check the replica path exists or can be created and that walfs may write there")
 	}
@@ -204,7 +207,7 @@ func (s *FileStore) Write(ctx context.Context, info FileInfo, r io.Reader, size 
 func (s *FileStore) writeFile(ctx context.Context, key string, r io.Reader, size int64, mtime time.Time) (err error) {
 	dst := s.path(key)
 	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(dst)+"-*")

@@ -2,10 +2,12 @@ package s3backend_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,5 +110,59 @@ func TestFileStoreInitUnwritable(t *testing.T) {
 	}
 	if s3backend.Hint(err) == "" {
 		t.Fatalf("Init error carries no hint: %v", err)
+	}
+}
+
+// Every directory and object the store creates is private, whatever the
+// umask (a mount runs with umask 0): the objects hold database pages.
+func TestFileStoreModes(t *testing.T) {
+	old := syscall.Umask(0) // no test in this package runs in parallel
+	t.Cleanup(func() { syscall.Umask(old) })
+	root := filepath.Join(t.TempDir(), "replica")
+	s := s3backend.NewFileStore(root)
+	ctx := t.Context()
+	if err := s.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, fi := range []s3backend.FileInfo{
+		{DB: "app.db", Level: 0, MinTXID: 1, MaxTXID: 1},
+		{DB: "sub/dir/other.db", Level: 9, MinTXID: 1, MaxTXID: 3},
+	} {
+		if _, err := s.Write(ctx, fi, strings.NewReader("ltx"), 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etag, err := s.PutIfAbsent(ctx, "locks/app.db/lease.json", []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutIfMatch(ctx, "locks/app.db/lease.json", []byte("2"), etag); err != nil {
+		t.Fatal(err)
+	}
+	var files int
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		} else {
+			files++
+		}
+		if got := info.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", p, got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := files, 3; got != want {
+		t.Errorf("store holds %d files, want %d", got, want)
 	}
 }

@@ -82,7 +82,7 @@ func runBench(c *cli.Context) error {
 	}
 
 	native := filepath.Join(root, "native")
-	if err := os.MkdirAll(native, 0o755); err != nil {
+	if err := os.MkdirAll(native, 0o700); err != nil {
 		return err
 	}
 	replicas := []string{"file://" + filepath.Join(root, "replica")}
@@ -174,10 +174,10 @@ func startBenchMount(name, dir, replica, capture string) (*benchMountPoint, erro
 	}
 	data, mnt := filepath.Join(dir, "data"), filepath.Join(dir, "mnt")
 	logPath := filepath.Join(dir, "mount.log")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(logPath)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}

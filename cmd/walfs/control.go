@@ -5,16 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 )
 
-// The control socket lets `walfs unmount` ask a running mount to flush and
-// unmount. It lives in the state dir, which only the owner can read.
+// The control socket lets `walfs unmount`, `sync` and `status` talk to a
+// running mount. It lives in the state dir (0700), is itself 0600, and every
+// connection's peer credentials are checked: only the mount's own user and
+// root may use it, whatever the modes say.
 const controlSocketName = "control.sock"
 
 type unmountRequest struct {
@@ -34,12 +40,6 @@ type controlServer struct {
 }
 
 func startControl(stateDir string, log *slog.Logger, unmount func(ctx context.Context, req unmountRequest) error, flush func(ctx context.Context, timeout time.Duration) error, routes ...controlRoute) (*controlServer, error) {
-	path := filepath.Join(stateDir, controlSocketName)
-	os.Remove(path) // left by a killed mount; we hold the data dir now
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on control socket %s: %w", path, err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /unmount", func(w http.ResponseWriter, r *http.Request) {
 		var req unmountRequest
@@ -70,13 +70,103 @@ func startControl(stateDir string, log *slog.Logger, unmount func(ctx context.Co
 	for _, rt := range routes {
 		mux.HandleFunc(rt.pattern, rt.handler)
 	}
-	cs := &controlServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	return listenControl(filepath.Join(stateDir, controlSocketName), uint32(os.Geteuid()), mux, log)
+}
+
+// listenControl serves h on a new unix socket at path, mode 0600, to peers
+// running as owner or root; others get 403 and a one-line reason.
+func listenControl(path string, owner uint32, h http.Handler, log *slog.Logger) (*controlServer, error) {
+	os.Remove(path) // left by a killed mount; we hold the data dir now
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on control socket %s: %w", path, err)
+	}
+	// bind(2) applies the umask, which is 0 in a mount; the 0700 state dir
+	// covers the moment until this chmod.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("make control socket %s private: %w", path, err)
+	}
+	srv := &http.Server{
+		Handler:           requirePeer(owner, h, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			cred, err := peerCred(c)
+			return context.WithValue(ctx, peerKey{}, peer{cred: cred, err: err})
+		},
+	}
+	cs := &controlServer{ln: ln, srv: srv}
 	go func() {
 		if err := cs.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("control socket stopped", "err", err)
 		}
 	}()
 	return cs, nil
+}
+
+// peerKey is the context key of the peer of a control connection.
+type peerKey struct{}
+
+// peer is who is on the other end of a control connection.
+type peer struct {
+	cred *syscall.Ucred
+	err  error // why cred is unknown
+}
+
+// peerCred asks the kernel who connected c (SO_PEERCRED: the credentials
+// at connect time, which the peer cannot forge).
+func peerCred(c net.Conn) (*syscall.Ucred, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil, fmt.Errorf("read peer credentials: %T is not a unix socket", c)
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("read peer credentials: %w", err)
+	}
+	var cred *syscall.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return nil, fmt.Errorf("read peer credentials: %w", err)
+	}
+	if credErr != nil {
+		return nil, fmt.Errorf("read peer credentials: %w", credErr)
+	}
+	return cred, nil
+}
+
+// checkPeer returns nil if a peer running as uid may control a mount run
+// by owner: the same user, or root.
+func checkPeer(uid, owner uint32) error {
+	if uid == owner || uid == 0 {
+		return nil
+	}
+	return fmt.Errorf("only uid %d or root may control this mount", owner)
+}
+
+// requirePeer refuses requests from peers checkPeer rejects, and from peers
+// whose credentials could not be read.
+func requirePeer(owner uint32, next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := r.Context().Value(peerKey{}).(peer)
+		err := p.err
+		if err == nil && p.cred == nil {
+			err = errors.New("peer credentials unknown")
+		}
+		if err == nil {
+			if err = checkPeer(p.cred.Uid, owner); err != nil {
+				log.Warn("control socket: refused a request", "uid", p.cred.Uid, "pid", p.cred.Pid, "request", r.Method+" "+r.URL.Path)
+			}
+		}
+		if err != nil {
+			// One line of text/plain: callControl and fetchStatus print it.
+			http.Error(w, "walfs: "+oneLine(err), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (cs *controlServer) Close() {
@@ -92,31 +182,19 @@ func requestUnmount(ctx context.Context, stateDir string, req unmountRequest) er
 
 // callControl posts req to an endpoint of the control socket.
 func callControl(ctx context.Context, stateDir, endpoint string, req unmountRequest) error {
-	path := filepath.Join(stateDir, controlSocketName)
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			conn, err := d.DialContext(ctx, "unix", path)
-			if err != nil {
-				return nil, &noDaemonError{err: err}
-			}
-			return conn, nil
-		},
-	}}
 	body, _ := json.Marshal(req)
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://walfs/"+endpoint, bytesReader(body))
 	if err != nil {
 		return err
 	}
-	resp, err := client.Do(hreq)
+	resp, err := controlClient(filepath.Join(stateDir, controlSocketName)).Do(hreq)
 	if err != nil {
-		var nd *noDaemonError
-		if errors.As(err, &nd) {
-			return nd
-		}
-		return fmt.Errorf("ask walfs mount to %s: %w", endpoint, err)
+		return controlDialError(err, "ask walfs mount to "+endpoint)
 	}
 	defer resp.Body.Close()
+	if err := refusal(resp); err != nil {
+		return err
+	}
 	var out unmountResponse
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return fmt.Errorf("read answer from walfs mount: %w", err)
@@ -125,6 +203,43 @@ func callControl(ctx context.Context, stateDir, endpoint string, req unmountRequ
 		return errors.New(out.Error)
 	}
 	return nil
+}
+
+// controlClient talks HTTP over the control socket at path.
+func controlClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
+			switch {
+			case errors.Is(err, fs.ErrPermission):
+				// Not ours to reach: that says nothing about whether the
+				// mount is alive, so it is no dead mount to clear.
+				return nil, fmt.Errorf("%w (only the user running the mount, or root, may control it)", err)
+			case err != nil:
+				return nil, &noDaemonError{err: err}
+			}
+			return conn, nil
+		},
+	}}
+}
+
+// controlDialError returns the noDaemonError inside err, if any, or err
+// wrapped with what the client was doing.
+func controlDialError(err error, doing string) error {
+	var nd *noDaemonError
+	if errors.As(err, &nd) {
+		return nd
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
+// refusal returns the mount's reason when it refused the request (403).
+func refusal(resp *http.Response) error {
+	if resp.StatusCode != http.StatusForbidden {
+		return nil
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return errors.New(strings.TrimPrefix(strings.TrimSpace(string(b)), "walfs: "))
 }
 
 // noDaemonError means no walfs process answers for the mount.

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/walfs/walfs/fusefs"
+	"github.com/walfs/walfs/wal/replicate"
 )
 
 // lockDataDir takes an exclusive lock on the data dir for the life of this
@@ -16,8 +17,8 @@ import (
 // the process dies, so a crash never leaves it held.
 func lockDataDir(dataDir string) (release func(), err error) {
 	stateDir := filepath.Join(dataDir, fusefs.StateDirName)
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state dir %s: %w", stateDir, err)
+	if err := replicate.MakeStateDir(stateDir); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(stateDir, "mount.lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)

@@ -32,7 +32,9 @@ func restoreCommand() *cli.Command {
 			"forward, applies them in order, verifies every file's CRC and the database checksum, runs\n" +
 			"SQLite's quick_check, and only then moves the result into place. An interrupted or failed\n" +
 			"restore leaves nothing behind. REPLICA_URL_OF_DB names one database inside a replica (see\n" +
-			"`walfs ls`). Credentials come from WALFS_ACCESS_KEY_ID/WALFS_SECRET_ACCESS_KEY or AWS_*.\n\n" +
+			"`walfs ls`). Credentials come from WALFS_ACCESS_KEY_ID/WALFS_SECRET_ACCESS_KEY or AWS_*.\n" +
+			"A new database file is created 0600 and one replaced with --force keeps its mode; directories\n" +
+			"that --all creates are 0700. Use chmod to share them.\n\n" +
 			"With --all, restores every database under REPLICA_URL into the directory tree DIR (each at\n" +
 			"DIR/<its path in the replica>), one after another with the same verification, and prints a\n" +
 			"summary. A failed database does not stop the others; the exit status is 1 if any failed.\n" +

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -192,28 +191,18 @@ func fetchStatus(ctx context.Context, mnt string) (statusReport, error) {
 		return statusReport{}, err
 	}
 	sock := filepath.Join(dataDir, fusefs.StateDirName, controlSocketName)
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			conn, err := (&net.Dialer{}).DialContext(ctx, "unix", sock)
-			if err != nil {
-				return nil, &noDaemonError{err: err}
-			}
-			return conn, nil
-		},
-	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://walfs/status", nil)
 	if err != nil {
 		return statusReport{}, err
 	}
-	resp, err := client.Do(req)
+	resp, err := controlClient(sock).Do(req)
 	if err != nil {
-		var nd *noDaemonError
-		if errors.As(err, &nd) {
-			return statusReport{}, nd
-		}
-		return statusReport{}, fmt.Errorf("ask walfs mount for its status: %w", err)
+		return statusReport{}, controlDialError(err, "ask walfs mount for its status")
 	}
 	defer resp.Body.Close()
+	if err := refusal(resp); err != nil {
+		return statusReport{}, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		return statusReport{}, fmt.Errorf("ask walfs mount for its status: %s (is it an older walfs?)", resp.Status)
 	}

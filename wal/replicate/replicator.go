@@ -127,8 +127,8 @@ func (r *Replicator) StateDir() string { return r.stateDir }
 // local ones (resuming their spools, snapshotting where local and replica
 // disagree) and starts the uploaders.
 func (r *Replicator) Start(ctx context.Context) error {
-	if err := os.MkdirAll(r.stateDir, 0o700); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
+	if err := MakeStateDir(r.stateDir); err != nil {
+		return err
 	}
 	if err := r.opts.Store.Init(ctx); err != nil {
 		return err
@@ -154,7 +154,8 @@ func (r *Replicator) Start(ctx context.Context) error {
 			continue
 		}
 		r.log.Info("restoring database from replica", "db", db)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		// The replica keeps no directory modes; private, like restore --all.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return fmt.Errorf("restore %s: %w", db, err)
 		}
 		if _, err := r.opts.Restore(ctx, db, path); err != nil {

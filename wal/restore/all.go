@@ -57,7 +57,8 @@ func (r DBResult) Status() string {
 var ErrSomeFailed = errors.New("some databases failed to restore")
 
 // RestoreAll restores every database in st into the directory tree dir, each
-// at dir/<its path in the replica>, one after another, with the same
+// at dir/<its path in the replica> (directories it creates are 0700, new
+// databases 0600, like Restore), one after another, with the same
 // planning, verification and all-or-nothing installation as Restore. A
 // failed database does not stop the others; RestoreAll then returns the
 // results and an error matching ErrSomeFailed. With a timestamp target, a
@@ -79,7 +80,7 @@ func RestoreAll(ctx context.Context, st s3backend.Store, dir string, opts AllOpt
 			"check the replica URL: it must name the replica root (the --replica of the mount)")
 	}
 	if !opts.DryRun {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, withHint(fmt.Errorf("restore all: create %s: %w", dir, err), "check the directory's parent is writable")
 		}
 	}
@@ -141,7 +142,7 @@ func restoreOne(ctx context.Context, st s3backend.Store, dir, db string, opts Al
 		}
 		return r
 	}
-	if err := os.MkdirAll(filepath.Dir(r.Output), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(r.Output), 0o700); err != nil {
 		r.Err = withHint(fmt.Errorf("restore %s: create %s: %w", dbName(db), filepath.Dir(r.Output), err),
 			"a file may be in the way of the database's directory")
 		return r

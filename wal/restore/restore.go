@@ -50,7 +50,9 @@ var sidecars = []string{"-wal", "-journal", "-shm"}
 // while fsyncing, then renames the result into place and fsyncs the
 // directory. On any failure nothing is left at
 // "<outPath>.tmp" or in the download directory, and outPath is untouched;
-// errors about an object name its key.
+// errors about an object name its key. The restored file has the replaced
+// file's permissions, else 0600; the download directory is 0700 and every
+// file is 0600 while it is being built.
 func Restore(ctx context.Context, st s3backend.Store, db, outPath string, opts Options) (*Result, error) {
 	start := time.Now()
 	if opts.Parallelism <= 0 {
@@ -102,9 +104,11 @@ func Restore(ctx context.Context, st s3backend.Store, db, outPath string, opts O
 
 // checkOutput refuses an existing output (or -wal/-journal beside it) unless
 // force is set, and anything but a regular file even then. It returns the
-// permissions to give the restored file: the replaced file's, else 0644.
+// permissions to give the restored file: the replaced file's, else 0600 (a
+// database is private until its owner shares it; the mode is explicit because
+// a mount restores with umask 0).
 func checkOutput(out string, force bool) (fs.FileMode, error) {
-	mode := fs.FileMode(0o644)
+	mode := fs.FileMode(0o600)
 	fi, err := os.Lstat(out)
 	switch {
 	case err == nil && !fi.Mode().IsRegular():
@@ -158,9 +162,10 @@ func (r *run) discard() {
 	}
 }
 
-// build downloads and applies the plan into r.tmp, checks it and syncs it.
+// build downloads and applies the plan into r.tmp, checks it, gives it mode
+// and syncs it.
 func (r *run) build(ctx context.Context, mode fs.FileMode) (ltx.Checksum, bool, error) {
-	f, err := os.OpenFile(r.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+	f, err := os.OpenFile(r.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, false, withHint(fmt.Errorf("restore: create %s: %w", r.tmp, err),
 			"check that the output's directory is writable")
@@ -170,6 +175,11 @@ func (r *run) build(ctx context.Context, mode fs.FileMode) (ltx.Checksum, bool, 
 	last, err := r.fetchAndApply(ctx, f)
 	if err != nil {
 		return 0, false, err
+	}
+	// Chmod, unlike the create mode, ignores the umask, and the sync in
+	// verify makes it durable with the pages.
+	if err := f.Chmod(mode); err != nil {
+		return 0, false, fmt.Errorf("restore: chmod %s: %w", r.tmp, err)
 	}
 	lastInfo := r.plan.Files[len(r.plan.Files)-1]
 	c, err := verify(ctx, f, r.tmp, last.header.PageSize, last.header.Commit, r.opts.IntegrityCheck)
