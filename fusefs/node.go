@@ -9,6 +9,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // StateDirName is the directory inside the data dir that holds walfs's own
@@ -142,7 +143,19 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	return n.fsys.openSpecial(n, n.rel(), flags)
 }
 
+// changesNothing are the SETATTR fields that name no attribute to change.
+const changesNothing = fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_CTIME
+
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if in.Valid&^changesNothing == 0 {
+		// chown(f, -1, -1) arrives empty; on the disk it still updates
+		// ctime. The kernel has checked the caller may.
+		p := filepath.Join(n.RootData.Path, n.rel())
+		if err := unix.Fchownat(unix.AT_FDCWD, p, -1, -1, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fs.ToErrno(err)
+		}
+		return n.LoopbackNode.Getattr(ctx, f, out)
+	}
 	size, truncating := in.GetSize()
 	if jdb, ok := journalDB(n.rel()); ok && truncating {
 		// TRUNCATE journal mode commits by truncating the journal.

@@ -14,21 +14,36 @@ import (
 	"time"
 )
 
-// walfsBin is the binary built once for the whole package.
-var walfsBin string
+// walfsBin is the binary built once for the whole package; permopBin is the
+// helper the permission tests run as other users (permop/main.go).
+var walfsBin, permopBin string
 
 func TestMain(m *testing.M) {
+	if _, ok := os.LookupEnv(posixCaseEnv); ok {
+		// A child of TestPermPosix runs one posixtest case; it needs no
+		// binaries.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "walfs-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	walfsBin = filepath.Join(dir, "walfs")
-	build := exec.Command("go", "build", "-o", walfsBin, "../cmd/walfs")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build walfs:", err)
+	// Other users run these binaries too (perm_*_test.go); MkdirTemp made
+	// the directory 0700.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	walfsBin = filepath.Join(dir, "walfs")
+	permopBin = filepath.Join(dir, "permop")
+	for _, b := range []struct{ out, pkg string }{{walfsBin, "../cmd/walfs"}, {permopBin, "./permop"}} {
+		build := exec.Command("go", "build", "-o", b.out, b.pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", b.pkg, err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
