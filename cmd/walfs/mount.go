@@ -170,7 +170,11 @@ func runMount(c *cli.Context) error {
 	}
 	log.Info("mounted; open your databases inside the mount point", "mount_point", cfg.MountPoint)
 
+	// A signal's shutdown runs on its own goroutine and unmounts as its
+	// last step, so m.Wait can return while it is still finishing:
+	// shutdownMu is held for the whole of it and guards shutdownErr.
 	var once sync.Once
+	var shutdownMu sync.Mutex
 	var shutdownErr error
 	shutdown := func(ctx context.Context, timeout time.Duration, lazy, fromSignal bool) error {
 		fctx, cancel := context.WithTimeout(ctx, timeout)
@@ -222,15 +226,22 @@ func runMount(c *cli.Context) error {
 		}
 		log.Info("signal received: flushing and unmounting", "signal", sig.String(), "timeout", cfg.Timeout)
 		once.Do(func() {
+			shutdownMu.Lock()
+			defer shutdownMu.Unlock()
 			shutdownErr = shutdown(context.Background(), cfg.Timeout, false, true)
 			if shutdownErr != nil {
 				log.Error("clean shutdown failed; unmounting anyway (captured transactions stay in the data dir and upload at the next mount)", "err", shutdownErr)
-				m.Unmount(true)
+				if err := m.Unmount(true); err != nil {
+					log.Error("lazy unmount failed", "err", err)
+				}
 			}
 		})
 	}()
 	m.Wait()
-	if shutdownErr == nil {
+	shutdownMu.Lock()
+	stopErr := shutdownErr
+	shutdownMu.Unlock()
+	if stopErr == nil {
 		// Files kept open past a lazy unmount may have committed after the
 		// final flush: upload those too (the Pending check below reports
 		// what could not be).
@@ -244,8 +255,8 @@ func runMount(c *cli.Context) error {
 		log.Warn("stopped with transactions not yet uploaded; they upload at the next mount of this data dir", "err", err)
 		return err
 	}
-	if shutdownErr != nil {
-		return shutdownErr
+	if stopErr != nil {
+		return stopErr
 	}
 	if closeErr != nil {
 		return closeErr
