@@ -36,6 +36,7 @@ func newApp() *cli.App {
 			mountCommand(),
 			unmountCommand(),
 			syncCommand(),
+			verifyCommand(),
 			statusCommand(),
 			benchCommand(),
 			restoreCommand(),

@@ -76,8 +76,14 @@ func writeMetrics(w io.Writer, dbs []replicate.DBStatus, requests map[string]ins
 		func(s replicate.DBStatus) float64 { return float64(s.UploadedBytes) })
 	perDB("walfs_last_upload_timestamp_seconds", "gauge", "Unix time of the last finished upload (0 when none since start).",
 		func(s replicate.DBStatus) float64 { return unixSeconds(s.LastUpload) })
+	perDB("walfs_upload_failing_since_timestamp_seconds", "gauge", "Unix time the current run of failed uploads began (0 while uploads succeed).",
+		func(s replicate.DBStatus) float64 { return unixSeconds(s.UploadFailingSince) })
 	perDB("walfs_snapshots_total", "counter", "Snapshots written by maintenance (on schedule or by size) since start.",
 		func(s replicate.DBStatus) float64 { return float64(s.Snapshots) })
+	perDB("walfs_repairs_total", "counter", "Inconsistent replicas replaced by a new snapshot of the local database since start.",
+		func(s replicate.DBStatus) float64 { return float64(s.Repairs) })
+	perDB("walfs_maintenance_stuck", "gauge", "Maintenance jobs that gave up after repeated failures (they retry after the next upload).",
+		func(s replicate.DBStatus) float64 { return float64(len(s.Stuck)) })
 	perDB("walfs_retention_deleted_files_total", "counter", "Replica files deleted by retention since start.",
 		func(s replicate.DBStatus) float64 { return float64(s.Deleted) })
 

@@ -211,7 +211,8 @@ func runMount(c *cli.Context) error {
 			return err
 		}
 		return rep.Verify(fctx)
-	}, statusRoute(func() statusReport { return buildStatus(rep.Status(), requests, cfg.DataDir, store.String()) }))
+	}, statusRoute(func() statusReport { return buildStatus(rep.Status(), requests, cfg.DataDir, store.String()) }),
+		verifyRoute(mountVerifier(rep, cfg.DataDir, store.String(), cfg.Timeout)))
 	if err != nil {
 		m.Unmount(true)
 		rep.Close()

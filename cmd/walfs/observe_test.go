@@ -23,8 +23,10 @@ func sampleStatus() []replicate.DBStatus {
 		DB: `odd "name".db`, LocalTXID: 120, ReplicatedTXID: 100, Lag: 1500 * time.Millisecond, SpoolBytes: 4096,
 		LastUpload: at, LastError: "upload app.db/0000/…: store unreachable", LastErrorAt: at.Add(-time.Minute),
 		Captured: 20, Uploads: 7, UploadedBytes: 9000, Compactions: [4]uint64{0, 3, 1, 0}, Snapshots: 1, Deleted: 5,
-		Errors: map[string]uint64{"upload": 2},
-		Levels: []replicate.LevelStatus{{Level: 9, Files: 1, Bytes: 500, MinTXID: 1, MaxTXID: 50}, {Level: 0, Files: 7, Bytes: 900, MinTXID: 51, MaxTXID: 100}},
+		Errors:  map[string]uint64{"upload": 2},
+		Levels:  []replicate.LevelStatus{{Level: 9, Files: 1, Bytes: 500, MinTXID: 1, MaxTXID: 50}, {Level: 0, Files: 7, Bytes: 900, MinTXID: 51, MaxTXID: 100}},
+		Repairs: 2, LastRepair: &replicate.Repair{At: at.Add(-10 * time.Second), TXID: 101, Why: "the replica's latest point is TXID 99"},
+		Stuck: []string{"retention failed 6 times in a row; it tries again after the next upload: store unreachable"},
 	}}
 }
 
@@ -49,6 +51,8 @@ func TestWriteMetrics(t *testing.T) {
 		`walfs_store_requests_total{op="put"} 9` + "\n",
 		`walfs_store_errors_total{op="put",kind="unreachable"} 2` + "\n",
 		`walfs_last_upload_timestamp_seconds{db="odd \"name\".db"} 1772366400` + "\n",
+		`walfs_repairs_total{db="odd \"name\".db"} 2` + "\n",
+		`walfs_maintenance_stuck{db="odd \"name\".db"} 1` + "\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q", want)
@@ -82,7 +86,9 @@ func TestPrintStatus(t *testing.T) {
 	var b bytes.Buffer
 	printStatus(&b, rep, time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC))
 	out := b.String()
-	for _, want := range []string{"/mnt  (data /data, replica file:///replica", "REQUESTS/1H", `odd "name".db`, "120", "100", "1.5s", "4.0 KiB", "30s ago", "1m30s ago: upload"} {
+	for _, want := range []string{"/mnt  (data /data, replica file:///replica", "REQUESTS/1H", `odd "name".db`, "120", "100", "1.5s", "4.0 KiB", "30s ago", "1m30s ago: upload",
+		"REPAIRS", `odd "name".db: repaired 2 time(s); last 40s ago: new snapshot at TXID 101 because the replica's latest point is TXID 99`,
+		`odd "name".db: STUCK: retention failed 6 times`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}
@@ -124,7 +130,32 @@ func TestStatusOverControlSocket(t *testing.T) {
 		d.LastUpload == nil || d.LastError == "" || d.Compactions["1"] != 3 || len(d.Levels) != 2 {
 		t.Errorf("status over the socket: %+v", d)
 	}
+	if d.Repairs != 2 || d.LastRepair == nil || d.LastRepair.TXID != 101 || len(d.Stuck) != 1 {
+		t.Errorf("repairs over the socket: %d, last %+v, stuck %v", d.Repairs, d.LastRepair, d.Stuck)
+	}
 	if rep.StoreRequests[instrument.OpList] != 1 {
 		t.Errorf("store requests: %v", rep.StoreRequests)
+	}
+}
+
+// A queue that cannot drain says why, and since when, first.
+func TestPrintStatusUploadsFailing(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
+	dbs := sampleStatus()
+	dbs[0].UploadError = "upload app.db/0000/…: store unreachable"
+	dbs[0].UploadFailingSince, dbs[0].UploadFailures = now.Add(-3*time.Minute), 7
+	rep := buildStatus(dbs, instrument.NewCounter(), "/data", "file:///replica")
+	if d := rep.Databases[0]; d.UploadFailingSince == nil || !d.UploadFailingSince.Equal(now.Add(-3*time.Minute)) || d.UploadFailures != 7 {
+		t.Errorf("json: failing since %v, %d failures", d.UploadFailingSince, d.UploadFailures)
+	}
+	var b bytes.Buffer
+	printStatus(&b, rep, now)
+	if want := "uploads failing since 3m0s ago (7 attempts): upload app.db/0000/…: store unreachable"; !strings.Contains(b.String(), want) {
+		t.Errorf("status table lacks %q:\n%s", want, b.String())
+	}
+	var m bytes.Buffer
+	writeMetrics(&m, dbs, nil)
+	if want := `walfs_upload_failing_since_timestamp_seconds{db="odd \"name\".db"} 1772366250`; !strings.Contains(m.String(), want) {
+		t.Errorf("metrics lack %q", want)
 	}
 }

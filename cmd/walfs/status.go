@@ -27,7 +27,9 @@ func statusCommand() *cli.Command {
 		Description: "Asks the running `walfs mount` at MOUNTPOINT (or every walfs mount on this machine) for\n" +
 			"the state of each database: the last TXID captured locally and the last one in the replica,\n" +
 			"the replication lag (age of the oldest transaction not yet uploaded), bytes waiting in the\n" +
-			"local spool, the last upload, the last error, and the store requests of the last hour.\n" +
+			"local spool, the last upload, the last error, the store requests of the last hour, how often\n" +
+			"an inconsistent replica was repaired with a new snapshot (and why), and any maintenance job\n" +
+			"that gave up (and why).\n" +
 			"It sends no request to the store.\n\n" +
 			"Examples:\n" +
 			"  walfs status ./mnt\n" +
@@ -58,6 +60,8 @@ type dbStatusJSON struct {
 	LastError             string             `json:"last_error,omitempty"`
 	LastErrorAt           *time.Time         `json:"last_error_at,omitempty"`
 	UploadError           string             `json:"upload_error,omitempty"`
+	UploadFailingSince    *time.Time         `json:"upload_failing_since,omitempty"` // start of the current run of failed uploads
+	UploadFailures        int                `json:"upload_failures,omitempty"`      // failed attempts in that run
 	StoreRequestsLastHour uint64             `json:"store_requests_last_hour"`
 	Captured              uint64             `json:"transactions_captured"`
 	Uploads               uint64             `json:"uploads"`
@@ -66,6 +70,15 @@ type dbStatusJSON struct {
 	Deleted               uint64             `json:"retention_deleted"`
 	Errors                map[string]uint64  `json:"errors,omitempty"`
 	Levels                []replicaLevelJSON `json:"levels"`
+	Repairs               uint64             `json:"repairs"`               // inconsistent replicas replaced by a new snapshot
+	LastRepair            *repairJSON        `json:"last_repair,omitempty"` // the newest of them
+	Stuck                 []string           `json:"stuck,omitempty"`       // maintenance jobs that gave up, with why
+}
+
+type repairJSON struct {
+	At   time.Time `json:"at"`
+	TXID uint64    `json:"txid"` // the new snapshot
+	Why  string    `json:"why"`
 }
 
 type replicaLevelJSON struct {
@@ -88,8 +101,13 @@ func buildStatus(dbs []replicate.DBStatus, count *instrument.Counter, dataDir, r
 			DB: s.DB, LocalTXID: s.LocalTXID, ReplicatedTXID: s.ReplicatedTXID, LagSeconds: s.Lag.Seconds(),
 			SpoolBytes: s.SpoolBytes, LastUpload: timePtr(s.LastUpload), LastError: s.LastError,
 			LastErrorAt: timePtr(s.LastErrorAt), UploadError: s.UploadError,
+			UploadFailingSince: timePtr(s.UploadFailingSince), UploadFailures: s.UploadFailures,
 			StoreRequestsLastHour: count.LastHour(s.DB), Captured: s.Captured, Uploads: s.Uploads,
 			Snapshots: s.Snapshots, Deleted: s.Deleted, Errors: s.Errors, Levels: []replicaLevelJSON{},
+			Repairs: s.Repairs, Stuck: s.Stuck,
+		}
+		if r := s.LastRepair; r != nil {
+			j.LastRepair = &repairJSON{At: r.At.UTC(), TXID: r.TXID, Why: r.Why}
 		}
 		for level, n := range s.Compactions {
 			if n > 0 {
@@ -129,30 +147,39 @@ type controlRoute struct {
 	handler http.HandlerFunc
 }
 
-func runStatus(c *cli.Context) error {
+// mountPoints returns the mount point a command's one optional argument
+// names, or every walfs mount on this machine.
+func mountPoints(c *cli.Context) ([]string, error) {
 	if c.NArg() > 1 {
-		return usagef("status takes at most one argument, a mount point (see walfs status --help)")
+		return nil, usagef("%s takes at most one argument, a mount point (see walfs %s --help)", c.Command.Name, c.Command.Name)
 	}
-	var mounts []string
 	if c.NArg() == 1 {
 		mnt, err := filepath.Abs(c.Args().First())
 		if err != nil {
-			return usagef("mount point %q: %v", c.Args().First(), err)
+			return nil, usagef("mount point %q: %v", c.Args().First(), err)
 		}
-		mounts = []string{mnt}
-	} else {
-		all, err := fusefs.Mounts()
-		if err != nil {
-			return err
+		return []string{mnt}, nil
+	}
+	all, err := fusefs.Mounts()
+	if err != nil {
+		return nil, err
+	}
+	var mounts []string
+	for _, m := range all {
+		if m.FsType == "fuse."+fusefs.FsType || m.FsType == fusefs.FsType {
+			mounts = append(mounts, m.MountPoint)
 		}
-		for _, m := range all {
-			if m.FsType == "fuse."+fusefs.FsType || m.FsType == fusefs.FsType {
-				mounts = append(mounts, m.MountPoint)
-			}
-		}
-		if len(mounts) == 0 {
-			return errors.New("no walfs mount on this machine (give the mount point to ask one in another mount namespace)")
-		}
+	}
+	if len(mounts) == 0 {
+		return nil, errors.New("no walfs mount on this machine (give the mount point to ask one in another mount namespace)")
+	}
+	return mounts, nil
+}
+
+func runStatus(c *cli.Context) error {
+	mounts, err := mountPoints(c)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 	defer cancel()
@@ -226,8 +253,15 @@ func printStatus(w io.Writer, rep statusReport, now time.Time) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATABASE\tLOCAL TXID\tREPLICATED\tLAG\tSPOOL\tLAST UPLOAD\tREQUESTS/1H\tLAST ERROR")
+	fmt.Fprintln(tw, "DATABASE\tLOCAL TXID\tREPLICATED\tLAG\tSPOOL\tLAST UPLOAD\tREQUESTS/1H\tREPAIRS\tLAST ERROR")
+	var notes []string
 	for _, d := range rep.Databases {
+		if r := d.LastRepair; r != nil {
+			notes = append(notes, fmt.Sprintf("%s: repaired %d time(s); last %s: new snapshot at TXID %d because %s", d.DB, d.Repairs, ago(now, r.At), r.TXID, r.Why))
+		}
+		for _, why := range d.Stuck {
+			notes = append(notes, fmt.Sprintf("%s: STUCK: %s", d.DB, why))
+		}
 		lastErr := "-"
 		if d.LastError != "" {
 			lastErr = d.LastError
@@ -235,15 +269,22 @@ func printStatus(w io.Writer, rep statusReport, now time.Time) {
 				lastErr = ago(now, *d.LastErrorAt) + ": " + lastErr
 			}
 		}
+		if d.UploadFailingSince != nil && d.UploadError != "" {
+			// The queue cannot drain: say why first, and since when.
+			lastErr = fmt.Sprintf("uploads failing since %s (%d attempts): %s", ago(now, *d.UploadFailingSince), d.UploadFailures, d.UploadError)
+		}
 		last := "-"
 		if d.LastUpload != nil {
 			last = ago(now, *d.LastUpload)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\n", d.DB, d.LocalTXID, d.ReplicatedTXID,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t%s\n", d.DB, d.LocalTXID, d.ReplicatedTXID,
 			time.Duration(d.LagSeconds*float64(time.Second)).Round(time.Millisecond), humanBytes(d.SpoolBytes),
-			last, d.StoreRequestsLastHour, lastErr)
+			last, d.StoreRequestsLastHour, d.Repairs, lastErr)
 	}
 	tw.Flush()
+	for _, n := range notes {
+		fmt.Fprintln(w, n)
+	}
 }
 
 // ago formats how long before now t was.

@@ -18,9 +18,14 @@ func syncCommand() *cli.Command {
 		ArgsUsage: "MOUNTPOINT",
 		Description: "Asks the running `walfs mount` at MOUNTPOINT to upload its spool now (without waiting for\n" +
 			"--sync-interval) and returns once the replica is proven to hold every transaction committed\n" +
-			"before the command started. Useful before backups, deploys and in tests.",
+			"before the command started. Useful before backups, deploys and in tests.\n\n" +
+			"With --verify it then does what `walfs verify MOUNTPOINT` does: compares every database with\n" +
+			"the replica's latest point, prints one line per database, repairs a replica that differs,\n" +
+			"and exits 1 if any differed.",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "give up (exit 1, naming what is pending) after this long"},
+			&cli.BoolFlag{Name: "verify", Usage: "then compare each database's checksum with the replica's latest point (see walfs verify --help)"},
+			&cli.BoolFlag{Name: "json", Usage: "with --verify, print the comparison as JSON to stdout"},
 		},
 		Action: func(c *cli.Context) error {
 			mnt, stateDir, err := mountArg(c)
@@ -34,7 +39,23 @@ func syncCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.ErrWriter, "walfs: replica of %s is up to date\n", mnt)
-			return nil
+			if !c.Bool("verify") {
+				return nil
+			}
+			vctx, vcancel := context.WithTimeout(c.Context, timeout+10*time.Second)
+			defer vcancel()
+			rep, err := requestVerify(vctx, mnt, verifyRequest{Timeout: timeout})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if err := writeJSON(c.App.Writer, []verifyReport{rep}); err != nil {
+					return err
+				}
+			} else {
+				printVerify(c.App.Writer, rep)
+			}
+			return verifyFailures([]verifyReport{rep})
 		},
 	}
 }

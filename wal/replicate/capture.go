@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -106,6 +107,12 @@ func (r *Replicator) Removed(path string) {
 		d.walLoaded, d.walSize = false, 0
 		d.sums, d.needSnap, d.stamp = nil, true, fileStamp{}
 		d.dirty.reset()
+		if _, err := os.Lstat(d.path); errors.Is(err, os.ErrNotExist) {
+			// Gone, not replaced by a rename: nothing will restore to what
+			// it spooled. (A file renamed over it starts with a snapshot,
+			// which supersedes the spool anyway.)
+			d.dropPending()
+		}
 		d.mu.Unlock()
 		d.log.Info("database removed; a new one at this path starts with a snapshot")
 	}

@@ -21,7 +21,7 @@ const maxCompactionInputs = 1000
 // files at level, one per contiguous run of TXIDs. With nothing new below, it
 // sends no request.
 func (dm *dbMaint) compact(ctx context.Context, level int) error {
-	done := dm.compacted[level]
+	done := max(dm.compacted[level], dm.floorNow()) // a repairing snapshot covers what is below the floor
 	for _, f := range dm.m.store.files(dm.db, level) {
 		done = max(done, f.MaxTXID)
 	}
@@ -145,7 +145,7 @@ func (dm *dbMaint) fetch(ctx context.Context, files []s3backend.FileInfo) (*fetc
 func (dm *dbMaint) download(ctx context.Context, info s3backend.FileInfo) (string, error) {
 	rc, err := dm.m.store.Open(ctx, info, 0)
 	if err != nil {
-		return "", fmt.Errorf("download %s: %w", s3backend.Key(info), err)
+		return "", classify(fmt.Errorf("download %s: %w", s3backend.Key(info), err)) // gone: inconsistent
 	}
 	defer rc.Close()
 	f, err := os.CreateTemp(dm.m.tmpDir, "fetch-*.ltx")
@@ -236,7 +236,7 @@ func peekLTX(path string) (ltx.Header, ltx.Trailer, error) {
 		err = trailer.UnmarshalBinary(tb[:])
 	}
 	if err != nil {
-		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("read ltx %s: %w", path, err)
+		return ltx.Header{}, ltx.Trailer{}, damaged(fmt.Errorf("read ltx %s: %w", path, err))
 	}
 	return hdr, trailer, nil
 }

@@ -8,7 +8,10 @@
 // tell, on start, whether the local database still matches its replica.
 //
 // It also maintains the replica (maintain.go): compaction into levels 1..3,
-// snapshots built from the replica's own files, and retention. It knows what
+// snapshots built from the replica's own files, and retention; it repairs a
+// replica found inconsistent with a new snapshot of the local database
+// (repair.go), and Compare proves that each replica's latest point is the
+// live database (compare.go, `walfs verify`). It knows what
 // the replica holds from an index that the store wrapper in index.go keeps
 // up to date on every write and delete, seeded by the one listing at start,
 // so maintenance of an idle database sends no request.

@@ -82,7 +82,7 @@ func (d *DB) flush(ctx context.Context) error {
 	}()
 	for {
 		d.up.mu.Lock()
-		done := d.up.uploaded.TXID >= target
+		done := d.up.uploaded.TXID >= min(target, d.up.last) // last drops back when a deleted database's uploads are dropped
 		ch := d.up.progress
 		d.up.mu.Unlock()
 		if done {
@@ -102,6 +102,7 @@ func (d *DB) flush(ctx context.Context) error {
 
 // Verify proves that the store holds, for every database, the newest
 // position walfs uploaded: it lists the store rather than trusting memory.
+// A replica that lost objects is repaired with a new snapshot (repair.go).
 func (r *Replicator) Verify(ctx context.Context) error {
 	var errs []error
 	for _, d := range r.all() {
@@ -111,13 +112,18 @@ func (r *Replicator) Verify(ctx context.Context) error {
 		if want.TXID == 0 {
 			continue
 		}
+		dm := r.maint.lookup(d.rel)
+		seen := dm.floorNow()
 		got, err := replicaPos(ctx, r.opts.Store, d.rel)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if got.TXID < want.TXID {
-			errs = append(errs, fmt.Errorf("%s: store holds txid %d, expected %d", d.rel, got.TXID, want.TXID))
+			found := inconsistent(fmt.Errorf("the store holds TXID %d, walfs uploaded TXID %d: objects are missing", got.TXID, want.TXID))
+			if _, err := dm.repair(ctx, seen, found); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", d.rel, err))
+			}
 			continue
 		}
 		repaired, err := d.checkLineage(ctx)

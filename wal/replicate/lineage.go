@@ -13,9 +13,10 @@ import (
 
 // checkLineage proves the replica can be restored to its newest point: a
 // snapshot followed by contiguous files. If an object went missing (deleted
-// by hand, a lifecycle rule, a bad copy) it writes a new snapshot so the
-// latest state is restorable again, and reports true. It lists the store,
-// so it runs at start and when a flush is verified, never while idle.
+// by hand, a lifecycle rule, a bad copy) it repairs the replica with a new
+// snapshot (repair.go), so the latest state is restorable again, and
+// reports true. It lists the store, so it runs at start and when a flush is
+// verified, never while idle.
 func (d *DB) checkLineage(ctx context.Context) (repaired bool, err error) {
 	d.up.mu.Lock()
 	uploaded := d.up.uploaded.TXID
@@ -23,6 +24,8 @@ func (d *DB) checkLineage(ctx context.Context) (repaired bool, err error) {
 	if uploaded == 0 {
 		return false, nil
 	}
+	dm := d.r.maint.lookup(d.rel)
+	seen := dm.floorNow()
 	_, err = restore.MakePlan(ctx, d.r.opts.Store, d.rel, restore.Target{})
 	if err == nil || errors.Is(err, restore.ErrNoBackups) {
 		return false, nil
@@ -30,20 +33,24 @@ func (d *DB) checkLineage(ctx context.Context) (repaired bool, err error) {
 	if !errors.Is(err, restore.ErrGap) && !errors.Is(err, restore.ErrNoSnapshot) {
 		return false, fmt.Errorf("check replica of %s: %w", d.rel, err)
 	}
-	d.log.Warn("replica cannot be restored to its latest point; writing a new snapshot", "problem", err)
-	return true, d.snapshotNow()
+	if _, err := dm.repair(ctx, seen, inconsistent(err)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
-// snapshotNow spools a snapshot of the database as captured so far.
-func (d *DB) snapshotNow() error {
+// snapshotNow spools a snapshot of the database as captured so far and
+// returns its TXID; 0 when it cannot now (an empty database, or a
+// rollback-journal transaction in progress): the next commit writes it.
+func (d *DB) snapshotNow() (uint64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.poll(); err != nil {
-		return err
+		return 0, err
 	}
 	if !d.walLoaded && d.journalLive() {
 		d.needSnap = true // mid-transaction: the commit writes it
-		return nil
+		return 0, nil
 	}
 	var r io.ReaderAt
 	var idx *wal.Index
@@ -54,5 +61,11 @@ func (d *DB) snapshotNow() error {
 		}
 	}
 	d.needSnap = true
-	return d.snapshot(nil, r, idx, false)
+	if err := d.snapshot(nil, r, idx, false); err != nil {
+		return 0, err
+	}
+	if d.needSnap {
+		return 0, nil // empty: nothing to snapshot yet
+	}
+	return d.txid, nil
 }

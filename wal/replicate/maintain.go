@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -131,11 +132,12 @@ func (r *Replicator) startMaintenance(d *DB) {
 func (m *maintenance) add(db string, d *DB) *dbMaint {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	dm := &dbMaint{m: m, db: db, log: m.log.With("db", db), errs: map[string]uint64{}}
+	dm := &dbMaint{m: m, db: db, log: m.log.With("db", db), errs: map[string]uint64{}, stuck: map[string]string{}}
 	if d != nil {
 		d.up.mu.Lock()
 		dm.baseTXID = d.up.last
 		d.up.mu.Unlock()
+		dm.snapshotLocal = d.repairSnapshot
 	}
 	m.dbs[db] = dm
 	return dm
@@ -158,12 +160,21 @@ type dbMaint struct {
 	// retention deleting level-l files never makes compaction redo them.
 	compacted [s3backend.MaxCompactionLevel + 1]uint64
 
-	mu        sync.Mutex // guards the fields below, which Status reads
-	baseTXID  uint64     // highest TXID spooled when the loop started
-	snapshots uint64     // snapshots written by maintenance
-	errs      map[string]uint64
-	lastErr   error
-	lastErrAt time.Time
+	// snapshotLocal spools a snapshot of the local database and waits for
+	// its upload (DB.repairSnapshot); nil when there is no local database.
+	snapshotLocal func(ctx context.Context) (uint64, error)
+	repairMu      sync.Mutex // one repair at a time: the loop, sync and verify may each find a problem
+
+	mu         sync.Mutex // guards the fields below, which Status reads
+	baseTXID   uint64     // highest TXID spooled when the loop started
+	snapshots  uint64     // snapshots written by maintenance
+	errs       map[string]uint64
+	lastErr    error
+	lastErrAt  time.Time
+	floor      uint64            // TXID of the newest repairing snapshot (repair.go)
+	repairs    uint64            // repairs since start
+	lastRepair repairRecord      // zero when none
+	stuck      map[string]string // job name -> why it gave up
 }
 
 // Kinds of maintenance errors.
@@ -176,11 +187,15 @@ const (
 
 // job is one scheduled piece of maintenance.
 type job struct {
-	kind  string
-	every time.Duration
-	run   func(ctx context.Context, now time.Time) error
-	next  time.Time
-	fails int
+	kind     string // for error counts: compaction, snapshot, retention
+	name     string // for status: "compaction into level 2"
+	every    time.Duration
+	run      func(ctx context.Context, now time.Time) error
+	next     time.Time
+	fails    int    // failures in a row
+	repairs  int    // repairs its findings caused since it last ran clean
+	parked   bool   // gave up after maxAttempts failures (repair.go)
+	parkedAt uint64 // the replica's latest TXID when it gave up
 }
 
 func (dm *dbMaint) jobs() []job {
@@ -188,16 +203,15 @@ func (dm *dbMaint) jobs() []job {
 	var jobs []job
 	for i, every := range o.CompactionIntervals {
 		level := i + 1
-		jobs = append(jobs, job{kind: errKindCompaction, every: every, run: func(ctx context.Context, _ time.Time) error {
-			return dm.compact(ctx, level)
-		}})
+		jobs = append(jobs, job{kind: errKindCompaction, name: fmt.Sprintf("compaction into level %d", level), every: every,
+			run: func(ctx context.Context, _ time.Time) error { return dm.compact(ctx, level) }})
 	}
 	if o.SnapshotInterval > 0 || o.SnapshotFactor > 0 {
 		// Checked as often as level 1 is compacted: the check itself is free.
-		jobs = append(jobs, job{kind: errKindSnapshot, every: o.CompactionIntervals[0], run: dm.snapshotIfDue})
+		jobs = append(jobs, job{kind: errKindSnapshot, name: "snapshot", every: o.CompactionIntervals[0], run: dm.snapshotIfDue})
 	}
 	if o.Retention > 0 {
-		jobs = append(jobs, job{kind: errKindRetention, every: o.RetentionInterval, run: dm.retain})
+		jobs = append(jobs, job{kind: errKindRetention, name: "retention", every: o.RetentionInterval, run: dm.retain})
 	}
 	return jobs
 }
@@ -246,22 +260,17 @@ func (dm *dbMaint) run(ctx context.Context) {
 	}
 }
 
-// runDue runs, in order, every job whose time has come.
+// runDue runs, in order, every job whose time has come (runJob: repairs,
+// backoff, parking).
 func (dm *dbMaint) runDue(ctx context.Context, jobs []job, now time.Time) {
 	for i := range jobs {
 		j := &jobs[i]
 		if now.Before(j.next) {
 			continue
 		}
-		err := j.run(ctx, now)
+		dm.runJob(ctx, j, now)
 		if ctx.Err() != nil {
 			return
-		}
-		if err != nil {
-			dm.failed(j.kind, err)
-			j.fails++
-		} else {
-			j.fails = 0
 		}
 		j.next = now.Add(min(j.every<<min(j.fails, 5), max(j.every, maxBackoff)))
 	}

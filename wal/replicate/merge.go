@@ -35,7 +35,7 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 		}
 		dec := ltx.NewDecoder(r)
 		if err := dec.DecodeHeader(); err != nil {
-			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("decode input %d: %w", i, err)
+			return ltx.Header{}, ltx.Trailer{}, damaged(fmt.Errorf("decode input %d: %w", i, err))
 		}
 		hdr := dec.Header()
 		if i == 0 {
@@ -45,7 +45,7 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 				return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("merge: page size changed from %d to %d at txid %d", first.PageSize, hdr.PageSize, hdr.MinTXID)
 			}
 			if hdr.MinTXID != last.MaxTXID+1 {
-				return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("merge: txid gap between %d and %d", last.MaxTXID, hdr.MinTXID)
+				return ltx.Header{}, ltx.Trailer{}, inconsistent(fmt.Errorf("merge: txid gap between %d and %d", last.MaxTXID, hdr.MinTXID))
 			}
 		}
 		if len(buf) != int(hdr.PageSize) {
@@ -56,7 +56,7 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 			if err := dec.DecodePage(&ph, buf); err == io.EOF {
 				break
 			} else if err != nil {
-				return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("decode input %d: %w", i, err)
+				return ltx.Header{}, ltx.Trailer{}, damaged(fmt.Errorf("decode input %d: %w", i, err))
 			}
 			if _, err := bw.Write(buf); err != nil {
 				return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("stage page: %w", err)
@@ -65,7 +65,7 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 			off += int64(len(buf))
 		}
 		if err := dec.Close(); err != nil {
-			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("verify input %d: %w", i, err)
+			return ltx.Header{}, ltx.Trailer{}, damaged(fmt.Errorf("verify input %d: %w", i, err))
 		}
 		last, lastTrailer = hdr, dec.Trailer()
 	}

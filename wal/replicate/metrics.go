@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"os"
+	"slices"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -20,6 +21,9 @@ type DBStatus struct {
 	LastError      string        // the last error of any kind (store call, upload, maintenance)
 	LastErrorAt    time.Time
 
+	UploadFailingSince time.Time // when the current run of failed uploads began; zero while uploads succeed
+	UploadFailures     int       // failed upload attempts in that run
+
 	Captured      uint64            // TXIDs assigned since start (one per transaction; local snapshots take one too)
 	Uploads       uint64            // level-0 files and local snapshots uploaded
 	UploadedBytes uint64            // their bytes
@@ -28,6 +32,17 @@ type DBStatus struct {
 	Deleted       uint64            // files deleted by retention
 	Errors        map[string]uint64 // failures by kind: upload, seed, compaction, snapshot, retention
 	Levels        []LevelStatus     // what the replica holds, from walfs's index (no listing)
+
+	Repairs    uint64   // inconsistent replicas replaced by a new snapshot (repair.go)
+	LastRepair *Repair  // nil when none since start
+	Stuck      []string // maintenance jobs that gave up, each with why; nil when none
+}
+
+// Repair describes one repair of an inconsistent replica.
+type Repair struct {
+	At   time.Time
+	TXID uint64 // the new snapshot
+	Why  string // what showed the replica inconsistent
 }
 
 // LevelStatus summarises one level of a database's replica.
@@ -55,6 +70,7 @@ func (r *Replicator) dbStatus(d *DB, now time.Time) DBStatus {
 	d.up.mu.Lock()
 	s.LocalTXID, s.ReplicatedTXID, s.LastUpload = d.up.last, d.up.uploaded.TXID, d.up.lastPut
 	uploadErr := d.up.lastErr
+	s.UploadFailingSince, s.UploadFailures = d.up.failingSince, d.up.failures
 	d.up.mu.Unlock()
 	if uploadErr != nil {
 		s.UploadError = uploadErr.Error()
@@ -92,6 +108,14 @@ func (r *Replicator) dbStatus(d *DB, now time.Time) DBStatus {
 		if dm.lastErrAt.After(s.LastErrorAt) {
 			s.LastError, s.LastErrorAt = errString(dm.lastErr), dm.lastErrAt
 		}
+		s.Repairs = dm.repairs
+		if dm.repairs > 0 {
+			s.LastRepair = &Repair{At: dm.lastRepair.at, TXID: dm.lastRepair.txid, Why: dm.lastRepair.why}
+		}
+		for _, why := range dm.stuck {
+			s.Stuck = append(s.Stuck, why)
+		}
+		slices.Sort(s.Stuck)
 		dm.mu.Unlock()
 	}
 	if uploadErr != nil && s.LastError == "" {

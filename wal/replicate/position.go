@@ -50,18 +50,22 @@ func replicaPos(ctx context.Context, st s3backend.Store, db string) (Pos, error)
 	return Pos{TXID: newest.MaxTXID, Checksum: sum}, nil
 }
 
-// readPostApply reads the post-apply checksum from an object's trailer.
+// readPostApply reads the post-apply checksum from an object's trailer (one
+// ranged read). An object too small to hold one, or gone, is an
+// inconsistency.
 func readPostApply(ctx context.Context, st s3backend.Store, info s3backend.FileInfo) (ltx.Checksum, error) {
 	if info.Size < ltx.HeaderSize+ltx.TrailerSize {
-		return 0, fmt.Errorf("read trailer of %s: object too small (%d bytes)", s3backend.Key(info), info.Size)
+		return 0, damaged(fmt.Errorf("read trailer of %s: object too small (%d bytes)", s3backend.Key(info), info.Size))
 	}
 	rc, err := st.Open(ctx, info, info.Size-ltx.TrailerSize)
 	if err != nil {
-		return 0, fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err)
+		return 0, classify(fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err))
 	}
 	defer rc.Close()
 	var b [ltx.TrailerSize]byte
-	if _, err := io.ReadFull(rc, b[:]); err != nil {
+	if _, err := io.ReadFull(rc, b[:]); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return 0, damaged(fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err))
+	} else if err != nil {
 		return 0, fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err)
 	}
 	return ltx.Checksum(binary.BigEndian.Uint64(b[:8])), nil

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/walfs/walfs/s3backend"
@@ -66,6 +67,8 @@ type Replicator struct {
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	maint      *maintenance // compaction, snapshots, retention (maintain.go)
+	sus        suspects     // databases written outside SQLite's protocol (reconcile.go)
+	quiet      atomic.Pointer[QuietFunc]
 }
 
 // New returns a Replicator; call Start before mounting.
@@ -106,6 +109,7 @@ func New(opts Options) (*Replicator, error) {
 		dbs:        make(map[string]*DB),
 		direct:     make(map[string]int),
 		directSeen: make(map[string]bool),
+		sus:        suspects{wake: make(chan struct{}, 1)},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.initMaintenance()
@@ -173,19 +177,31 @@ func (r *Replicator) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.reconcileLoop(r.ctx)
+	}()
 	return nil
 }
 
 // localDatabases finds the SQLite databases in the data dir, in any journal
 // mode.
 func (r *Replicator) localDatabases() ([]string, error) {
+	return localDatabases(r.opts.DataDir)
+}
+
+// localDatabases finds the SQLite databases in dataDir, outside its state
+// dir, as slash paths relative to it.
+func localDatabases(dataDir string) ([]string, error) {
+	stateDir := filepath.Join(dataDir, StateDirName)
 	var out []string
-	err := filepath.WalkDir(r.opts.DataDir, func(p string, de fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dataDir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if de.IsDir() {
-			if p == r.stateDir {
+			if p == stateDir {
 				return filepath.SkipDir
 			}
 			return nil
@@ -194,13 +210,13 @@ func (r *Replicator) localDatabases() ([]string, error) {
 			return nil
 		}
 		if isDatabase(p) {
-			rel, _ := filepath.Rel(r.opts.DataDir, p)
+			rel, _ := filepath.Rel(dataDir, p)
 			out = append(out, filepath.ToSlash(rel))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("scan data dir %s: %w", r.opts.DataDir, err)
+		return nil, fmt.Errorf("scan data dir %s: %w", dataDir, err)
 	}
 	return out, nil
 }

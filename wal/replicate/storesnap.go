@@ -71,7 +71,7 @@ func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) error {
 	latest := latestTXID(snaps, files)
 	rest, ok := chainTo(files, base.MaxTXID, latest)
 	if !ok {
-		return fmt.Errorf("snapshot %s: no chain of files from the snapshot at TXID %d to TXID %d", dm.db, base.MaxTXID, latest)
+		return inconsistent(fmt.Errorf("snapshot %s: no chain of files from the snapshot at TXID %d to TXID %d", dm.db, base.MaxTXID, latest))
 	}
 	chain := append([]s3backend.FileInfo{base}, rest...)
 	in, err := dm.fetch(ctx, chain)
@@ -84,7 +84,7 @@ func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) error {
 		return fmt.Errorf("snapshot %s: %w", dm.db, err)
 	}
 	defer func() { img.Close(); os.Remove(img.Name()) }()
-	last, lastTrailer, err := applyChain(img, in.paths)
+	last, lastTrailer, err := applyChain(img, in.paths, chain)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", dm.db, err)
 	}
@@ -111,8 +111,8 @@ func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) error {
 		return fmt.Errorf("snapshot %s: %w", dm.db, err)
 	}
 	if !last.NoChecksum() && sum != lastTrailer.PostApplyChecksum {
-		return fmt.Errorf("snapshot %s: rebuilt database at TXID %d has checksum %s, the replica says %s: not uploading it",
-			dm.db, latest, sum, lastTrailer.PostApplyChecksum)
+		return inconsistent(fmt.Errorf("snapshot %s: rebuilt database at TXID %d has checksum %s, the replica says %s",
+			dm.db, latest, sum, lastTrailer.PostApplyChecksum))
 	}
 	info := s3backend.FileInfo{DB: dm.db, Level: s3backend.LevelSnapshot, MinTXID: 1, MaxTXID: latest, CreatedAt: time.UnixMilli(last.Timestamp)}
 	if err := dm.put(ctx, info, out); err != nil {
@@ -128,8 +128,9 @@ func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) error {
 // applyChain applies LTX files in order to img, as a restore does: pages at
 // (pgno-1)*pageSize, truncating to each file's commit size, checking each
 // file's CRC and that pre-apply checksums follow the post-apply checksums
-// before them. It returns the last file's header and trailer.
-func applyChain(img *os.File, paths []string) (ltx.Header, ltx.Trailer, error) {
+// before them. It returns the last file's header and trailer. infos name
+// the files in errors; a damaged file or a broken chain is an inconsistency.
+func applyChain(img *os.File, paths []string, infos []s3backend.FileInfo) (ltx.Header, ltx.Trailer, error) {
 	var last ltx.Header
 	var lastTrailer ltx.Trailer
 	posts := map[ltx.TXID]ltx.Checksum{}
@@ -144,13 +145,13 @@ func applyChain(img *os.File, paths []string) (ltx.Header, ltx.Trailer, error) {
 		hdr, trailer, err := applyLTXFile(dec, img, &buf)
 		f.Close()
 		if err != nil {
-			return last, lastTrailer, fmt.Errorf("apply file %d of %d: %w", i+1, len(paths), err)
+			return last, lastTrailer, fmt.Errorf("apply %s (file %d of %d): %w", s3backend.Key(infos[i]), i+1, len(paths), err)
 		}
 		if i > 0 && hdr.PageSize != last.PageSize {
-			return last, lastTrailer, fmt.Errorf("page size changes from %d to %d at TXID %d", last.PageSize, hdr.PageSize, hdr.MinTXID)
+			return last, lastTrailer, inconsistent(fmt.Errorf("page size changes from %d to %d at TXID %d", last.PageSize, hdr.PageSize, hdr.MinTXID))
 		}
 		if prev, ok := posts[hdr.MinTXID-1]; ok && !hdr.NoChecksum() && !hdr.IsSnapshot() && prev != hdr.PreApplyChecksum {
-			return last, lastTrailer, fmt.Errorf("checksum chain breaks at TXID %d: pre-apply %s, post-apply before it %s", hdr.MinTXID, hdr.PreApplyChecksum, prev)
+			return last, lastTrailer, inconsistent(fmt.Errorf("checksum chain breaks at %s: pre-apply %s, post-apply before it %s", s3backend.Key(infos[i]), hdr.PreApplyChecksum, prev))
 		}
 		if !hdr.NoChecksum() {
 			posts[hdr.MaxTXID] = trailer.PostApplyChecksum
@@ -160,9 +161,11 @@ func applyChain(img *os.File, paths []string) (ltx.Header, ltx.Trailer, error) {
 	return last, lastTrailer, nil
 }
 
+// applyLTXFile applies one file to img. Decoding errors (a damaged object)
+// are inconsistencies; errors writing img are not.
 func applyLTXFile(dec *ltx.Decoder, img *os.File, buf *[]byte) (ltx.Header, ltx.Trailer, error) {
 	if err := dec.DecodeHeader(); err != nil {
-		return ltx.Header{}, ltx.Trailer{}, err
+		return ltx.Header{}, ltx.Trailer{}, damaged(err)
 	}
 	hdr := dec.Header()
 	if len(*buf) != int(hdr.PageSize) {
@@ -174,17 +177,17 @@ func applyLTXFile(dec *ltx.Decoder, img *os.File, buf *[]byte) (ltx.Header, ltx.
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return hdr, ltx.Trailer{}, err
+			return hdr, ltx.Trailer{}, damaged(err)
 		}
 		if ph.Pgno > hdr.Commit || ph.Pgno == hdr.LockPgno() {
-			return hdr, ltx.Trailer{}, fmt.Errorf("page %d does not belong in a database of %d pages", ph.Pgno, hdr.Commit)
+			return hdr, ltx.Trailer{}, damaged(fmt.Errorf("page %d does not belong in a database of %d pages", ph.Pgno, hdr.Commit))
 		}
 		if _, err := img.WriteAt(*buf, int64(ph.Pgno-1)*int64(hdr.PageSize)); err != nil {
 			return hdr, ltx.Trailer{}, err
 		}
 	}
 	if err := dec.Close(); err != nil {
-		return hdr, ltx.Trailer{}, err
+		return hdr, ltx.Trailer{}, damaged(err)
 	}
 	if err := img.Truncate(int64(hdr.Commit) * int64(hdr.PageSize)); err != nil {
 		return hdr, ltx.Trailer{}, err

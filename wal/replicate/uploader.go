@@ -28,6 +28,10 @@ type uploadState struct {
 	progress chan struct{} // closed and replaced on every change
 	lastErr  error
 	wake     chan struct{}
+
+	dropTo       uint64    // TXIDs up to this one are never uploaded: their database was deleted (queue.go)
+	failingSince time.Time // when the current run of failed uploads began; zero while they succeed
+	failures     int       // failed attempts in that run
 }
 
 func (u *uploadState) init(uploaded Pos) {
@@ -101,11 +105,11 @@ func (d *DB) uploadLoop(ctx context.Context) {
 			}
 			before := d.uploadedTXID()
 			err := d.uploadOnce(ctx)
-			d.up.mu.Lock()
-			d.up.lastErr = err
-			d.up.notify()
-			d.up.mu.Unlock()
+			since, failures := d.up.result(err, time.Now())
 			if err == nil {
+				if failures > 0 {
+					d.log.Info("uploads succeed again", "failed_for", time.Since(since).Round(time.Second), "failed_attempts", failures)
+				}
 				backoff = time.Second
 				if d.uploadedTXID() == before {
 					break // nothing could be taken yet; wait for the next wake-up
@@ -115,7 +119,8 @@ func (d *DB) uploadLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			d.log.Error("upload failed; will retry (commits keep going to the local spool)", "retry_in", backoff, "err", err)
+			d.log.Error("upload failed; will retry (commits keep going to the local spool)",
+				"failing_since", since.Format(time.RFC3339), "attempts", failures, "retry_in", backoff, "err", err)
 			if !waitCtx(ctx, backoff) {
 				return
 			}
@@ -127,8 +132,11 @@ func (d *DB) uploadLoop(ctx context.Context) {
 // maxBatchBytes bounds the spooled bytes merged into one level-0 upload.
 const maxBatchBytes = 256 << 20
 
-// uploadOnce uploads the next batch of the spool: a snapshot alone, or every
-// closed segment up to the next snapshot merged into one level-0 file.
+// uploadOnce uploads everything pending in the spool, whatever its shape:
+// the newest spooled snapshot, which makes what was spooled before it
+// unnecessary (queue.go), then every closed segment after it merged into
+// one level-0 file (up to maxBatchBytes). One batch per sync interval must
+// keep up with any number of commits and snapshots.
 func (d *DB) uploadOnce(ctx context.Context) error {
 	d.upMu.Lock()
 	defer d.upMu.Unlock()
@@ -143,11 +151,17 @@ func (d *DB) uploadOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if entries, err = d.supersede(entries); err != nil {
+		return err
+	}
+	if len(entries) > 0 && entries[0].Snapshot {
+		if err := d.uploadSnapshot(ctx, entries[0]); err != nil {
+			return err
+		}
+		entries = entries[1:]
+	}
 	if len(entries) == 0 {
 		return nil
-	}
-	if entries[0].Snapshot {
-		return d.uploadSnapshot(ctx, entries[0])
 	}
 	var segs []spoolEntry
 	var recs [][]record
@@ -270,32 +284,37 @@ func (d *DB) put(ctx context.Context, info s3backend.FileInfo, body io.Reader, s
 func (d *DB) syncCommit(txid uint64) error {
 	ctx, cancel := context.WithTimeout(d.r.ctx, d.r.opts.SyncTimeout)
 	defer cancel()
+	if err := d.uploadThrough(ctx, txid); err != nil {
+		return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.r.opts.SyncTimeout, err)
+	}
+	return nil
+}
+
+// uploadThrough uploads the spool in the calling goroutine, without waiting
+// for the sync interval, until the store holds txid or ctx ends. Callers
+// holding d.mu (a sync commit, verify) know that nothing is spooled after
+// txid meanwhile, so the last upload ends exactly there.
+func (d *DB) uploadThrough(ctx context.Context, txid uint64) error {
 	var lastErr error
 	for {
-		d.up.mu.Lock()
-		done := d.up.uploaded.TXID >= txid
-		d.up.mu.Unlock()
-		if done {
+		before := d.uploadedTXID()
+		if before >= txid {
 			return nil
-		}
-		err := d.uploadOnce(ctx)
-		d.up.mu.Lock()
-		d.up.lastErr = err
-		d.up.notify()
-		d.up.mu.Unlock()
-		if err != nil {
-			lastErr = err
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-				continue
-			}
 		}
 		if ctx.Err() != nil {
 			if lastErr == nil {
 				lastErr = ctx.Err()
 			}
-			return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.r.opts.SyncTimeout, lastErr)
+			return lastErr
+		}
+		err := d.uploadOnce(ctx)
+		d.up.result(err, time.Now())
+		switch {
+		case err != nil:
+			lastErr = err
+			waitCtx(ctx, 100*time.Millisecond)
+		case d.uploadedTXID() == before:
+			waitCtx(ctx, 10*time.Millisecond) // nothing could be taken yet (the uploader has it): look again
 		}
 	}
 }

@@ -1,0 +1,269 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/walfs/walfs/wal"
+)
+
+// Outside writers (docs/design.md, "The rule for any writer").
+//
+// walfs captures what SQLite does through the mount: WAL frames, rollback
+// journals. A program that writes the same files without following SQLite's
+// protocol — cp or rsync over a database, a file renamed over it, a WAL
+// truncated or copied in, bytes appended — changes what SQLite reads without
+// a commit walfs can capture. The mount reports such events (Suspect); at the
+// database's next quiet moment the reconciler reads the database as SQLite
+// would and, where that differs from what walfs last shipped, reloads its
+// capture from the files and writes a snapshot of them. `walfs sync` and
+// unmount reconcile at once (Reconcile).
+//
+// Quiet: no connection holds a write lock on the database (Options.Quiet
+// asks the kernel's lock table: SQLite's RESERVED, PENDING and EXCLUSIVE
+// locks on the db file, the WAL_WRITE, CKPT and RECOVER locks on its -shm),
+// no rollback journal is hot, and no mark arrived for reconcileSettle (the
+// mount marks again when a suspect handle is closed, so a copy in progress
+// is reconciled once it is done).
+
+// QuietFunc reports whether no SQLite connection holds a write lock on the
+// database rel, and if one does, which.
+type QuietFunc func(rel string) (quiet bool, why string)
+
+// SetQuiet gives the Replicator the mount's view of the kernel's lock table.
+// Until then (and in tests without a mount) every database counts as quiet.
+func (r *Replicator) SetQuiet(q QuietFunc) { r.quiet.Store(&q) }
+
+// reconcileSettle is how long a database must go without a new mark before
+// it is reconciled in the background: long enough to coalesce a copy's
+// open, writes and close, short against the issue's few-second bound.
+const reconcileSettle = 200 * time.Millisecond
+
+// reconcileRetry is how soon a database that was busy is tried again.
+const reconcileRetry = 250 * time.Millisecond
+
+// suspects are the databases whose files changed outside SQLite's protocol,
+// by path. Owned by the Replicator; mu guards the map only.
+type suspects struct {
+	mu   sync.Mutex
+	m    map[string]suspectMark
+	wake chan struct{} // buffered 1: a mark arrived
+}
+
+type suspectMark struct {
+	why string
+	at  time.Time
+	gen uint64 // increases with every mark, so a reconcile that raced a newer mark keeps it
+}
+
+var suspectGen struct {
+	sync.Mutex
+	n uint64
+}
+
+// dbOfPath maps a file of the mount to the database it belongs to.
+func dbOfPath(path string) string {
+	for _, sfx := range []string{"-wal", "-journal", "-shm"} {
+		if db, ok := strings.CutSuffix(path, sfx); ok && db != "" {
+			return db
+		}
+	}
+	return path
+}
+
+// Suspect implements fusefs.Capturer: path (a database, its -wal or its
+// -journal) changed in a way SQLite's protocol does not explain.
+func (r *Replicator) Suspect(path, why string) {
+	db := dbOfPath(path)
+	if strings.HasPrefix(db, StateDirName+"/") || db == StateDirName {
+		return
+	}
+	suspectGen.Lock()
+	suspectGen.n++
+	gen := suspectGen.n
+	suspectGen.Unlock()
+	r.sus.mu.Lock()
+	if r.sus.m == nil {
+		r.sus.m = make(map[string]suspectMark)
+	}
+	r.sus.m[db] = suspectMark{why: why, at: time.Now(), gen: gen}
+	r.sus.mu.Unlock()
+	select {
+	case r.sus.wake <- struct{}{}:
+	default:
+	}
+}
+
+// reconcileLoop reconciles suspect databases once they are quiet.
+func (r *Replicator) reconcileLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := r.reconcileDue(ctx, false)
+		if next > 0 {
+			timer.Reset(next)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.sus.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// Reconcile reconciles every suspect database now (`walfs sync`, unmount),
+// without waiting for marks to settle, and returns the ones it could not
+// because a writer holds them (they stay suspect and are reconciled once it
+// lets go).
+func (r *Replicator) Reconcile(ctx context.Context) []string {
+	r.reconcileDue(ctx, true)
+	r.sus.mu.Lock()
+	defer r.sus.mu.Unlock()
+	var busy []string
+	for db, m := range r.sus.m {
+		busy = append(busy, db+" ("+m.why+")")
+	}
+	sort.Strings(busy)
+	return busy
+}
+
+// pathOf is the backing path of database rel.
+func (r *Replicator) pathOf(rel string) string {
+	return filepath.Join(r.opts.DataDir, filepath.FromSlash(rel))
+}
+
+// reconcileDue reconciles the suspects whose marks have settled (all of
+// them with now) and returns how long until the next one is due (0: none).
+func (r *Replicator) reconcileDue(ctx context.Context, now bool) time.Duration {
+	r.sus.mu.Lock()
+	due := map[string]suspectMark{}
+	var next time.Duration
+	for db, m := range r.sus.m {
+		wait := reconcileSettle - time.Since(m.at)
+		if now || wait <= 0 {
+			due[db] = m
+		} else if next == 0 || wait < next {
+			next = wait
+		}
+	}
+	r.sus.mu.Unlock()
+	for db, m := range due {
+		if ctx.Err() != nil {
+			return 0
+		}
+		done, err := r.reconcileOne(ctx, db, m.why)
+		if err != nil {
+			r.log.Error("reconcile a database written outside SQLite; will retry", "db", db, "err", err)
+		}
+		if !done || err != nil {
+			if next == 0 || reconcileRetry < next {
+				next = reconcileRetry
+			}
+			continue
+		}
+		r.sus.mu.Lock()
+		if cur, ok := r.sus.m[db]; ok && cur.gen == m.gen {
+			delete(r.sus.m, db)
+		}
+		r.sus.mu.Unlock()
+	}
+	return next
+}
+
+// reconcileOne makes the replica of db describe what SQLite reads from its
+// files now, if they are quiet. done is false when they are not.
+func (r *Replicator) reconcileOne(ctx context.Context, db, why string) (done bool, err error) {
+	path := r.pathOf(db)
+	if !isDatabase(path) {
+		// Gone, empty, or not SQLite: nothing SQLite would read. A database
+		// deleted here keeps its last replicated state.
+		return true, nil
+	}
+	if q := r.quiet.Load(); q != nil {
+		if ok, _ := (*q)(db); !ok {
+			return false, nil
+		}
+	}
+	d, err := r.get(db)
+	if err != nil {
+		return false, err
+	}
+	return d.reconcile(why)
+}
+
+// reconcile re-reads the database from its files and snapshots it if it is
+// not what walfs last captured. Caller holds nothing.
+func (d *DB) reconcile(why string) (done bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.journalLive() {
+		return false, nil // a hot journal: the next connection rolls it back first
+	}
+	// Capture what SQLite itself committed so far, as usual.
+	if err := d.poll(); err != nil {
+		d.needSnap = true
+	}
+	wf, err := os.Open(d.path + "-wal")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("open wal of %s: %w", d.rel, err)
+	}
+	var idx *wal.Index
+	if wf != nil {
+		defer wf.Close()
+		fi, err := wf.Stat()
+		if err != nil {
+			return false, fmt.Errorf("stat wal of %s: %w", d.rel, err)
+		}
+		// The capture is reloaded from the file: after a WAL was copied,
+		// truncated or replaced, what it remembered no longer describes it.
+		if idx, err = d.capture.Load(wf, fi.Size()); err != nil {
+			return false, fmt.Errorf("load wal of %s: %w", d.rel, err)
+		}
+		d.walLoaded, d.walSize = true, fi.Size()
+		if d.r.opts.Capture == CapturePassthrough {
+			d.closeWALReader()
+			if err := d.openWALReader(); err != nil {
+				return false, err
+			}
+		}
+	} else if d.walLoaded {
+		d.capture.Reset()
+		d.closeWALReader()
+		d.walLoaded, d.walSize = false, 0
+	}
+	var ra io.ReaderAt // nil without a WAL (a nil *os.File would not be)
+	if wf != nil {
+		ra = wf
+	}
+	sums, err := d.computeSums(ra, idx)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", d.rel, err)
+	}
+	if sums == nil {
+		return true, nil // empty: nothing to ship until its first commit
+	}
+	if !d.needSnap && d.sums != nil && d.sums.pageSize == sums.pageSize && d.sums.checksum() == sums.checksum() {
+		d.dirty.reset()
+		return true, nil
+	}
+	d.needSnap = true
+	if err := d.snapshot(nil, ra, idx, false); err != nil {
+		return false, err
+	}
+	d.dirty.reset()
+	d.stamp = fileStamp{}
+	d.log.Warn("database changed outside SQLite's protocol; wrote a snapshot of what SQLite reads now", "why", why, "txid", d.txid)
+	if err := d.syncSpool(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
