@@ -44,6 +44,12 @@ type Capturer interface {
 	// DBSync is called when SQLite fsyncs a database file, before the file
 	// is synced. A non-nil error fails the fsync.
 	DBSync(path string) error
+	// Suspect is called when a database, its -wal or its -journal changes
+	// in a way SQLite's protocol does not explain (opened with O_TRUNC or
+	// O_APPEND, renamed or linked over, resized, created by something
+	// else), and again when the handle that did it is closed. The capturer
+	// re-reads the database once no SQLite writer holds it (Mount.Quiet).
+	Suspect(path, why string)
 	// DBPassthrough is called when a handle on the database file at path
 	// that the kernel serves without walfs (passthrough: BeforeWrite is not
 	// called for its writes) is opened (open true) and when it is released.

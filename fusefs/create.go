@@ -22,6 +22,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, syscall.EPERM
 	}
 	p := n.backing(name)
+	asked := flags
 	flags &^= syscall.O_APPEND | fuse.FMODE_EXEC
 	var fd int
 	err := n.fsys.id.asCaller(ctx, func() (err error) {
@@ -47,6 +48,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
+	n.fsys.watchOpen(fh, rel, asked, true)
 	return ino, fh, fuseFlags, 0
 }
 

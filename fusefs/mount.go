@@ -40,6 +40,8 @@ type Mount struct {
 	server     *fuse.Server
 	mountPoint string
 	log        *slog.Logger
+	root       *fs.Inode // for Quiet: the kernel's inode numbers of open files
+	lockDev    string    // the mount's device as /proc/locks prints it; "" if unknown
 }
 
 // New mounts the data dir at the mount point and starts serving requests.
@@ -97,7 +99,16 @@ func New(opts Options) (*Mount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w (check that /dev/fuse exists and that you may use it; non-root users need fusermount3 from the fuse3 package)", opts.MountPoint, err)
 	}
-	return &Mount{server: server, mountPoint: opts.MountPoint, log: log}, nil
+	m := &Mount{server: server, mountPoint: opts.MountPoint, log: log, root: rootNode.EmbeddedInode()}
+	if ok, e := IsMountPoint(opts.MountPoint); ok {
+		if dev, err := lockDev(e.Dev); err == nil {
+			m.lockDev = dev
+		}
+	}
+	if m.lockDev == "" {
+		log.Warn("cannot find the mount's device: databases written outside SQLite are checked without waiting for their writers")
+	}
+	return m, nil
 }
 
 // Wait blocks until the file system is unmounted.

@@ -14,6 +14,7 @@ type MountEntry struct {
 	MountPoint string
 	FsType     string
 	Source     string
+	Dev        string // "major:minor", decimal, as mountinfo prints it
 }
 
 // Mounts reads the mount table.
@@ -43,6 +44,7 @@ func Mounts() ([]MountEntry, error) {
 			MountPoint: unescape(fields[4]),
 			FsType:     fields[sep+1],
 			Source:     unescape(fields[sep+2]),
+			Dev:        fields[2],
 		})
 	}
 	return out, sc.Err()

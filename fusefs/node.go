@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -29,6 +30,7 @@ type fileSystem struct {
 	cap         Capturer
 	passthrough bool     // see Options.Passthrough
 	id          identity // the mount process's credentials (caller.go)
+	outside     sync.Map // fs.FileHandle -> outsideHandle: handles that changed a file outside SQLite's protocol (outside.go)
 }
 
 var (
@@ -44,6 +46,8 @@ var (
 	_ fs.NodeSymlinker      = (*node)(nil)
 	_ fs.NodeRmdirer        = (*node)(nil)
 	_ fs.NodeGetxattrer     = (*node)(nil)
+	_ fs.NodeReleaser       = (*node)(nil)
+	_ fs.NodeLinker         = (*node)(nil)
 )
 
 func (fsys *fileSystem) newNode(_ *fs.LoopbackRoot, _ *fs.Inode, _ string, _ *syscall.Stat_t) fs.InodeEmbedder {
@@ -137,10 +141,26 @@ func (fsys *fileSystem) openSpecial(n *node, rel string, flags uint32) (fs.FileH
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if n.fsys.kind(n.rel()) == kindLoopback {
+	rel := n.rel()
+	if n.fsys.kind(rel) == kindLoopback {
 		return n.LoopbackNode.Open(ctx, flags)
 	}
-	return n.fsys.openSpecial(n, n.rel(), flags)
+	fh, fuseFlags, errno := n.fsys.openSpecial(n, rel, flags)
+	if errno == 0 {
+		n.fsys.watchOpen(fh, rel, flags, false)
+	}
+	return fh, fuseFlags, errno
+}
+
+// Release tells the capturer once more about a file a handle changed
+// outside SQLite's protocol, now that its writer is done (outside.go).
+func (n *node) Release(ctx context.Context, f fs.FileHandle) syscall.Errno {
+	var errno syscall.Errno
+	if r, ok := f.(fs.FileReleaser); ok {
+		errno = r.Release(ctx)
+	}
+	n.fsys.watchRelease(f)
+	return errno
 }
 
 // changesNothing are the SETATTR fields that name no attribute to change.
@@ -157,6 +177,9 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		return n.LoopbackNode.Getattr(ctx, f, out)
 	}
 	size, truncating := in.GetSize()
+	if truncating {
+		n.fsys.resized(n.rel(), int64(size))
+	}
 	if jdb, ok := journalDB(n.rel()); ok && truncating {
 		// TRUNCATE journal mode commits by truncating the journal.
 		if err := n.fsys.cap.JournalEnd(jdb); err != nil {
@@ -182,6 +205,17 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		return errnoOf(n.fsys.cap.WALTruncate(db, file, int64(size)))
 	}
 	return n.LoopbackNode.Setattr(ctx, f, in, out)
+}
+
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, syscall.EPERM
+	}
+	ino, errno := n.LoopbackNode.Link(ctx, target, name, out)
+	if rel := n.child(name); errno == 0 && n.fsys.kind(rel) != kindLoopback {
+		n.fsys.cap.Suspect(rel, "a file was linked to its name")
+	}
+	return ino, errno
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
@@ -216,6 +250,12 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 		n.fsys.cap.Removed(from)
 		if to != "" {
 			n.fsys.cap.Removed(to) // whatever was replaced there is gone too
+			if n.fsys.kind(to) != kindLoopback {
+				n.fsys.cap.Suspect(to, "a file was renamed over it")
+			}
+		}
+		if flags&unix.RENAME_EXCHANGE != 0 && n.fsys.kind(from) != kindLoopback {
+			n.fsys.cap.Suspect(from, "a file was exchanged with it")
 		}
 	}
 	return errno

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -168,7 +169,15 @@ func runMount(c *cli.Context) error {
 		rep.Close()
 		return err
 	}
+	rep.SetQuiet(m.Quiet) // databases written outside SQLite wait for SQLite's writers
 	log.Info("mounted; open your databases inside the mount point", "mount_point", cfg.MountPoint)
+	// reconcile makes the replica describe what SQLite reads from files that
+	// were written outside its protocol, before a sync or unmount flushes.
+	reconcile := func(ctx context.Context) {
+		if busy := rep.Reconcile(ctx); len(busy) > 0 {
+			log.Warn("databases written outside SQLite are checked once their writers let go", "databases", strings.Join(busy, ", "))
+		}
+	}
 
 	// A signal's shutdown runs on its own goroutine and unmounts as its
 	// last step, so m.Wait can return while it is still finishing:
@@ -179,6 +188,7 @@ func runMount(c *cli.Context) error {
 	shutdown := func(ctx context.Context, timeout time.Duration, lazy, fromSignal bool) error {
 		fctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
+		reconcile(fctx)
 		if err := rep.Flush(fctx); err != nil {
 			return err
 		}
@@ -207,6 +217,7 @@ func runMount(c *cli.Context) error {
 		}
 		fctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
+		reconcile(fctx)
 		if err := rep.Flush(fctx); err != nil {
 			return err
 		}

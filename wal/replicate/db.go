@@ -125,6 +125,13 @@ func (d *DB) commit(txn *wal.Txn, r io.ReaderAt) error {
 	if d.sums == nil || d.needSnap || d.sums.pageSize != txn.PageSize {
 		return d.snapshot(txn, r, d.capture.Committed(), true)
 	}
+	if !writesGrowth(txn, d.sums.size()) {
+		// In WAL mode SQLite sizes a database by its file; bytes appended
+		// outside SQLite become pages of the next commit that it never
+		// writes. Only the file has them.
+		d.log.Warn("transaction grows the database over pages it did not write (the file was extended outside SQLite): writing snapshot", "txid", d.txid+1)
+		return d.snapshot(txn, r, d.capture.Committed(), true)
+	}
 	return d.spoolTxn(txn.PageSize, txn.Commit, len(txn.Pages),
 		func(i int) uint32 { return txn.Pages[i].Pgno },
 		func(i int, page []byte) error {
@@ -133,6 +140,26 @@ func (d *DB) commit(txn *wal.Txn, r io.ReaderAt) error {
 			}
 			return nil
 		})
+}
+
+// writesGrowth reports whether txn writes every page past size, the
+// database's size in pages before it, up to its commit size (the lock page
+// excepted, which no one writes).
+func writesGrowth(txn *wal.Txn, size uint32) bool {
+	if txn.Commit <= size {
+		return true
+	}
+	need := txn.Commit - size
+	if lock := ltx.LockPgno(txn.PageSize); lock > size && lock <= txn.Commit {
+		need--
+	}
+	seen := make(map[uint32]bool, need)
+	for _, p := range txn.Pages {
+		if p.Pgno > size && p.Pgno <= txn.Commit {
+			seen[p.Pgno] = true
+		}
+	}
+	return uint32(len(seen)) == need
 }
 
 // spoolTxn spools one transaction that leaves the database size pages long

@@ -157,6 +157,13 @@ func (r *Replicator) Start(ctx context.Context) error {
 		if _, err := os.Stat(path); err == nil {
 			continue
 		}
+		if leftover := leftoverOf(path); leftover != "" {
+			// The database was deleted here and a file of it left behind,
+			// which SQLite would play over a restored copy: this is not a
+			// new machine. Restoring is the user's call.
+			r.log.Warn("not restoring a database deleted from the data dir: a file of it is left", "db", db, "file", leftover, "hint", "remove it to have the mount restore the database, or restore with walfs restore")
+			continue
+		}
 		r.log.Info("restoring database from replica", "db", db)
 		// The replica keeps no directory modes; private, like restore --all.
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -183,6 +190,17 @@ func (r *Replicator) Start(ctx context.Context) error {
 		r.reconcileLoop(r.ctx)
 	}()
 	return nil
+}
+
+// leftoverOf names a -journal or -wal of the database at path that exists
+// without it, or returns "".
+func leftoverOf(path string) string {
+	for _, sfx := range []string{"-journal", "-wal"} {
+		if _, err := os.Lstat(path + sfx); err == nil {
+			return filepath.Base(path + sfx)
+		}
+	}
+	return ""
 }
 
 // localDatabases finds the SQLite databases in the data dir, in any journal

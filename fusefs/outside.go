@@ -1,0 +1,87 @@
+package fusefs
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+)
+
+// Writers outside SQLite's protocol. SQLite opens its files without O_TRUNC
+// or O_APPEND, never renames or links over them and creates a database only
+// by writing it through a journal or WAL; cp, rsync, editors and backup tools
+// do all of those. The mount tells the capturer (Capturer.Suspect) when it
+// sees one, and again when the handle that did it closes, so that the
+// capturer re-reads the database once the writer is done and no SQLite
+// writer holds it (Mount.Quiet).
+
+// outsideHandle is what watchOpen remembers of a handle it reported.
+type outsideHandle struct{ rel, why string }
+
+// watchOpen reports a handle on rel (a database, -wal or -journal) opened in
+// a way SQLite never opens its files, or a database file created by anyone
+// (SQLite's own creation is checked quickly and found unchanged).
+func (fsys *fileSystem) watchOpen(fh fs.FileHandle, rel string, flags uint32, created bool) {
+	var why string
+	switch {
+	case flags&syscall.O_TRUNC != 0:
+		why = "opened with O_TRUNC"
+	case flags&syscall.O_APPEND != 0:
+		why = "opened with O_APPEND"
+	case created && fsys.kind(rel) == kindDB:
+		why = "created"
+	default:
+		return
+	}
+	fsys.cap.Suspect(rel, why)
+	if fh != nil {
+		fsys.outside.Store(fh, outsideHandle{rel: rel, why: why})
+	}
+}
+
+// watchRelease reports a reported handle's file once more as it closes.
+func (fsys *fileSystem) watchRelease(fh fs.FileHandle) {
+	if v, ok := fsys.outside.LoadAndDelete(fh); ok {
+		h := v.(outsideHandle)
+		fsys.cap.Suspect(h.rel, h.why+" (closed)")
+	}
+}
+
+// resized reports a database resized by truncate(2), or a WAL cut before a
+// checkpoint had copied all of it into the database (SQLite truncates its
+// WAL only after a complete checkpoint).
+func (fsys *fileSystem) resized(rel string, size int64) {
+	switch fsys.kind(rel) {
+	case kindDB:
+		fsys.cap.Suspect(rel, "resized")
+	case kindWAL:
+		db, _ := walDB(rel)
+		if !walCheckpointed(filepath.Join(fsys.root.Path, db+"-shm")) {
+			fsys.cap.Suspect(rel, "its WAL was truncated before a checkpoint copied it")
+		}
+	}
+}
+
+// walCheckpointed reports whether the wal-index in shm says every frame of
+// the WAL was copied into the database (nBackfill >= mxFrame). Unknown (no
+// -shm, a torn read) counts as not.
+func walCheckpointed(shm string) bool {
+	f, err := os.Open(shm)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	// WalIndexHdr (48 bytes, twice), then WalCkptInfo: nBackfill first. The
+	// wal-index is in the machine's byte order.
+	var b [100]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return false
+	}
+	mxFrame := binary.NativeEndian.Uint32(b[16:20])
+	if mxFrame != binary.NativeEndian.Uint32(b[48+16:48+20]) {
+		return false // the two header copies differ: a writer is mid-update
+	}
+	return binary.NativeEndian.Uint32(b[96:100]) >= mxFrame
+}
