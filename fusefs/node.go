@@ -126,7 +126,12 @@ func (fsys *fileSystem) openSpecial(n *node, rel string, flags uint32) (fs.FileH
 	case kindWAL:
 		db, _ := walDB(rel)
 		flags &^= syscall.O_APPEND | fuse.FMODE_EXEC
-		f, err := os.OpenFile(path, int(flags)|syscall.O_NOFOLLOW, 0)
+		// Capture reads frames back through this descriptor: a program
+		// that opens a WAL write-only (cp) still gets one walfs can read.
+		f, err := os.OpenFile(path, int(flags&^syscall.O_ACCMODE|syscall.O_RDWR)|syscall.O_NOFOLLOW, 0)
+		if err != nil && flags&syscall.O_ACCMODE == syscall.O_WRONLY {
+			f, err = os.OpenFile(path, int(flags)|syscall.O_NOFOLLOW, 0)
+		}
 		if err != nil {
 			return nil, 0, fs.ToErrno(err)
 		}

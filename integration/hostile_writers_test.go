@@ -58,6 +58,33 @@ def work(name, n):
         c.execute("commit")
     c.close()
 
+def hold(name):
+    # A connection that keeps its committed frames in the WAL (WAL mode):
+    # the next close would checkpoint and remove it.
+    c = connect(name)
+    c.execute("pragma wal_autocheckpoint=0")
+    c.execute("insert into t(k, v) values (?, ?)", (rnd.randint(0, 999), rnd.randbytes(200)))
+    return c
+
+def kill_mid_transaction(name, rows):
+    # A writer that spills pages of an open transaction, killed with -9.
+    connect(name).close()
+    code = "\n".join([
+        "import sqlite3, sys",
+        "c = sqlite3.connect(%r, isolation_level=None, timeout=20)" % P(name),
+        "c.execute('pragma cache_size=2')",
+        "c.execute('begin')",
+        "for i in range(%d):" % rows,
+        "    c.execute('insert into t(k, v) values (?, randomblob(700))', (i,))",
+        "print('ready', flush=True)",
+        "sys.stdin.read()",
+    ])
+    p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    if p.stdout.readline().strip() != b"ready":
+        sys.exit("writer for %s did not start" % name)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
 existing = [n for n in names if os.path.exists(P(n))]
 src = rnd.choice(existing) if existing else None
 dst = rnd.choice(names)
@@ -91,7 +118,9 @@ elif action == "multi":
             sys.exit("multi: a writer failed")
     desc += " " + dst
 elif action == "copy_pair":
-    # A db and its WAL copied over live paths (a backup put back by hand).
+    # A db and its WAL copied over live paths (a backup put back by hand),
+    # while a connection to the source holds committed frames in its WAL.
+    held = hold(src)
     for sfx in ("-journal", "-shm"):
         rm(P(dst) + sfx)
     shutil.copyfile(P(src), P(dst))
@@ -99,6 +128,7 @@ elif action == "copy_pair":
         shutil.copyfile(P(src) + "-wal", P(dst) + "-wal")
     else:
         rm(P(dst) + "-wal")
+    held.close()
     desc += " %s -> %s" % (src, dst)
 elif action == "rename_over":
     # A new file renamed over the database (what editors and sync tools do);
@@ -121,11 +151,15 @@ elif action == "truncate_wal":
 elif action == "flip_copy":
     # Copy a db and its WAL, flip one byte of the copy's WAL, open it: SQLite's
     # recovery stops at the damaged frame.
+    held = hold(src)
     for sfx in ("-journal", "-shm", "-wal"):
         rm(P(dst) + sfx)
     shutil.copyfile(P(src), P(dst))
-    if os.path.exists(P(src) + "-wal") and os.path.getsize(P(src) + "-wal") > 0:
+    held_wal = os.path.exists(P(src) + "-wal") and os.path.getsize(P(src) + "-wal") > 0
+    if held_wal:
         shutil.copyfile(P(src) + "-wal", P(dst) + "-wal")
+    held.close()
+    if held_wal:
         with open(P(dst) + "-wal", "r+b") as f:
             f.seek(0, 2)
             off = rnd.randrange(f.tell())
@@ -140,42 +174,12 @@ elif action == "flip_copy":
     c.execute("select count(*) from t").fetchone()
     c.close()
 elif action == "kill_writer":
-    connect(dst).close()
-    code = "\n".join([
-        "import sqlite3, sys, os",
-        "c = sqlite3.connect(%r, isolation_level=None, timeout=20)" % P(dst),
-        "c.execute('pragma cache_size=2')",
-        "c.execute('begin')",
-        "for i in range(400):",
-        "    c.execute('insert into t(k, v) values (?, randomblob(700))', (i,))",
-        "print('ready', flush=True)",
-        "sys.stdin.read()",
-    ])
-    p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    if p.stdout.readline().strip() != b"ready":
-        sys.exit("kill_writer: writer did not start")
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    kill_mid_transaction(dst, 400)
     desc += " " + dst
 elif action == "kill_delete":
     # A writer killed mid-transaction leaves a hot journal; the database is
     # deleted, then the journal: a file the user can see, the user can delete.
-    connect(dst).close()
-    code = "\n".join([
-        "import sqlite3, sys",
-        "c = sqlite3.connect(%r, isolation_level=None, timeout=20)" % P(dst),
-        "c.execute('pragma cache_size=2')",
-        "c.execute('begin')",
-        "for i in range(300):",
-        "    c.execute('insert into t(k, v) values (?, randomblob(700))', (i,))",
-        "print('ready', flush=True)",
-        "sys.stdin.read()",
-    ])
-    p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    if p.stdout.readline().strip() != b"ready":
-        sys.exit("kill_delete: writer did not start")
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    kill_mid_transaction(dst, 300)
     for sfx in ("", "-journal", "-wal", "-shm"):
         rm(P(dst) + sfx)
     desc += " " + dst
