@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,9 +13,13 @@ func TestStdlibOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the go tool")
 	}
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
 	if err != nil {
-		t.Skipf("go list unavailable: %v\n%s", err, out)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		if dep != "github.com/walfs/walfs/providers" {

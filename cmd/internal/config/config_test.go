@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -467,25 +466,6 @@ func TestLoad(t *testing.T) {
 		if tt.is != nil && !errors.Is(err, tt.is) {
 			t.Errorf("Load(%q): errors.Is(err, %v) = false", tt.path, tt.is)
 		}
-	}
-}
-
-func TestLoadPermissionDenied(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "walfs.yml")
-	if err := os.WriteFile(path, []byte("data-dir: /d\n"), 0o000); err != nil {
-		t.Fatal(err)
-	}
-	if f, err := os.Open(path); err == nil {
-		f.Close()
-		t.Skip("running with privileges that ignore file modes")
-	}
-	_, err := Load(path)
-	want := "config file " + path + ": permission denied (check the file's owner and mode, and the user walfs runs as)"
-	if err == nil || err.Error() != want {
-		t.Errorf("got %v\nwant %s", err, want)
-	}
-	if !errors.Is(err, fs.ErrPermission) {
-		t.Errorf("errors.Is(err, fs.ErrPermission) = false")
 	}
 }
 
