@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 // A passthrough poll writes the records of the transactions it captured in
@@ -27,7 +29,7 @@ func TestFailedBatchIsRetried(t *testing.T) {
 	exec("pragma wal_autocheckpoint=0")
 	exec("insert into t(v) values('before')")
 
-	store := newMemStore()
+	store := memstore.New()
 	r, err := New(Options{DataDir: dataDir, Store: store, Logger: testLogger(t), Capture: CapturePassthrough})
 	if err != nil {
 		t.Fatal(err)

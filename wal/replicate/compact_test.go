@@ -2,9 +2,6 @@ package replicate
 
 import (
 	"bytes"
-	"context"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +9,7 @@ import (
 
 	"github.com/walfs/walfs/s3backend"
 	"github.com/walfs/walfs/s3backend/instrument"
+	"github.com/walfs/walfs/s3backend/memstore"
 	"github.com/walfs/walfs/wal/restore"
 )
 
@@ -36,7 +34,7 @@ func restoreAt(t testing.TB, st s3backend.Store, target restore.Target) ([]byte,
 func stores() map[string]func(t testing.TB) s3backend.Store {
 	return map[string]func(t testing.TB) s3backend.Store{
 		"file": func(t testing.TB) s3backend.Store { return s3backend.NewFileStore(t.TempDir()) },
-		"mem":  func(t testing.TB) s3backend.Store { return newMemStore() },
+		"mem":  func(t testing.TB) s3backend.Store { return memstore.New() },
 	}
 }
 
@@ -89,7 +87,7 @@ func TestCompactionBuildsLevels(t *testing.T) {
 // Without the write cache (another process uploaded, or the cache was
 // emptied) compaction downloads its inputs, one GET each.
 func TestCompactionDownloadsWithoutCache(t *testing.T) {
-	g := newRig(t, newMemStore(), MaintenanceOptions{Retention: -1, SnapshotInterval: -1, SnapshotFactor: -1})
+	g := newRig(t, memstore.New(), MaintenanceOptions{Retention: -1, SnapshotInterval: -1, SnapshotFactor: -1})
 	g.r.maint.cache.dir = ""
 	m := newModel(t, "app.db", 10, 2)
 	m.snapshot(g.store(), g.now())
@@ -110,7 +108,7 @@ func TestCompactionDownloadsWithoutCache(t *testing.T) {
 // A TXID gap (a local snapshot after a lineage break) splits compactions:
 // no compacted file spans it, and restores on both sides work.
 func TestCompactionSplitsAtLineageBreak(t *testing.T) {
-	g := newRig(t, newMemStore(), MaintenanceOptions{Retention: -1, SnapshotInterval: -1, SnapshotFactor: -1})
+	g := newRig(t, memstore.New(), MaintenanceOptions{Retention: -1, SnapshotInterval: -1, SnapshotFactor: -1})
 	m := newModel(t, "app.db", 10, 3)
 	m.snapshot(g.store(), g.now())
 	for range 3 {
@@ -138,27 +136,16 @@ func TestCompactionSplitsAtLineageBreak(t *testing.T) {
 	}
 }
 
-// failingStore fails every Write while failing is set.
-type failingStore struct {
-	s3backend.Store
-	failing bool
-}
-
-func (f *failingStore) Write(ctx context.Context, info s3backend.FileInfo, r io.Reader, size int64) (s3backend.FileInfo, error) {
-	if f.failing && info.Level > 0 {
-		return s3backend.FileInfo{}, fmt.Errorf("write %s: %w", s3backend.Key(info), s3backend.ErrUnreachable)
-	}
-	return f.Store.Write(ctx, info, r, size)
-}
-
 // A failing compaction is counted, backs off, and catches up when the store
 // comes back; nothing is lost.
 func TestCompactionRetriesAfterFailure(t *testing.T) {
-	fs := &failingStore{Store: newMemStore()}
+	fs := memstore.Wrap(memstore.New())
 	g := newRig(t, fs, MaintenanceOptions{Retention: -1, SnapshotInterval: -1, SnapshotFactor: -1})
 	m := newModel(t, "app.db", 10, 4)
 	m.snapshot(g.store(), g.now())
-	fs.failing = true
+	// Every compaction upload fails; level-0 uploads still succeed.
+	up := fs.Inject(memstore.Fault{Op: memstore.OpWrite, Err: s3backend.ErrUnreachable,
+		Match: func(c memstore.Call) bool { return c.Level > 0 }})
 	for range 10 {
 		m.batch(g.store(), g.now(), 1)
 		g.advance(30 * time.Second)
@@ -169,7 +156,7 @@ func TestCompactionRetriesAfterFailure(t *testing.T) {
 	if n := len(g.r.maint.store.files("app.db", 1)); n != 0 {
 		t.Fatalf("level 1 holds %d files while the store fails", n)
 	}
-	fs.failing = false
+	up()
 	g.advance(time.Hour)
 	l1 := g.r.maint.store.files("app.db", 1)
 	if len(l1) == 0 || l1[len(l1)-1].MaxTXID != m.txid {

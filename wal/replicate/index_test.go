@@ -13,11 +13,12 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 func TestIndexStore(t *testing.T) {
 	ctx := context.Background()
-	inner := newMemStore()
+	inner := memstore.New()
 	pre := fi(0, 1, 1, 0)
 	if _, err := inner.Write(ctx, pre, bytes.NewReader([]byte("a")), 1); err != nil {
 		t.Fatal(err)

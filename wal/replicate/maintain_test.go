@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/walfs/walfs/s3backend/instrument"
+	"github.com/walfs/walfs/s3backend/memstore"
 	"github.com/walfs/walfs/wal/restore"
 )
 
@@ -34,7 +35,7 @@ func diff(after, before map[string]uint64) map[string]uint64 {
 // the loop (the real one, on a fake clock) sends no request for a minute,
 // an hour, or the days after retention and the daily snapshot have run once.
 func TestIdleDatabaseSendsNoRequests(t *testing.T) {
-	g := newRig(t, newMemStore(), MaintenanceOptions{})
+	g := newRig(t, memstore.New(), MaintenanceOptions{})
 	m := newModel(t, "app.db", 20, 5)
 	m.snapshot(g.store(), g.now())
 	for range 30 {
@@ -97,7 +98,7 @@ func TestRequestsUnderSteadyLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates two hours of uploads")
 	}
-	g := newRig(t, newMemStore(), MaintenanceOptions{})
+	g := newRig(t, memstore.New(), MaintenanceOptions{})
 	m := newModel(t, "app.db", 50, 6).forgetImages()
 	m.snapshot(g.store(), g.now())
 	hours := 2
@@ -145,7 +146,7 @@ func TestSnapshotTriggers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Retention = -1
-			g := newRig(t, newMemStore(), tc.opts)
+			g := newRig(t, memstore.New(), tc.opts)
 			m := newModel(t, "app.db", 40, 7)
 			m.snapshot(g.store(), g.now())
 			for range tc.uploads {
@@ -182,7 +183,7 @@ func TestSnapshotTriggers(t *testing.T) {
 // the latest TXID and points throughout the retention window restore to
 // exactly the model's pages, by TXID and by time.
 func TestRestoreAfterCompactionAndRetention(t *testing.T) {
-	g := newRig(t, newMemStore(), MaintenanceOptions{})
+	g := newRig(t, memstore.New(), MaintenanceOptions{})
 	m := newModel(t, "app.db", 40, 8)
 	m.snapshot(g.store(), g.now())
 	rng := m.rng

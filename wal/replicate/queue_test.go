@@ -4,18 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/walfs/walfs/s3backend"
 	"github.com/walfs/walfs/s3backend/instrument"
+	"github.com/walfs/walfs/s3backend/memstore"
 	"github.com/walfs/walfs/wal/restore"
 )
 
@@ -28,8 +26,8 @@ type queueRig struct {
 	d     *DB
 	live  *sql.DB
 	path  string
-	store *memStore
-	down  *downStore // between the counter and store: fails uploads while down
+	store *memstore.Store
+	down  *memstore.Faulty // between the counter and store: fails uploads on demand
 	count *instrument.Counter
 }
 
@@ -38,8 +36,8 @@ func newQueueRig(t *testing.T) *queueRig {
 	path := filepath.Join(dataDir, "app.db")
 	makeWALDatabase(t, path, 3)
 	live := openLive(t, path)
-	g := &queueRig{t: t, live: live, path: path, store: newMemStore(), count: instrument.NewCounter()}
-	g.down = &downStore{Store: g.store}
+	g := &queueRig{t: t, live: live, path: path, store: memstore.New(), count: instrument.NewCounter()}
+	g.down = memstore.Wrap(g.store)
 	g.exec("pragma wal_autocheckpoint=0")
 	g.exec("insert into t(v) values('before')")
 	r, err := New(Options{
@@ -284,24 +282,11 @@ func TestDeletedDatabaseDropsPendingUploads(t *testing.T) {
 	requireRestoreMatches(t, g.store, "app.db", openLive(t, g.path), allRows)
 }
 
-// downStore fails every upload while down is set.
-type downStore struct {
-	s3backend.Store
-	down atomic.Bool
-}
-
-func (s *downStore) Write(ctx context.Context, info s3backend.FileInfo, r io.Reader, size int64) (s3backend.FileInfo, error) {
-	if s.down.Load() {
-		return s3backend.FileInfo{}, fmt.Errorf("write %s: %w", s3backend.Key(info), s3backend.ErrUnreachable)
-	}
-	return s.Store.Write(ctx, info, r, size)
-}
-
 // A queue that cannot drain says why and since when, and forgets it once
 // uploads succeed again.
 func TestUploadFailuresShowSinceWhen(t *testing.T) {
 	g := newQueueRig(t)
-	g.down.down.Store(true)
+	up := g.down.Inject(memstore.Fault{Op: memstore.OpWrite, Err: s3backend.ErrUnreachable})
 	g.commit("stuck")
 	start := time.Now()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -334,7 +319,7 @@ func TestUploadFailuresShowSinceWhen(t *testing.T) {
 		t.Errorf("status while failing: local %d, replicated %d, want a backlog", st.LocalTXID, st.ReplicatedTXID)
 	}
 
-	g.down.down.Store(false)
+	up()
 	g.flush()
 	st = g.r.Status()[0]
 	if !st.UploadFailingSince.IsZero() || st.UploadFailures != 0 || st.UploadError != "" {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walfs/walfs/s3backend/memstore"
 	"github.com/walfs/walfs/wal"
 )
 
@@ -44,7 +45,7 @@ func TestWritesGrowth(t *testing.T) {
 func TestReconcileOutsideWriter(t *testing.T) {
 	dataDir := t.TempDir()
 	makeWALDatabase(t, filepath.Join(dataDir, "app.db"), 3)
-	store := newMemStore()
+	store := memstore.New()
 	r, _, _ := startReplicator(t, dataDir, store)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/memstore"
 	"github.com/walfs/walfs/wal/restore"
 )
 
@@ -86,19 +87,13 @@ func newestFile(t *testing.T, st s3backend.Store) s3backend.FileInfo {
 	return newest
 }
 
-// rewrite replaces the object info in a memStore with what change makes of
-// its bytes, behind the index's back.
-func rewrite(t *testing.T, st *memStore, info s3backend.FileInfo, change func([]byte) []byte) {
+// rewrite replaces the object info in st with what change makes of its
+// bytes, behind the index's back.
+func rewrite(t *testing.T, st *memstore.Store, info s3backend.FileInfo, change func([]byte) []byte) {
 	t.Helper()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	o, ok := st.objects[s3backend.Key(info)]
-	if !ok {
-		t.Fatalf("no object %s", s3backend.Key(info))
+	if err := st.Rewrite(info, change); err != nil {
+		t.Fatal(err)
 	}
-	o.data = change(bytes.Clone(o.data))
-	o.info.Size = int64(len(o.data))
-	st.objects[s3backend.Key(info)] = o
 }
 
 // changePageKeepChecksum re-encodes an LTX file with one byte of its last
@@ -166,10 +161,10 @@ func snapshotJob(t *testing.T, dm *dbMaint) *job {
 func TestMaintenanceRepairsInconsistentReplica(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		damage func(t *testing.T, r *Replicator, st *memStore, snap s3backend.FileInfo)
+		damage func(t *testing.T, r *Replicator, st *memstore.Store, snap s3backend.FileInfo)
 		want   string // in the recorded reason
 	}{
-		{"level-0 file does not match its checksum", func(t *testing.T, r *Replicator, st *memStore, _ s3backend.FileInfo) {
+		{"level-0 file does not match its checksum", func(t *testing.T, r *Replicator, st *memstore.Store, _ s3backend.FileInfo) {
 			// Written so by walfs (the compaction cache holds the same bytes):
 			// only the rebuilt image shows it.
 			newest := newestFile(t, st)
@@ -187,17 +182,17 @@ func TestMaintenanceRepairsInconsistentReplica(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "rebuilt database at TXID"},
-		{"snapshot damaged", func(t *testing.T, _ *Replicator, st *memStore, snap s3backend.FileInfo) {
+		{"snapshot damaged", func(t *testing.T, _ *Replicator, st *memstore.Store, snap s3backend.FileInfo) {
 			rewrite(t, st, snap, changePageKeepChecksum(t))
 		}, "damaged object"},
-		{"snapshot object gone", func(t *testing.T, _ *Replicator, st *memStore, snap s3backend.FileInfo) {
+		{"snapshot object gone", func(t *testing.T, _ *Replicator, st *memstore.Store, snap s3backend.FileInfo) {
 			if err := st.Delete(t.Context(), []s3backend.FileInfo{snap}); err != nil {
 				t.Fatal(err)
 			}
 		}, "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inner := newMemStore()
+			inner := memstore.New()
 			// Due whenever a level-0 file follows the newest snapshot.
 			r, db := liveReplicator(t, inner, MaintenanceOptions{SnapshotInterval: -1, SnapshotFactor: 1e-9, Retention: -1})
 			for i := range 5 {
@@ -256,7 +251,7 @@ func TestMaintenanceGivesUp(t *testing.T) {
 		{"repair does not help", func(n int) (uint64, error) { return uint64(1000 + n), nil }, maxRepairsInARow, "not repairing again"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newRig(t, newMemStore(), MaintenanceOptions{SnapshotInterval: -1, SnapshotFactor: 1e-9, Retention: -1})
+			g := newRig(t, memstore.New(), MaintenanceOptions{SnapshotInterval: -1, SnapshotFactor: 1e-9, Retention: -1})
 			m := newModel(t, "app.db", 10, 3)
 			m.snapshot(g.store(), g.now())
 			m.batch(g.store(), g.now(), 2)
@@ -310,24 +305,24 @@ func TestMaintenanceGivesUp(t *testing.T) {
 func TestCompare(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		damage func(t *testing.T, r *Replicator, st *memStore)
+		damage func(t *testing.T, r *Replicator, st *memstore.Store)
 		want   string
 	}{
-		{"newest object removed", func(t *testing.T, _ *Replicator, st *memStore) {
+		{"newest object removed", func(t *testing.T, _ *Replicator, st *memstore.Store) {
 			if err := st.Delete(t.Context(), []s3backend.FileInfo{newestFile(t, st)}); err != nil {
 				t.Fatal(err)
 			}
 		}, "objects are missing"},
-		{"trailer checksum of the newest object changed", func(t *testing.T, _ *Replicator, st *memStore) {
+		{"trailer checksum of the newest object changed", func(t *testing.T, _ *Replicator, st *memstore.Store) {
 			rewrite(t, st, newestFile(t, st), func(b []byte) []byte {
 				b[len(b)-ltx.TrailerSize+3] ^= 0x10
 				return b
 			})
 		}, "the live database has checksum"},
-		{"newest object cut short", func(t *testing.T, _ *Replicator, st *memStore) {
+		{"newest object cut short", func(t *testing.T, _ *Replicator, st *memstore.Store) {
 			rewrite(t, st, newestFile(t, st), func(b []byte) []byte { return b[:ltx.HeaderSize] })
 		}, "too small"},
-		{"capture lost track of a page", func(t *testing.T, r *Replicator, _ *memStore) {
+		{"capture lost track of a page", func(t *testing.T, r *Replicator, _ *memstore.Store) {
 			d := r.lookup("app.db")
 			d.mu.Lock()
 			d.sums.xor ^= 1
@@ -335,7 +330,7 @@ func TestCompare(t *testing.T) {
 		}, "next transactions would not chain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inner := newMemStore()
+			inner := memstore.New()
 			r, db := liveReplicator(t, inner, MaintenanceOptions{Disabled: true})
 			for i := range 3 {
 				commitAndFlush(t, r, db, "insert into t(v) values('row "+string(rune('a'+i))+"')")
@@ -378,7 +373,7 @@ func TestCompare(t *testing.T) {
 // after a restart): compaction finds it missing, the repair writes a new
 // snapshot, and compaction never asks for what that snapshot covers again.
 func TestCompactionSkipsWhatARepairCovers(t *testing.T) {
-	inner := newMemStore()
+	inner := memstore.New()
 	g := newRig(t, inner, MaintenanceOptions{SnapshotInterval: -1, SnapshotFactor: -1, Retention: -1})
 	m := newModel(t, "app.db", 10, 4)
 	m.snapshot(g.store(), g.now())
@@ -423,7 +418,7 @@ func TestCompactionSkipsWhatARepairCovers(t *testing.T) {
 // reading the WAL on disk as SQLite would, and names a database whose
 // replica differs; it repairs nothing.
 func TestCompareDir(t *testing.T) {
-	inner := newMemStore()
+	inner := memstore.New()
 	r, db := liveReplicator(t, inner, MaintenanceOptions{Disabled: true})
 	commitAndFlush(t, r, db, "insert into t(v) values('one')", "insert into t(v) values('two')")
 	dataDir := r.opts.DataDir

@@ -3,6 +3,8 @@ package replicate
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 // walfs dies after SQLite committed and before the spool had the
@@ -12,7 +14,7 @@ func TestRestartReplaysWALAheadOfSpool(t *testing.T) {
 	dataDir := t.TempDir()
 	path := filepath.Join(dataDir, "app.db")
 	makeWALDatabase(t, path, 10)
-	store := newMemStore()
+	store := memstore.New()
 	r, _, _ := startReplicator(t, dataDir, store) // snapshot at TXID 1
 	r.Close()
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/walfs/walfs/s3backend"
 	"github.com/walfs/walfs/s3backend/instrument"
+	"github.com/walfs/walfs/s3backend/memstore"
 	"github.com/walfs/walfs/wal/restore"
 )
 
@@ -131,7 +132,7 @@ func TestReplicatorIdleSendsNoRequests(t *testing.T) {
 // and compacts what the previous run left uncompacted.
 func TestReplicatorRestartSeedsIndex(t *testing.T) {
 	dataDir := t.TempDir()
-	inner := newMemStore()
+	inner := memstore.New()
 	m := newModel(t, "app.db", 10, 9)
 	m.snapshot(inner, time.Now())
 	for range 5 {

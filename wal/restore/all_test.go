@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 func TestRestoreAll(t *testing.T) {
@@ -123,7 +125,7 @@ func TestRestoreAll(t *testing.T) {
 	})
 
 	t.Run("database at the root", func(t *testing.T) {
-		root := newMemStore()
+		root := memstore.New()
 		m.putSnapshot(t, root, "", 4)
 		dir := t.TempDir()
 		res, err := RestoreAll(context.Background(), root, dir, AllOptions{Options: restoreOpts(), RootName: "app.db"})
@@ -137,7 +139,7 @@ func TestRestoreAll(t *testing.T) {
 	})
 
 	t.Run("empty replica", func(t *testing.T) {
-		_, err := RestoreAll(context.Background(), newMemStore(), t.TempDir(), AllOptions{Options: restoreOpts()})
+		_, err := RestoreAll(context.Background(), memstore.New(), t.TempDir(), AllOptions{Options: restoreOpts()})
 		if !errors.Is(err, ErrNoBackups) {
 			t.Fatalf("err = %v, want ErrNoBackups", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 // An object's reader follows its temporary file as the download writes it,
@@ -65,7 +66,7 @@ func TestObjectReaderFollowsDownload(t *testing.T) {
 func TestRestoreDownloadsLargeObjectInParts(t *testing.T) {
 	m := newModel(4096)
 	m.txs(30)
-	st := newMemStore()
+	st := memstore.New()
 	snap := m.putSnapshot(t, st, "", 30)
 	k := s3backend.Key(snap)
 	defer func(old int64) { partSize = old }(partSize)
@@ -74,19 +75,20 @@ func TestRestoreDownloadsLargeObjectInParts(t *testing.T) {
 	// The first open is MakePlan's header read; then the three parts'
 	// first reads break after b bytes.
 	b := snap.Size / 10
-	st.breakAfter, st.breaks[k] = b, 4
+	f := breakOpens(st, k, 4, b)
 	out := filepath.Join(t.TempDir(), "db")
 	opts := restoreOpts()
 	opts.Parallelism = 3
-	if _, err := Restore(context.Background(), st, "", out, opts); err != nil {
+	if _, err := Restore(context.Background(), f, "", out, opts); err != nil {
 		t.Fatal(err)
 	}
 	checkRestored(t, m, out, 30)
 	// Every part was opened at its start; the breaks (which hit whichever
 	// opens come first) were resumed inside a part, never from its start.
+	opens := openOffsets(f, k)
 	starts := []int64{0, partSize, 2 * partSize}
 	resumed := 0
-	for _, off := range st.opens[k][1:] {
+	for _, off := range opens[1:] {
 		switch {
 		case slices.Contains(starts, off):
 		case off%partSize == b%partSize || off%partSize == (2*b)%partSize:
@@ -96,11 +98,11 @@ func TestRestoreDownloadsLargeObjectInParts(t *testing.T) {
 		}
 	}
 	for _, start := range starts {
-		if !slices.Contains(st.opens[k], start) {
-			t.Errorf("part at %d never opened (opens %v)", start, st.opens[k])
+		if !slices.Contains(opens, start) {
+			t.Errorf("part at %d never opened (opens %v)", start, opens)
 		}
 	}
 	if resumed == 0 {
-		t.Errorf("no part resumed (opens %v)", st.opens[k])
+		t.Errorf("no part resumed (opens %v)", opens)
 	}
 }

@@ -8,22 +8,27 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/superfly/ltx"
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 func TestRestoreCorruptObject(t *testing.T) {
 	m := newModel(512)
 	m.txs(10)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "app.db", 1)
 	m.putL0(t, st, "app.db", 2, 10)
 	bad := key("app.db", 0, 6, 6)
-	o := st.object(bad)
-	o.data[ltx.HeaderSize+20] ^= 0x40 // inside the first page frame
+	badInfo, _ := s3backend.ParseKey(bad)
+	if err := st.Rewrite(badInfo, func(b []byte) []byte {
+		b[ltx.HeaderSize+20] ^= 0x40 // inside the first page frame
+		return b
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	dir := t.TempDir()
 	out := filepath.Join(dir, "app.db")
@@ -81,7 +86,7 @@ func TestRestoreChecksumMismatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newMemStore()
+			st := memstore.New()
 			tt.setup(st)
 			dir := t.TempDir()
 			_, err := Restore(context.Background(), st, "", filepath.Join(dir, "db"), restoreOpts())
@@ -98,7 +103,7 @@ func TestRestoreSnapshotChecksum(t *testing.T) {
 	// caught by the decoder as soon as it is read.
 	m := newModel(512)
 	m.txs(3)
-	st := newMemStore()
+	st := memstore.New()
 	m.putWith(t, st, "", 9, 1, 3, func(_ *ltx.Header, post *ltx.Checksum) { *post ^= 0x100 })
 	_, err := Restore(context.Background(), st, "", filepath.Join(t.TempDir(), "db"), restoreOpts())
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), key("", 9, 1, 3)) {
@@ -109,7 +114,7 @@ func TestRestoreSnapshotChecksum(t *testing.T) {
 func TestRestoreHeaderMismatchesKey(t *testing.T) {
 	m := newModel(512)
 	m.txs(3)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 1)
 	b := m.encode(t, 2, 3, nil)
 	info := s3backend.FileInfo{Level: 0, MinTXID: 2, MaxTXID: 2, CreatedAt: m.times[3]} // key says 2-2
@@ -125,7 +130,7 @@ func TestRestoreHeaderMismatchesKey(t *testing.T) {
 func TestRestoreExistingOutput(t *testing.T) {
 	m := newModel(512)
 	m.txs(3)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 3)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "db")
@@ -166,21 +171,20 @@ func TestRestoreExistingOutput(t *testing.T) {
 func TestRestoreResumesBrokenDownload(t *testing.T) {
 	m := newModel(4096)
 	m.txs(30)
-	st := newMemStore()
+	st := memstore.New()
 	snap := m.putSnapshot(t, st, "", 30)
 	k := s3backend.Key(snap)
-	st.breakAfter = snap.Size / 5
 	// The first open is MakePlan's header read (100 bytes, never reaches the
 	// break); the next three downloads break, each 1/5 of the object further.
-	st.breaks[k] = 4
+	f := breakOpens(st, k, 4, snap.Size/5)
 	out := filepath.Join(t.TempDir(), "db")
-	if _, err := Restore(context.Background(), st, "", out, restoreOpts()); err != nil {
+	if _, err := Restore(context.Background(), f, "", out, restoreOpts()); err != nil {
 		t.Fatal(err)
 	}
 	checkRestored(t, m, out, 30)
 	// MakePlan reads the header at 0; the download starts at 0 and resumes.
 	d := snap.Size / 5
-	if got, want := st.opens[k], []int64{0, 0, d, 2 * d, 3 * d}; !slices.Equal(got, want) {
+	if got, want := openOffsets(f, k), []int64{0, 0, d, 2 * d, 3 * d}; !slices.Equal(got, want) {
 		t.Errorf("open offsets %v, want %v", got, want)
 	}
 }
@@ -188,18 +192,17 @@ func TestRestoreResumesBrokenDownload(t *testing.T) {
 func TestRestoreDownloadGivesUp(t *testing.T) {
 	m := newModel(512)
 	m.txs(3)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 1)
 	m.putL0(t, st, "", 2, 3)
 	k := key("", 0, 2, 2)
-	st.breakAfter = 0
-	st.breaks[k] = 100 // every read fails before the first byte
+	f := breakOpens(st, k, 100, 0) // every read fails before the first byte
 	dir := t.TempDir()
-	_, err := Restore(context.Background(), st, "", filepath.Join(dir, "db"), restoreOpts())
+	_, err := Restore(context.Background(), f, "", filepath.Join(dir, "db"), restoreOpts())
 	if err == nil || !strings.Contains(err.Error(), "download "+k) {
 		t.Fatalf("err = %v, want a download error naming %s", err, k)
 	}
-	if got := len(st.opens[k]); got != maxStalls {
+	if got := len(openOffsets(f, k)); got != maxStalls {
 		t.Errorf("%d attempts, want %d", got, maxStalls)
 	}
 	checkOnly(t, dir)
@@ -208,38 +211,33 @@ func TestRestoreDownloadGivesUp(t *testing.T) {
 func TestRestoreObjectDeletedWhileRestoring(t *testing.T) {
 	m := newModel(512)
 	m.txs(3)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 1)
 	m.putL0(t, st, "", 2, 3)
 	// Deleted between planning and download: permanent, no retries.
 	k := key("", 0, 2, 2)
-	o := st.object(k)
-	p := &deletingStore{memStore: st, victim: o.info}
+	victim, _ := s3backend.ParseKey(k)
+	p := memstore.Wrap(st)
+	// Deleted right after the first listing of level 0.
+	p.Inject(memstore.Fault{
+		Op: memstore.OpList, Times: 1,
+		Match: func(c memstore.Call) bool { return c.Level == 0 },
+		Then: func(memstore.Call) {
+			if err := st.Delete(context.Background(), []s3backend.FileInfo{victim}); err != nil {
+				t.Error(err)
+			}
+		},
+	})
 	_, err := Restore(context.Background(), p, "", filepath.Join(t.TempDir(), "db"), restoreOpts())
 	if !errors.Is(err, s3backend.ErrNotFound) || !strings.Contains(err.Error(), k) {
 		t.Fatalf("err = %v, want ErrNotFound naming %s", err, k)
 	}
 }
 
-// deletingStore deletes victim right after the first List of level 0.
-type deletingStore struct {
-	*memStore
-	victim s3backend.FileInfo
-	once   sync.Once
-}
-
-func (d *deletingStore) List(ctx context.Context, db string, level int) ([]s3backend.FileInfo, error) {
-	infos, err := d.memStore.List(ctx, db, level)
-	if level == 0 {
-		d.once.Do(func() { d.memStore.Delete(ctx, []s3backend.FileInfo{d.victim}) })
-	}
-	return infos, err
-}
-
 func TestRestoreCanceled(t *testing.T) {
 	m := newModel(512)
 	m.txs(5)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 5)
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := restoreOpts()
@@ -255,7 +253,7 @@ func TestRestoreCanceled(t *testing.T) {
 func TestRestoreLeavesNoTempFilesOnIntegrityFailure(t *testing.T) {
 	m := newModel(4096) // random pages: not a SQLite database
 	m.txs(2)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 2)
 	dir := t.TempDir()
 	_, err := Restore(context.Background(), st, "", filepath.Join(dir, "db"), Options{IntegrityCheck: IntegrityQuick})
@@ -268,7 +266,7 @@ func TestRestoreLeavesNoTempFilesOnIntegrityFailure(t *testing.T) {
 func TestRestoreOutputCreatedWhileRestoring(t *testing.T) {
 	m := newModel(512)
 	m.txs(3)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 3)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "db")

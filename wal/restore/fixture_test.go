@@ -3,13 +3,16 @@ package restore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/superfly/ltx"
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 // model is a database history for building LTX fixtures: the full page image
@@ -204,4 +207,36 @@ func (m *model) putL0(t testing.TB, st s3backend.Store, db string, from, to uint
 // key is the object key of a file, for expectations.
 func key(db string, level int, minTXID, maxTXID uint64) string {
 	return s3backend.Key(s3backend.FileInfo{DB: db, Level: level, MinTXID: minTXID, MaxTXID: maxTXID})
+}
+
+// planKeys returns the keys of a plan's files, for comparisons.
+func planKeys(p *Plan) string {
+	keys := make([]string, len(p.Files))
+	for i, f := range p.Files {
+		keys[i] = s3backend.Key(f)
+	}
+	return strings.Join(keys, " ")
+}
+
+// breakOpens wraps st so that the next n opens of key return a reader that
+// fails with a transient error (a connection reset) after after bytes.
+func breakOpens(st s3backend.Store, key string, n int, after int64) *memstore.Faulty {
+	f := memstore.Wrap(st)
+	f.Inject(memstore.Fault{
+		Op: memstore.OpOpen, Times: n, ReadAfter: after,
+		ReadErr: errors.New("connection reset by peer"),
+		Match:   func(c memstore.Call) bool { return c.Key() == key },
+	})
+	return f
+}
+
+// openOffsets returns the offsets of every Open of key through f, in order.
+func openOffsets(f *memstore.Faulty, key string) []int64 {
+	var offs []int64
+	for _, c := range f.Calls(memstore.OpOpen) {
+		if c.Key() == key {
+			offs = append(offs, c.Off)
+		}
+	}
+	return offs
 }

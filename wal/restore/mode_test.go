@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 // withUmask sets the process umask for the rest of the test. A mount runs
@@ -98,7 +100,7 @@ func TestRestoreModes(t *testing.T) {
 func TestRestoreAllModes(t *testing.T) {
 	m := newModel(1024)
 	m.txs(20)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "app.db", 20)
 	m.putSnapshot(t, st, "sub/dir/other.db", 10)
 	withUmask(t, 0)

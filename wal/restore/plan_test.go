@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 func TestMakePlan(t *testing.T) {
@@ -113,31 +114,42 @@ func TestMakePlan(t *testing.T) {
 			txid: 3,
 		},
 	}
+	// Timestamp targets read exact commit times with Stat where the store
+	// has it and use the listed times where it has not: both must agree.
+	views := []struct {
+		name string
+		view func(*memstore.Store) s3backend.Store
+	}{
+		{"stat", func(s *memstore.Store) s3backend.Store { return s }},
+		{"list only", func(s *memstore.Store) s3backend.Store { return memstore.ListOnly(s) }},
+	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			st := newMemStore()
-			tt.setup(st)
-			p, err := MakePlan(context.Background(), st, "app.db", tt.target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, want := planKeys(p), strings.Join(tt.want, " "); got != want {
-				t.Errorf("plan\n got  %s\n want %s", got, want)
-			}
-			if p.TXID != tt.txid {
-				t.Errorf("TXID = %d, want %d", p.TXID, tt.txid)
-			}
-			if got, want := p.Timestamp, m.times[tt.txid]; !got.Equal(want) {
-				t.Errorf("Timestamp = %v, want %v", got, want)
-			}
-			var bytes int64
-			for _, f := range p.Files {
-				bytes += f.Size
-			}
-			if p.Bytes != bytes || p.PageSize != 512 || p.DBSize != int64(m.states[tt.txid].commit)*512 {
-				t.Errorf("Bytes, PageSize, DBSize = %d, %d, %d; want %d, 512, %d", p.Bytes, p.PageSize, p.DBSize, bytes, int64(m.states[tt.txid].commit)*512)
-			}
-		})
+		for _, v := range views {
+			t.Run(tt.name+"/"+v.name, func(t *testing.T) {
+				st := memstore.New()
+				tt.setup(st)
+				p, err := MakePlan(context.Background(), v.view(st), "app.db", tt.target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := planKeys(p), strings.Join(tt.want, " "); got != want {
+					t.Errorf("plan\n got  %s\n want %s", got, want)
+				}
+				if p.TXID != tt.txid {
+					t.Errorf("TXID = %d, want %d", p.TXID, tt.txid)
+				}
+				if got, want := p.Timestamp, m.times[tt.txid]; !got.Equal(want) {
+					t.Errorf("Timestamp = %v, want %v", got, want)
+				}
+				var bytes int64
+				for _, f := range p.Files {
+					bytes += f.Size
+				}
+				if p.Bytes != bytes || p.PageSize != 512 || p.DBSize != int64(m.states[tt.txid].commit)*512 {
+					t.Errorf("Bytes, PageSize, DBSize = %d, %d, %d; want %d, 512, %d", p.Bytes, p.PageSize, p.DBSize, bytes, int64(m.states[tt.txid].commit)*512)
+				}
+			})
+		}
 	}
 }
 
@@ -214,7 +226,7 @@ func TestMakePlanErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newMemStore()
+			st := memstore.New()
 			tt.setup(st)
 			_, err := MakePlan(context.Background(), st, "app.db", tt.target)
 			if !errors.Is(err, tt.is) {
@@ -235,7 +247,7 @@ func TestMakePlanErrors(t *testing.T) {
 func TestMakePlanGapError(t *testing.T) {
 	m := newModel(512)
 	m.txs(10)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 2)
 	m.putL0(t, st, "", 3, 3)
 	m.putL0(t, st, "", 6, 6)
@@ -276,13 +288,11 @@ func TestMakePlanTimestampUsesExactTimes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := &statStore{memStore: newMemStore()}
-			m.putSnapshot(t, st, "app.db", 1)
-			m.putL0(t, st, "app.db", 2, n)
-			for _, k := range st.keys() {
-				o := st.object(k)
-				o.listed = tt.listed(o.info.CreatedAt)
-			}
+			inner := memstore.New()
+			m.putSnapshot(t, inner, "app.db", 1)
+			m.putL0(t, inner, "app.db", 2, n)
+			inner.SetListTime(func(fi s3backend.FileInfo) time.Time { return tt.listed(fi.CreatedAt) })
+			st := memstore.Wrap(inner)
 			p, err := MakePlan(context.Background(), st, "app.db", Target{Timestamp: m.times[tt.txid].Add(10 * time.Second)})
 			if err != nil {
 				t.Fatal(err)
@@ -293,10 +303,11 @@ func TestMakePlanTimestampUsesExactTimes(t *testing.T) {
 			if !p.Timestamp.Equal(m.times[tt.txid]) {
 				t.Errorf("Timestamp = %v, want %v", p.Timestamp, m.times[tt.txid])
 			}
-			if st.stats > tt.maxStats {
-				t.Errorf("%d Stat calls for %d objects, want at most %d", st.stats, n, tt.maxStats)
+			stats := len(st.Calls(memstore.OpStat))
+			if stats > tt.maxStats {
+				t.Errorf("%d Stat calls for %d objects, want at most %d", stats, n, tt.maxStats)
 			}
-			t.Logf("%d Stat calls for %d objects", st.stats, n)
+			t.Logf("%d Stat calls for %d objects", stats, n)
 		})
 	}
 }

@@ -12,15 +12,17 @@ import (
 	"time"
 
 	"github.com/superfly/ltx"
+
+	"github.com/walfs/walfs/s3backend/memstore"
 )
 
 func init() { retryBackoff = time.Millisecond }
 
 // layeredReplica stores a realistic replica of m (40 transactions): an old
 // and a newer snapshot, L0 files for every TXID, L1 and L2 compactions.
-func layeredReplica(t *testing.T, m *model, db string) *memStore {
+func layeredReplica(t *testing.T, m *model, db string) *memstore.Store {
 	t.Helper()
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, db, 1)
 	m.putSnapshot(t, st, db, 20)
 	m.putL0(t, st, db, 2, 40)
@@ -129,7 +131,7 @@ func TestRestoreShrinkAndGrow(t *testing.T) {
 	m.tx(4, 2) // shrink: pages 5..10 dropped
 	m.tx(7, 1) // grow again: 5..7 rewritten
 	m.tx(7, 6)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 1)
 	m.putL0(t, st, "", 2, 5)
 	m.put(t, st, "", 1, 2, 4)
@@ -148,7 +150,7 @@ func TestRestoreLitestreamNoChecksum(t *testing.T) {
 	m := newModel(4096)
 	m.noChecksum = true
 	m.txs(6)
-	st := newMemStore()
+	st := memstore.New()
 	m.putL0(t, st, "", 1, 6) // Litestream: L0 1-1 is a full image, no snapshot yet
 	out := filepath.Join(t.TempDir(), "db")
 	res, err := Restore(context.Background(), st, "", out, restoreOpts())
@@ -164,7 +166,7 @@ func TestRestoreLitestreamNoChecksum(t *testing.T) {
 func TestRestoreProgress(t *testing.T) {
 	m := newModel(512)
 	m.txs(20)
-	st := newMemStore()
+	st := memstore.New()
 	m.putSnapshot(t, st, "", 1)
 	m.putL0(t, st, "", 2, 20)
 	var last Progress
@@ -183,7 +185,7 @@ func TestRestoreProgress(t *testing.T) {
 }
 
 func TestRestoreBadOptions(t *testing.T) {
-	_, err := Restore(context.Background(), newMemStore(), "", filepath.Join(t.TempDir(), "db"), Options{IntegrityCheck: "deep"})
+	_, err := Restore(context.Background(), memstore.New(), "", filepath.Join(t.TempDir(), "db"), Options{IntegrityCheck: "deep"})
 	if err == nil || !strings.Contains(err.Error(), `"deep"`) {
 		t.Fatalf("err = %v, want an unknown integrity check error", err)
 	}
@@ -191,7 +193,7 @@ func TestRestoreBadOptions(t *testing.T) {
 
 func TestRestoreNoBackups(t *testing.T) {
 	dir := t.TempDir()
-	_, err := Restore(context.Background(), newMemStore(), "x.db", filepath.Join(dir, "db"), restoreOpts())
+	_, err := Restore(context.Background(), memstore.New(), "x.db", filepath.Join(dir, "db"), restoreOpts())
 	if !errors.Is(err, ErrNoBackups) {
 		t.Fatalf("err = %v, want ErrNoBackups", err)
 	}
