@@ -74,25 +74,19 @@ type OpCount struct {
 // Counter holds the counts of one or more wrapped stores. The zero value is
 // not usable; call NewCounter. Safe for concurrent use.
 type Counter struct {
-	now func() time.Time
-
 	mu  sync.Mutex
 	ops map[string]*OpCount
 	dbs map[string]*hourWindow
 }
 
 // NewCounter returns an empty Counter on the system clock.
-func NewCounter() *Counter { return NewCounterAt(time.Now) }
-
-// NewCounterAt returns an empty Counter whose one-hour windows follow now
-// (tests pass a fake clock).
-func NewCounterAt(now func() time.Time) *Counter {
-	return &Counter{now: now, ops: map[string]*OpCount{}, dbs: map[string]*hourWindow{}}
+func NewCounter() *Counter {
+	return &Counter{ops: map[string]*OpCount{}, dbs: map[string]*hourWindow{}}
 }
 
 // record counts one call of op that touched dbs and ended with err.
 func (c *Counter) record(op string, err error, dbs ...string) {
-	now := c.now()
+	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	oc := c.ops[op]
@@ -142,7 +136,7 @@ func (c *Counter) Total() uint64 {
 // LastHour returns the calls that named db (List, Open, Write, Delete,
 // Stat) during the last hour. Init and ListDatabases name no database.
 func (c *Counter) LastHour(db string) uint64 {
-	now := c.now()
+	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if w := c.dbs[db]; w != nil {

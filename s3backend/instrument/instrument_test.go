@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/walfs/walfs/s3backend"
@@ -164,49 +164,39 @@ func (s staterOnly) Stat(ctx context.Context, info s3backend.FileInfo) (s3backen
 	return s.fs.Stat(ctx, info)
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-func (f *fakeClock) add(d time.Duration) {
-	f.mu.Lock()
-	f.t = f.t.Add(d)
-	f.mu.Unlock()
-}
-
 func TestLastHourSlides(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 30, 0, time.UTC)}
-	c := instrument.NewCounterAt(clk.now)
-	s := instrument.Wrap(s3backend.NewFileStore(t.TempDir()), c)
-	list := func(n int) {
-		for range n {
-			if _, err := s.List(t.Context(), "db", 0); err != nil {
-				t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(10*time.Hour + 30*time.Second) // the bubble starts at midnight UTC
+		c := instrument.NewCounter()
+		s := instrument.Wrap(s3backend.NewFileStore(t.TempDir()), c)
+		list := func(n int) {
+			for range n {
+				if _, err := s.List(t.Context(), "db", 0); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-	}
-	list(5) // 10:00
-	clk.add(30 * time.Minute)
-	list(2) // 10:30
-	for _, tc := range []struct {
-		advance time.Duration
-		want    uint64
-	}{
-		{0, 7},
-		{29 * time.Minute, 7}, // 10:59:30: both minutes inside the hour
-		{time.Minute, 2},      // 11:00:30: 10:00 fell out
-		{30 * time.Minute, 0}, // 11:30:30: 10:30 fell out too
-		{24 * time.Hour, 0},   // stale slots of an old day do not come back
-	} {
-		clk.add(tc.advance)
-		if got := c.LastHour("db"); got != tc.want {
-			t.Errorf("at %s: LastHour got %d, want %d", clk.now().Format("15:04:05"), got, tc.want)
+		list(5) // 10:00
+		time.Sleep(30 * time.Minute)
+		list(2) // 10:30
+		for _, tc := range []struct {
+			advance time.Duration
+			want    uint64
+		}{
+			{0, 7},
+			{29 * time.Minute, 7}, // 10:59:30: both minutes inside the hour
+			{time.Minute, 2},      // 11:00:30: 10:00 fell out
+			{30 * time.Minute, 0}, // 11:30:30: 10:30 fell out too
+			{24 * time.Hour, 0},   // stale slots of an old day do not come back
+		} {
+			time.Sleep(tc.advance)
+			if got := c.LastHour("db"); got != tc.want {
+				t.Errorf("at %s: LastHour got %d, want %d", time.Now().UTC().Format("15:04:05"), got, tc.want)
+			}
 		}
-	}
-	list(1)
-	if got := c.LastHour("db"); got != 1 {
-		t.Errorf("after a day: LastHour got %d, want 1", got)
-	}
+		list(1)
+		if got := c.LastHour("db"); got != 1 {
+			t.Errorf("after a day: LastHour got %d, want 1", got)
+		}
+	})
 }

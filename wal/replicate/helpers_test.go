@@ -1,9 +1,11 @@
 package replicate
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/walfs/walfs/s3backend"
@@ -18,60 +20,58 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // rig is a Replicator that is never started, with the maintenance of one
-// database ("app.db") driven synchronously by a fake clock. Writes go
-// through r.opts.Store, the index wrapper, as the uploader's do.
+// database ("app.db") seeded and, once start is called, run by the real loop
+// (dbMaint.run). Use it inside a synctest bubble: advance sleeps on the
+// bubble's fake clock, so the loop runs its jobs at the moments its schedule
+// says, and returns once the loop waits again. Writes go through
+// r.opts.Store, the index wrapper, as the uploader's do.
 type rig struct {
 	t     testing.TB
 	r     *Replicator
 	dm    *dbMaint
-	clk   *fakeClock
 	count *instrument.Counter // counts every call that reaches the inner store
-	jobs  []job
+	loop  bool                // start was called
 }
 
 func newRig(t testing.TB, inner s3backend.Store, opts MaintenanceOptions) *rig {
-	clk := newFakeClock(t0)
-	count := instrument.NewCounterAt(clk.Now)
-	opts.Clock = clk
+	count := instrument.NewCounter()
 	r, err := New(Options{DataDir: t.TempDir(), Store: instrument.Wrap(inner, count), Maintenance: opts, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	g := &rig{t: t, r: r, clk: clk, count: count}
+	g := &rig{t: t, r: r, count: count}
 	g.dm = r.maint.add("app.db", nil)
 	if err := g.dm.seed(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	g.jobs = g.dm.jobs()
-	for i := range g.jobs {
-		g.jobs[i].next = clk.Now().Add(g.jobs[i].every)
-	}
 	return g
+}
+
+// start runs the maintenance loop until the test ends, and returns once it
+// waits for its first job.
+func (g *rig) start() {
+	ctx, cancel := context.WithCancel(g.t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); g.dm.run(ctx) }()
+	g.t.Cleanup(func() { cancel(); <-done })
+	g.loop = true
+	synctest.Wait()
 }
 
 func (g *rig) store() s3backend.Store { return g.r.opts.Store }
 
-func (g *rig) now() time.Time { return g.clk.Now() }
+func (g *rig) now() time.Time { return time.Now() }
 
-// advance moves time forward by d, running the jobs at the moments their
-// schedule says, exactly as dbMaint.run would.
+// advance lets d pass on the bubble's clock, the loop running every job
+// that comes due, and returns once the loop waits again.
 func (g *rig) advance(d time.Duration) {
-	target := g.clk.Now().Add(d)
-	for {
-		next := g.jobs[0].next
-		for _, j := range g.jobs[1:] {
-			if j.next.Before(next) {
-				next = j.next
-			}
-		}
-		if next.After(target) {
-			break
-		}
-		g.clk.set(next)
-		g.dm.runDue(g.t.Context(), g.jobs, next)
+	g.t.Helper()
+	if !g.loop {
+		g.t.Fatal("rig.advance before rig.start: no loop would run the jobs")
 	}
-	g.clk.set(target)
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 // errs returns the maintenance errors so far.

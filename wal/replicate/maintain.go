@@ -35,8 +35,6 @@ type MaintenanceOptions struct {
 	RetentionInterval time.Duration
 	// Disabled turns compaction, snapshots and retention off.
 	Disabled bool
-	// Clock drives the schedules; default the system clock.
-	Clock Clock
 }
 
 // Defaults of MaintenanceOptions.
@@ -64,9 +62,6 @@ func (o MaintenanceOptions) withDefaults() MaintenanceOptions {
 	}
 	if o.RetentionInterval <= 0 {
 		o.RetentionInterval = o.CompactionIntervals[len(o.CompactionIntervals)-1]
-	}
-	if o.Clock == nil {
-		o.Clock = systemClock{}
 	}
 	return o
 }
@@ -105,7 +100,7 @@ func (r *Replicator) initMaintenance() {
 			os.Remove(p)
 		}
 	}
-	idx := newIndexStore(r.opts.Store, cache, o.Clock.Now)
+	idx := newIndexStore(r.opts.Store, cache, time.Now)
 	r.opts.Store = idx
 	r.maint = &maintenance{
 		opts: o, store: idx, cache: cache, tmpDir: tmpDir,
@@ -222,7 +217,6 @@ const maxBackoff = time.Hour
 // run seeds the index, then runs the jobs on schedule until ctx ends. While
 // nothing new reaches the replica, no job sends a request.
 func (dm *dbMaint) run(ctx context.Context) {
-	clk := dm.m.opts.Clock
 	for wait := time.Second; ; wait = min(2*wait, maxBackoff) {
 		err := dm.seed(ctx)
 		if err == nil {
@@ -235,11 +229,11 @@ func (dm *dbMaint) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-clk.After(wait):
+		case <-time.After(wait):
 		}
 	}
 	jobs := dm.jobs()
-	now := clk.Now()
+	now := time.Now()
 	for i := range jobs {
 		jobs[i].next = now.Add(jobs[i].every)
 	}
@@ -253,9 +247,9 @@ func (dm *dbMaint) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-clk.After(next.Sub(now)):
+		case <-time.After(next.Sub(now)):
 		}
-		now = clk.Now()
+		now = time.Now()
 		dm.runDue(ctx, jobs, now)
 	}
 }
@@ -292,5 +286,5 @@ func (dm *dbMaint) failed(kind string, err error) {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	dm.errs[kind]++
-	dm.lastErr, dm.lastErrAt = err, dm.m.opts.Clock.Now()
+	dm.lastErr, dm.lastErrAt = err, time.Now()
 }

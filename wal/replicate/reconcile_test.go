@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/walfs/walfs/s3backend/memstore"
@@ -43,41 +44,43 @@ func TestWritesGrowth(t *testing.T) {
 // rsync would leave it) reaches the replica once reconciled, and a
 // reconcile of an unchanged database writes nothing.
 func TestReconcileOutsideWriter(t *testing.T) {
-	dataDir := t.TempDir()
-	makeWALDatabase(t, filepath.Join(dataDir, "app.db"), 3)
-	store := memstore.New()
-	r, _, _ := startReplicator(t, dataDir, store)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	synctest.Test(t, func(t *testing.T) {
+		dataDir := t.TempDir()
+		makeWALDatabase(t, filepath.Join(dataDir, "app.db"), 3)
+		store := memstore.New()
+		r, _ := startReplicator(t, dataDir, store)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
 
-	d := r.lookup("app.db")
-	before := d.txid
-	r.Suspect("app.db", "test: nothing changed")
-	if busy := r.Reconcile(ctx); len(busy) != 0 {
-		t.Fatalf("busy: %v", busy)
-	}
-	if d.txid != before {
-		t.Fatalf("an unchanged database was snapshotted (TXID %d -> %d)", before, d.txid)
-	}
+		d := r.lookup("app.db")
+		before := d.txid
+		r.Suspect("app.db", "test: nothing changed")
+		if busy := r.Reconcile(ctx); len(busy) != 0 {
+			t.Fatalf("busy: %v", busy)
+		}
+		if d.txid != before {
+			t.Fatalf("an unchanged database was snapshotted (TXID %d -> %d)", before, d.txid)
+		}
 
-	other := filepath.Join(t.TempDir(), "other.db")
-	makeWALDatabase(t, other, 40)
-	if err := os.Rename(other, filepath.Join(dataDir, "app.db")); err != nil {
-		t.Fatal(err)
-	}
-	r.Removed("app.db")
-	r.Suspect("app.db", "test: renamed over")
-	// Not quiet: a writer holds it. Nothing happens, and it stays reported.
-	r.SetQuiet(func(string) (bool, string) { return false, "test writer" })
-	if busy := r.Reconcile(ctx); len(busy) != 1 {
-		t.Fatalf("busy = %v, want app.db", busy)
-	}
-	r.SetQuiet(func(string) (bool, string) { return true, "" })
-	if busy := r.Reconcile(ctx); len(busy) != 0 {
-		t.Fatalf("busy: %v", busy)
-	}
-	if err := r.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	requireRestoreMatches(t, store, "app.db", openLive(t, filepath.Join(dataDir, "app.db")), "select count(*) || ':' || group_concat(v) from t")
+		other := filepath.Join(t.TempDir(), "other.db")
+		makeWALDatabase(t, other, 40)
+		if err := os.Rename(other, filepath.Join(dataDir, "app.db")); err != nil {
+			t.Fatal(err)
+		}
+		r.Removed("app.db")
+		r.Suspect("app.db", "test: renamed over")
+		// Not quiet: a writer holds it. Nothing happens, and it stays reported.
+		r.SetQuiet(func(string) (bool, string) { return false, "test writer" })
+		if busy := r.Reconcile(ctx); len(busy) != 1 {
+			t.Fatalf("busy = %v, want app.db", busy)
+		}
+		r.SetQuiet(func(string) (bool, string) { return true, "" })
+		if busy := r.Reconcile(ctx); len(busy) != 0 {
+			t.Fatalf("busy: %v", busy)
+		}
+		if err := r.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		requireRestoreMatches(t, store, "app.db", openLive(t, filepath.Join(dataDir, "app.db")), "select count(*) || ':' || group_concat(v) from t")
+	})
 }

@@ -100,7 +100,7 @@ func (dm *dbMaint) repair(ctx context.Context, seen uint64, found error) (uint64
 	}
 	dm.mu.Lock()
 	dm.repairs++
-	dm.lastRepair = repairRecord{at: dm.m.opts.Clock.Now(), txid: txid, why: found.Error()}
+	dm.lastRepair = repairRecord{at: time.Now(), txid: txid, why: found.Error()}
 	dm.floor = max(dm.floor, txid)
 	dm.mu.Unlock()
 	dm.log.Warn(fmt.Sprintf("replica of %s was inconsistent (%v); wrote a new snapshot at TXID %d", dm.db, found, txid),
@@ -193,7 +193,7 @@ func (dm *dbMaint) stuckOn(j *job, err error) {
 	dm.mu.Lock()
 	defer dm.mu.Unlock()
 	dm.errs[j.kind]++
-	dm.lastErr, dm.lastErrAt = err, dm.m.opts.Clock.Now()
+	dm.lastErr, dm.lastErrAt = err, time.Now()
 	dm.stuck[j.name] = fmt.Sprintf("%s failed %d times in a row; it tries again after the next upload: %v", j.name, j.fails, err)
 }
 

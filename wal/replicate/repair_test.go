@@ -21,8 +21,12 @@ import (
 
 // liveReplicator starts a passthrough Replicator over app.db, a WAL database
 // held open by the returned connection, replicating to inner. Its
-// maintenance loop waits on a fake clock that tests never advance: they run
-// jobs themselves. Commits are captured when the test flushes.
+// maintenance loop runs on real time (the inotify watcher blocks in poll, so
+// it cannot live in a synctest bubble) with schedules no test outlasts: the
+// tests run jobs themselves. Commits are captured when the test flushes.
+// idleInterval is a maintenance schedule no test outlasts.
+const idleInterval = 1000 * time.Hour
+
 func liveReplicator(t *testing.T, inner s3backend.Store, maint MaintenanceOptions) (*Replicator, *sql.DB) {
 	t.Helper()
 	dataDir := t.TempDir()
@@ -34,7 +38,7 @@ func liveReplicator(t *testing.T, inner s3backend.Store, maint MaintenanceOption
 			t.Fatal(err)
 		}
 	}
-	maint.Clock = newFakeClock(time.Now())
+	maint.CompactionIntervals = [s3backend.MaxCompactionLevel]time.Duration{idleInterval, idleInterval, idleInterval}
 	r, err := New(Options{DataDir: dataDir, Store: inner, Logger: testLogger(t), Capture: CapturePassthrough, Maintenance: maint})
 	if err != nil {
 		t.Fatal(err)
