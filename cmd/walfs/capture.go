@@ -11,14 +11,14 @@ import (
 )
 
 // chooseCapture resolves --capture to a capture path and says why.
-func chooseCapture(want, durability string) (string, string) {
+func chooseCapture(want replicate.CaptureMode, durability replicate.Durability) (replicate.CaptureMode, string) {
 	switch want {
-	case "userspace":
+	case replicate.CaptureUserspace:
 		return replicate.CaptureUserspace, "requested with --capture userspace"
-	case "passthrough":
+	case replicate.CapturePassthrough:
 		return replicate.CapturePassthrough, "requested with --capture passthrough"
 	}
-	if durability == "sync" {
+	if durability == replicate.DurabilitySync {
 		return replicate.CaptureUserspace, "--durability sync needs every WAL write to come through walfs"
 	}
 	if os.Geteuid() != 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/walfs/walfs/cmd/internal/config"
 	"github.com/walfs/walfs/s3backend"
 	"github.com/walfs/walfs/s3backend/lease"
+	"github.com/walfs/walfs/wal/replicate"
 )
 
 // settings is what `walfs mount` runs with, after flags, environment and
@@ -21,9 +22,9 @@ type settings struct {
 	Replica             s3backend.Config
 	SyncInterval        time.Duration
 	Timeout             time.Duration
-	Durability          string
+	Durability          replicate.Durability
 	SyncTimeout         time.Duration
-	Capture             string
+	Capture             replicate.CaptureMode // may be CaptureAuto (chooseCapture resolves it)
 	SnapshotInterval    time.Duration // 0: no snapshots because of age
 	Retention           time.Duration // 0: keep everything
 	MetricsAddr         string
@@ -80,21 +81,18 @@ func loadSettings(c *cli.Context) (*settings, error) {
 		return nil, usagef("--snapshot-interval and --retention must not be negative (0 turns them off)")
 	}
 	s.SyncTimeout = pickDur("sync-timeout", file.SyncTimeout, "sync-timeout")
-	s.Durability = pick("durability", file.Durability)
-	if s.Durability != "async" && s.Durability != "sync" {
-		return nil, usagef("--durability must be async or sync, got %q", s.Durability)
+	var err error
+	if s.Durability, err = replicate.ParseDurability(pick("durability", file.Durability)); err != nil {
+		return nil, usagef("--durability must be async or sync, got %q", pick("durability", file.Durability))
 	}
 	s.Lease = pick("lease", file.Lease)
 	if _, err := lease.ParseMode(s.Lease); err != nil {
 		return nil, usagef("--lease must be auto, required or off, got %q", s.Lease)
 	}
-	s.Capture = pick("capture", file.Capture)
-	switch s.Capture {
-	case "auto", "passthrough", "userspace":
-	default:
-		return nil, usagef("--capture must be auto, passthrough or userspace, got %q", s.Capture)
+	if s.Capture, err = replicate.ParseCapture(pick("capture", file.Capture)); err != nil {
+		return nil, usagef("--capture must be auto, passthrough or userspace, got %q", pick("capture", file.Capture))
 	}
-	if s.Capture == "passthrough" && s.Durability == "sync" {
+	if s.Capture == replicate.CapturePassthrough && s.Durability == replicate.DurabilitySync {
 		return nil, usagef("--durability sync needs --capture userspace (or auto): with passthrough the kernel writes the WAL before walfs sees it")
 	}
 	if s.SyncTimeout <= 0 {
@@ -109,7 +107,6 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	if s.Timeout <= 0 {
 		return nil, usagef("--timeout must be positive, got %s", s.Timeout)
 	}
-	var err error
 	if s.DataDir, err = absPath(s.DataDir); err != nil {
 		return nil, usagef("--data-dir: %v", err)
 	}

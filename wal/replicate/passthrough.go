@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/walfs/walfs/wal"
 )
@@ -16,10 +17,24 @@ import (
 // a WAL restart — catches up synchronously before any write to a database
 // file reaches the disk (in WAL mode only checkpoints write the database
 // file, and SQLite restarts the WAL only after a complete checkpoint).
+type CaptureMode string
+
+// The capture paths; CaptureAuto is a request that the command resolves to
+// one of the others (New refuses it).
 const (
-	CaptureUserspace   = "userspace"
-	CapturePassthrough = "passthrough"
+	CaptureUserspace   CaptureMode = "userspace"
+	CapturePassthrough CaptureMode = "passthrough"
+	CaptureAuto        CaptureMode = "auto"
 )
+
+// ParseCapture parses a capture request: auto, passthrough or userspace.
+func ParseCapture(s string) (CaptureMode, error) {
+	switch m := CaptureMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case CaptureAuto, CapturePassthrough, CaptureUserspace:
+		return m, nil
+	}
+	return "", fmt.Errorf("capture %q: want auto, passthrough or userspace", s)
+}
 
 // BeforeWrite implements fusefs.Capturer. Without a WAL (rollback-journal
 // mode) it notes which pages the transaction writes; in passthrough mode, a

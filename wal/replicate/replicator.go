@@ -30,9 +30,9 @@ type Options struct {
 	Logger       *slog.Logger
 	// Durability is DurabilityAsync (commits return at local speed) or
 	// DurabilitySync (a commit returns only once the store holds it).
-	Durability string
+	Durability Durability
 	// Capture is CaptureUserspace (default) or CapturePassthrough.
-	Capture string
+	Capture CaptureMode
 	// SyncTimeout bounds how long a sync-durability commit waits for the
 	// store before it fails.
 	SyncTimeout time.Duration
@@ -44,11 +44,23 @@ type Options struct {
 	Maintenance MaintenanceOptions
 }
 
+// Durability says when SQLite's commit may return.
+type Durability string
+
 // Durability modes.
 const (
-	DurabilityAsync = "async"
-	DurabilitySync  = "sync"
+	DurabilityAsync Durability = "async"
+	DurabilitySync  Durability = "sync"
 )
+
+// ParseDurability parses async or sync.
+func ParseDurability(s string) (Durability, error) {
+	switch d := Durability(strings.ToLower(strings.TrimSpace(s))); d {
+	case DurabilityAsync, DurabilitySync:
+		return d, nil
+	}
+	return "", fmt.Errorf("durability %q: want async or sync", s)
+}
 
 // Replicator tracks every database in a data dir. It implements
 // fusefs.Capturer.
