@@ -25,8 +25,8 @@ type settings struct {
 	Durability          replicate.Durability
 	SyncTimeout         time.Duration
 	Capture             replicate.CaptureMode // may be CaptureAuto (chooseCapture resolves it)
-	SnapshotInterval    time.Duration // 0: no snapshots because of age
-	Retention           time.Duration // 0: keep everything
+	SnapshotInterval    time.Duration         // 0: no snapshots because of age
+	Retention           time.Duration         // 0: keep everything
 	MetricsAddr         string
 	Lease               string
 	LogLevel, LogFormat string
