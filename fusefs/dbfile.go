@@ -16,8 +16,9 @@ import (
 // In userspace mode every handle is served by walfs, so that a write to the
 // file (a checkpoint, in WAL mode) waits until the capture of its WAL has
 // caught up, and so that the capturer learns which pages a rollback-journal
-// transaction wrote. Reads stay cheap: the kernel keeps the page cache across
-// opens because every write comes through here.
+// transaction wrote. Reads stay cheap: every write comes through here, so the
+// kernel keeps the page cache across writes and opens (ioMode.open says when
+// it must not).
 //
 // In passthrough mode a handle opened on a database that is already in WAL
 // mode goes to the kernel too (ioMode): one FUSE round trip per checkpointed
@@ -43,41 +44,72 @@ var (
 
 // ioMode keeps the handles of one database file in one I/O mode: the kernel
 // fails an open (EIO) that would mix page-cached and passthrough handles on
-// one inode.
+// one inode. It also decides when the kernel may keep the file's page cache.
 type ioMode struct {
 	mu             sync.Mutex
 	cached, direct int // open handles of each kind
+	// left is the backing file as the last page-cached handle left it;
+	// zero after a passthrough handle was opened.
+	left fileStamp
 }
 
-// open picks the mode of a new handle on the file at path: the mode of the
-// handles already open, else passthrough exactly when allowed and the file is
-// a database in WAL mode.
-func (m *ioMode) open(path string, allowed bool) (passthrough bool) {
+// fileStamp identifies a version of a backing file: a write, truncation or
+// replacement changes its ctime or inode.
+type fileStamp struct {
+	ino, size           int64
+	ctimeSec, ctimeNsec int64
+}
+
+func stampOf(f *os.File) fileStamp {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{ino: int64(st.Ino), size: st.Size, ctimeSec: st.Ctim.Sec, ctimeNsec: st.Ctim.Nsec}
+}
+
+// open picks the mode of a new handle on f, the file at path: the mode of
+// the handles already open, else passthrough exactly when allowed and the
+// file is a database in WAL mode.
+//
+// A page-cached handle keeps the kernel's page cache (keepCache) while other
+// page-cached handles are open, since every write since went through it, or
+// when the file is still as the last one left it. Otherwise something wrote
+// the backing file without the cache seeing it (a passthrough handle, or a
+// program outside the mount), and the kernel must drop the cache: with
+// explicit cache control (mount.go) nothing else would.
+func (m *ioMode) open(f *os.File, path string, allowed bool) (passthrough, keepCache bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
 	case m.direct > 0:
 		passthrough = true
 	case m.cached > 0:
-		passthrough = false
+		passthrough, keepCache = false, true
 	default:
 		passthrough = allowed && isWALDatabase(path)
+		keepCache = !passthrough && m.left != (fileStamp{}) && m.left == stampOf(f)
 	}
 	if passthrough {
 		m.direct++
+		m.left = fileStamp{}
 	} else {
 		m.cached++
 	}
-	return passthrough
+	return passthrough, keepCache
 }
 
-func (m *ioMode) release(passthrough bool) {
+// release records that a handle of the given mode closed; left is its
+// file's stamp just before, for page-cached handles.
+func (m *ioMode) release(passthrough bool, left fileStamp) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if passthrough {
 		m.direct--
-	} else {
-		m.cached--
+		return
+	}
+	if m.cached--; m.cached == 0 {
+		m.left = left
 	}
 }
 
@@ -104,12 +136,16 @@ func (fsys *fileSystem) openDB(n *node, rel, path string, flags uint32) (fs.File
 		return nil, 0, fs.ToErrno(err)
 	}
 	d := &dbFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, rel: rel, cap: fsys.cap, io: &n.io}
-	d.pt = n.io.open(path, fsys.passthrough)
+	pt, keepCache := n.io.open(f, path, fsys.passthrough)
+	d.pt = pt
 	if d.pt {
 		fsys.cap.DBPassthrough(rel, true)
 		return d, 0, 0
 	}
-	return d, fuse.FOPEN_KEEP_CACHE, 0
+	if keepCache {
+		return d, fuse.FOPEN_KEEP_CACHE, 0
+	}
+	return d, 0, 0
 }
 
 func (d *dbFile) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
@@ -140,8 +176,12 @@ func (d *dbFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (d *dbFile) Release(ctx context.Context) syscall.Errno {
+	var left fileStamp
+	if !d.pt {
+		left = stampOf(d.f)
+	}
 	errno := d.LoopbackFile.Release(ctx)
-	d.io.release(d.pt)
+	d.io.release(d.pt, left)
 	if d.pt {
 		d.cap.DBPassthrough(d.rel, false)
 	}

@@ -25,6 +25,7 @@ func journalDB(rel string) (string, bool) {
 // locking mode), and the capturer must see that write before it lands.
 type journalFile struct {
 	*fs.LoopbackFile
+	f   *os.File // same descriptor as LoopbackFile's
 	db  string
 	cap Capturer
 }
@@ -32,6 +33,7 @@ type journalFile struct {
 var (
 	_ fs.FileWriter   = (*journalFile)(nil)
 	_ fs.FileWritever = (*journalFile)(nil)
+	_ fs.FileFsyncer  = (*journalFile)(nil)
 )
 
 func (fsys *fileSystem) openJournal(db, path string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -40,7 +42,7 @@ func (fsys *fileSystem) openJournal(db, path string, flags uint32) (fs.FileHandl
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
-	return &journalFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), db: db, cap: fsys.cap}, 0, 0
+	return &journalFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, db: db, cap: fsys.cap}, 0, 0
 }
 
 func (j *journalFile) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
@@ -68,6 +70,13 @@ func (j *journalFile) Writev(ctx context.Context, iov [][]byte, off int64) (uint
 		}
 	}
 	return j.LoopbackFile.Writev(ctx, iov, off)
+}
+
+// Fsync syncs the journal as SQLite asked: go-fuse's loopback always does a
+// full fsync, and SQLite syncs the journal twice per commit while it holds
+// the database's write lock (see syncFile).
+func (j *journalFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return syncFile(j.f, flags)
 }
 
 // PassthroughFd keeps journals in userspace (see journalFile).

@@ -93,6 +93,15 @@ func New(opts Options) (*Mount, error) {
 			DirectMount:   os.Geteuid() == 0,
 			Debug:         opts.Debug,
 			AllowOther:    opts.AllowOther,
+			// Without this the kernel drops a file's whole page cache
+			// whenever a GETATTR shows a new mtime, which after any
+			// write it does (the kernel stamps its own mtime first): a
+			// process reading a database another one had just written
+			// re-read every page through walfs. Every write comes
+			// through the mount; where the backing file can change
+			// without the kernel's cache seeing it, walfs opens without
+			// FOPEN_KEEP_CACHE (ioMode.open).
+			ExplicitDataCacheControl: true,
 		},
 	}
 	server, err := fs.Mount(opts.MountPoint, rootNode, fopts)

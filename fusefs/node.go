@@ -135,7 +135,7 @@ func (fsys *fileSystem) openSpecial(n *node, rel string, flags uint32) (fs.FileH
 		if err != nil {
 			return nil, 0, fs.ToErrno(err)
 		}
-		wf, errno := fsys.openWAL(db, f)
+		wf, errno := fsys.openWAL(n, db, f)
 		return wf, 0, errno
 	case kindJournal:
 		db, _ := journalDB(rel)

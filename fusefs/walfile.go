@@ -16,6 +16,7 @@ import (
 type walFile struct {
 	*fs.LoopbackFile
 	f           *os.File // same descriptor as LoopbackFile's, for the capturer's reads
+	ino         *fs.Inode
 	db          string
 	cap         Capturer
 	passthrough bool
@@ -28,12 +29,12 @@ var (
 	_ fs.FileFsyncer   = (*walFile)(nil)
 )
 
-func (fsys *fileSystem) openWAL(db string, f *os.File) (*walFile, syscall.Errno) {
+func (fsys *fileSystem) openWAL(n *node, db string, f *os.File) (*walFile, syscall.Errno) {
 	if err := fsys.cap.WALOpen(db, f); err != nil {
 		f.Close()
 		return nil, errnoOf(err)
 	}
-	return &walFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, db: db, cap: fsys.cap, passthrough: fsys.passthrough}, 0
+	return &walFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, ino: n.EmbeddedInode(), db: db, cap: fsys.cap, passthrough: fsys.passthrough}, 0
 }
 
 var zeroPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
@@ -57,6 +58,11 @@ func (w *walFile) captured(n uint32, errno syscall.Errno, off int64) (uint32, sy
 	}
 	if err := w.cap.WALWrite(w.db, w.f, off, int(n)); err != nil {
 		w.invalidate(off, int(n))
+		// The kernel's page cache may still hold the bytes just zeroed
+		// (the mount controls the cache explicitly, mount.go), and a
+		// recovery reads the WAL through it. Dropping them waits for the
+		// folios this write holds locked: after the reply.
+		go w.ino.NotifyContent(off, int64(n))
 		return 0, errnoOf(err)
 	}
 	return n, 0
