@@ -1,7 +1,6 @@
 package fusefs
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"sync"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/walfs/walfs/wal"
 )
 
 // dbFile serves a database (any file that is not a -wal, -shm or -journal).
@@ -126,7 +127,8 @@ func isWALDatabase(path string) bool {
 	if n, _ := syscall.Pread(fd, b[:], 0); n < len(b) {
 		return false
 	}
-	return bytes.Equal(b[:16], []byte("SQLite format 3\x00")) && b[18] == 2 && b[19] == 2
+	h, ok := wal.ParseDBHeader(b[:])
+	return ok && h.WALMode
 }
 
 func (fsys *fileSystem) openDB(n *node, rel, path string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {

@@ -12,7 +12,8 @@ func TestIOModeKeepCache(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.db")
 	hdr := make([]byte, 4096)
 	copy(hdr, "SQLite format 3\x00")
-	hdr[18], hdr[19] = 1, 1 // rollback journal
+	hdr[16], hdr[17] = 0x10, 0x00 // 4096-byte pages
+	hdr[18], hdr[19] = 1, 1       // rollback journal
 	if err := os.WriteFile(path, hdr, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,13 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/walfs/walfs/wal"
 )
 
 // StateDirName is the directory inside the data dir that holds walfs's own
-// state (spool, positions, control socket). The mount hides it.
-const StateDirName = ".walfs"
+// state; the mount hides it (wal.StateDirName, the one definition).
+const StateDirName = wal.StateDirName
 
 // node is a loopback node that routes SQLite -wal files through walfs.
 type node struct {

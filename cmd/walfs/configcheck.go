@@ -12,6 +12,7 @@ import (
 
 	"github.com/walfs/walfs/cmd/internal/config"
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/wal/replicate"
 )
 
 func configCommand() *cli.Command {
@@ -123,7 +124,7 @@ func checkReplica(c *cli.Context) (checkedReplica, error) {
 		if err != nil {
 			return rep, usagef("data-dir in %s: %v", path, err)
 		}
-		rep.cfg.URL, rep.urlFrom = "file://"+filepath.Join(dir, ".walfs", "replica"), "default"
+		rep.cfg.URL, rep.urlFrom = "file://"+filepath.Join(dir, replicate.StateDirName, "replica"), "default"
 	}
 	rep.cfg.AccessKeyID, rep.cfg.SecretAccessKey = file.Credentials()
 	return rep, nil

@@ -118,7 +118,7 @@ func loadSettings(c *cli.Context) (*settings, error) {
 		s.Replica.URL = c.String("replica")
 	}
 	if s.Replica.URL == "" && s.Replica.Bucket == "" && s.Replica.Path == "" && s.DataDir != "" {
-		s.Replica.URL = "file://" + filepath.Join(s.DataDir, ".walfs", "replica")
+		s.Replica.URL = "file://" + filepath.Join(s.DataDir, replicate.StateDirName, "replica")
 	}
 	if s.Replica.AccessKeyID == "" {
 		s.Replica.AccessKeyID = file.AccessKeyID

@@ -19,8 +19,8 @@ import (
 )
 
 // StateDirName is the directory inside the data dir that holds the spool,
-// positions and control socket. The mount hides it.
-const StateDirName = ".walfs"
+// positions and control socket (wal.StateDirName, the one definition).
+const StateDirName = wal.StateDirName
 
 // Options configure a Replicator.
 type Options struct {
@@ -260,7 +260,7 @@ func isDatabase(path string) bool {
 	defer f.Close()
 	var hdr [16]byte
 	n, _ := f.Read(hdr[:])
-	return n == len(hdr) && string(hdr[:]) == "SQLite format 3\x00"
+	return wal.IsDBHeader(hdr[:n])
 }
 
 // open returns the DB for rel, creating it on first use. atStart loads an
