@@ -210,7 +210,9 @@ func (d *DB) reconcile(why string) (done bool, err error) {
 	}
 	// Capture what SQLite itself committed so far, as usual.
 	if err := d.poll(); err != nil {
+		// Not lost: the snapshot below is taken from the files themselves.
 		d.needSnap = true
+		d.log.Warn("capture before reconciling failed; reconciling with a snapshot", "err", err)
 	}
 	wf, err := os.Open(d.path + "-wal")
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
