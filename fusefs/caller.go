@@ -108,17 +108,24 @@ func setThreadCreds(c creds) error {
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(c.groups)), uintptr(ptr), 0); errno != 0 {
 		return fmt.Errorf("setgroups: %w", errno)
 	}
-	// setfsgid and setfsuid report no errors: they return the previous
-	// value. Setting again proves the first call took.
-	syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(c.gid), 0, 0)
-	if got, _, _ := syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(c.gid), 0, 0); uint32(got) != c.gid {
+	// Setting again proves the first call took.
+	setfsid(syscall.SYS_SETFSGID, c.gid)
+	if got := setfsid(syscall.SYS_SETFSGID, c.gid); got != c.gid {
 		return fmt.Errorf("setfsgid %d did not take", c.gid)
 	}
-	syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(c.uid), 0, 0)
-	if got, _, _ := syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(c.uid), 0, 0); uint32(got) != c.uid {
+	setfsid(syscall.SYS_SETFSUID, c.uid)
+	if got := setfsid(syscall.SYS_SETFSUID, c.uid); got != c.uid {
 		return fmt.Errorf("setfsuid %d did not take", c.uid)
 	}
 	return nil
+}
+
+// setfsid calls setfsuid or setfsgid (trap) for the calling thread and
+// returns the id it had before.
+func setfsid(trap uintptr, id uint32) (prev uint32) {
+	//walfs:ignore-error setfsuid and setfsgid report no errors: they return the previous id, which the caller checks
+	r, _, _ := syscall.RawSyscall(trap, uintptr(id), 0, 0)
+	return uint32(r)
 }
 
 // callerGroups reads the supplementary groups of the thread that made the

@@ -34,7 +34,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	ino, errno := n.LoopbackNode.Lookup(ctx, name, out)
 	if errno != 0 {
-		syscall.Close(fd)
+		syscall.Close(fd) //walfs:ignore-error nothing was written through fd; the lookup's errno is the answer
 		return nil, nil, 0, errno
 	}
 	rel := n.child(name)
@@ -42,7 +42,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return ino, fs.NewLoopbackFileFromOS(os.NewFile(uintptr(fd), p)), 0, 0
 	}
 	// walfs serves (and reads) the file through a handle of its kind.
-	syscall.Close(fd)
+	syscall.Close(fd) //walfs:ignore-error nothing was written through fd; the file is reopened below
 	flags &^= syscall.O_CREAT | syscall.O_EXCL | syscall.O_TRUNC
 	fh, fuseFlags, errno := n.fsys.openSpecial(ino.Operations().(*node), rel, flags)
 	if errno != 0 {
@@ -60,7 +60,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	if err := n.fsys.id.asCaller(ctx, func() error { return syscall.Mkdir(p, mode) }); err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	return n.made(ctx, name, out, func() { syscall.Rmdir(p) })
+	return n.made(ctx, name, out, func() error { return syscall.Rmdir(p) })
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -71,7 +71,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *f
 	if err := n.fsys.id.asCaller(ctx, func() error { return syscall.Mknod(p, mode, int(rdev)) }); err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	return n.made(ctx, name, out, func() { syscall.Unlink(p) })
+	return n.made(ctx, name, out, func() error { return syscall.Unlink(p) })
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -82,15 +82,15 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	if err := n.fsys.id.asCaller(ctx, func() error { return syscall.Symlink(target, p) }); err != nil {
 		return nil, fs.ToErrno(err)
 	}
-	return n.made(ctx, name, out, func() { syscall.Unlink(p) })
+	return n.made(ctx, name, out, func() error { return syscall.Unlink(p) })
 }
 
 // made looks up a name just created so the kernel gets its inode, undoing
 // the creation if that fails.
-func (n *node) made(ctx context.Context, name string, out *fuse.EntryOut, undo func()) (*fs.Inode, syscall.Errno) {
+func (n *node) made(ctx context.Context, name string, out *fuse.EntryOut, undo func() error) (*fs.Inode, syscall.Errno) {
 	ino, errno := n.LoopbackNode.Lookup(ctx, name, out)
 	if errno != 0 {
-		undo()
+		undo() //walfs:ignore-error the lookup's errno is the answer; a leftover name is visible, not lost
 		return nil, errno
 	}
 	return ino, 0

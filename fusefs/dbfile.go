@@ -124,7 +124,7 @@ func isWALDatabase(path string) bool {
 	}
 	defer syscall.Close(fd)
 	var b [20]byte
-	if n, _ := syscall.Pread(fd, b[:], 0); n < len(b) {
+	if n, err := syscall.Pread(fd, b[:], 0); err != nil || n < len(b) {
 		return false
 	}
 	h, ok := wal.ParseDBHeader(b[:])

@@ -23,9 +23,14 @@ func (h Holder) String() string {
 }
 
 // Holders lists processes (visible to us) with files or a working directory
-// under mountPoint. One entry per process.
+// under mountPoint. One entry per process. It names what it can: processes
+// it may not inspect, or that exit meanwhile, are left out, and without a
+// readable /proc the list is empty.
 func Holders(mountPoint string) []Holder {
-	procs, _ := os.ReadDir("/proc")
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
 	self := os.Getpid()
 	var out []Holder
 	for _, p := range procs {
@@ -39,7 +44,10 @@ func Holders(mountPoint string) []Holder {
 			path = cwd
 		}
 		if path == "" {
-			fds, _ := os.ReadDir(filepath.Join(base, "fd"))
+			fds, err := os.ReadDir(filepath.Join(base, "fd"))
+			if err != nil {
+				continue
+			}
 			for _, fd := range fds {
 				target, err := os.Readlink(filepath.Join(base, "fd", fd.Name()))
 				if err == nil && within(target, mountPoint) {
@@ -51,8 +59,11 @@ func Holders(mountPoint string) []Holder {
 		if path == "" {
 			continue
 		}
-		comm, _ := os.ReadFile(filepath.Join(base, "comm"))
-		out = append(out, Holder{PID: pid, Command: strings.TrimSpace(string(comm)), Path: path})
+		h := Holder{PID: pid, Path: path}
+		if comm, err := os.ReadFile(filepath.Join(base, "comm")); err == nil {
+			h.Command = strings.TrimSpace(string(comm))
+		}
+		out = append(out, h)
 	}
 	return out
 }

@@ -53,7 +53,10 @@ func parseLocks(b []byte) []heldLock {
 		if f[7] != "EOF" {
 			end, err3 = strconv.ParseUint(f[7], 10, 64)
 		}
-		pid, _ := strconv.Atoi(f[4])
+		pid, err := strconv.Atoi(f[4])
+		if err != nil {
+			pid = 0 // unknown; the lock counts all the same
+		}
 		if err1 != nil || err2 != nil || err3 != nil {
 			continue
 		}

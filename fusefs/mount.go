@@ -69,7 +69,7 @@ func New(opts Options) (*Mount, error) {
 		return nil, err
 	}
 	syscall.Umask(0)
-	fsys := &fileSystem{cap: opts.Capturer, passthrough: opts.Passthrough, id: id}
+	fsys := &fileSystem{cap: opts.Capturer, passthrough: opts.Passthrough, id: id, log: log}
 	fsys.root = &fs.LoopbackRoot{Path: opts.DataDir, Dev: uint64(st.Dev)}
 	fsys.root.NewNode = fsys.newNode
 	rootNode := fsys.newNode(fsys.root, nil, "", &st)

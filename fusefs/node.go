@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,7 @@ type fileSystem struct {
 	passthrough bool     // see Options.Passthrough
 	id          identity // the mount process's credentials (caller.go)
 	outside     sync.Map // fs.FileHandle -> outsideHandle: handles that changed a file outside SQLite's protocol (outside.go)
+	log         *slog.Logger
 }
 
 var (

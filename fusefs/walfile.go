@@ -2,6 +2,9 @@ package fusefs
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"syscall"
@@ -20,6 +23,7 @@ type walFile struct {
 	db          string
 	cap         Capturer
 	passthrough bool
+	log         *slog.Logger
 }
 
 var (
@@ -31,10 +35,9 @@ var (
 
 func (fsys *fileSystem) openWAL(n *node, db string, f *os.File) (*walFile, syscall.Errno) {
 	if err := fsys.cap.WALOpen(db, f); err != nil {
-		f.Close()
-		return nil, errnoOf(err)
+		return nil, errnoOf(errors.Join(err, f.Close()))
 	}
-	return &walFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, ino: n.EmbeddedInode(), db: db, cap: fsys.cap, passthrough: fsys.passthrough}, 0
+	return &walFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, ino: n.EmbeddedInode(), db: db, cap: fsys.cap, passthrough: fsys.passthrough, log: fsys.log}, 0
 }
 
 var zeroPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
@@ -52,34 +55,53 @@ func (w *walFile) Writev(ctx context.Context, iov [][]byte, off int64) (uint32, 
 }
 
 // captured reports a write that reached the backing file to the capturer.
+// When the capture fails, the write fails and its bytes are zeroed; when
+// zeroing fails too, the write fails with EIO whatever the capture's error
+// was, since the commit those bytes completed may still validate.
 func (w *walFile) captured(n uint32, errno syscall.Errno, off int64) (uint32, syscall.Errno) {
 	if errno != 0 {
 		return n, errno
 	}
-	if err := w.cap.WALWrite(w.db, w.f, off, int(n)); err != nil {
-		w.invalidate(off, int(n))
-		// The kernel's page cache may still hold the bytes just zeroed
-		// (the mount controls the cache explicitly, mount.go), and a
-		// recovery reads the WAL through it. Dropping them waits for the
-		// folios this write holds locked: after the reply.
-		go w.ino.NotifyContent(off, int64(n))
-		return 0, errnoOf(err)
+	err := w.cap.WALWrite(w.db, w.f, off, int(n))
+	if err == nil {
+		return n, 0
 	}
-	return n, 0
+	zerr := w.invalidate(off, int(n))
+	// The kernel's page cache may still hold the bytes just written (the
+	// mount controls the cache explicitly, mount.go), and a recovery reads
+	// the WAL through it. Dropping them waits for the folios this write
+	// holds locked: after the reply.
+	go w.dropCache(off, int64(n))
+	if zerr != nil {
+		return 0, syscall.EIO
+	}
+	return 0, errnoOf(err)
 }
 
 // invalidate overwrites bytes whose capture failed, so the commit frame they
 // completed can never validate during SQLite's recovery.
-func (w *walFile) invalidate(off int64, n int) {
+func (w *walFile) invalidate(off int64, n int) error {
 	zp := zeroPool.Get().(*[]byte)
 	defer zeroPool.Put(zp)
 	for n > 0 {
 		c := min(n, len(*zp))
 		if _, err := w.f.WriteAt((*zp)[:c], off); err != nil {
-			return
+			return fmt.Errorf("invalidate uncaptured wal bytes of %s at %d: %w", w.db, off, err)
 		}
 		off += int64(c)
 		n -= c
+	}
+	return nil
+}
+
+// dropCache drops n bytes at off of the WAL from the kernel's page cache.
+// It runs after the write's reply, so nobody is left to fail: a failure is
+// logged, since a recovery through the cache could then replay a commit
+// walfs did not capture. ENOENT means the kernel caches nothing of the file.
+func (w *walFile) dropCache(off, n int64) {
+	if errno := w.ino.NotifyContent(off, n); errno != 0 && errno != syscall.ENOENT {
+		w.log.Error("cannot drop invalidated wal bytes from the kernel's page cache; a recovery through it may replay a commit that failed",
+			"db", w.db, "offset", off, "bytes", n, "err", errno)
 	}
 }
 

@@ -108,7 +108,7 @@ func (h Header) AppendBinary(b []byte) ([]byte, error) {
 // Seal returns h with Checksum1 and Checksum2 set to the checksum of its first
 // 24 bytes.
 func (h Header) Seal() Header {
-	b, _ := h.AppendBinary(make([]byte, 0, HeaderSize))
+	b, _ := h.AppendBinary(make([]byte, 0, HeaderSize)) //walfs:ignore-error AppendBinary never fails; its error is the encoding.BinaryAppender signature's
 	h.Checksum1, h.Checksum2 = Checksum(h.BigEndian(), 0, 0, b[:24])
 	return h
 }

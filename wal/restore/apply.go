@@ -56,7 +56,9 @@ func applyLTX(r io.Reader, db pageFile, want expect) (applied, error) {
 	lockPgno := ltx.LockPgno(hdr.PageSize)
 	data := make([]byte, hdr.PageSize)
 	run := newPageRun(db, pageSize)
-	defer run.wait() // never leave a write running into a file the caller may discard
+	// Never leave a write running into a file the caller may discard. On
+	// success run.close has waited already and reported the error.
+	defer run.wait() //walfs:ignore-error joins the write on early returns, which fail already
 	var ph ltx.PageHeader
 	n := 0
 	for {

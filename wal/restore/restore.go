@@ -93,7 +93,9 @@ func Restore(ctx context.Context, st s3backend.Store, db, outPath string, opts O
 		err = r.install()
 	}
 	if err != nil {
-		r.discard()
+		if derr := r.discard(); derr != nil {
+			return nil, fmt.Errorf("%w (and removing its temporary files failed: %v)", err, derr)
+		}
 		return nil, err
 	}
 	res := &Result{Plan: plan, Checksum: uint64(sum), Verified: verified, Duration: time.Since(start)}
@@ -145,7 +147,10 @@ type run struct {
 // prepare clears leftovers of an interrupted restore to the same output and
 // creates the download directory.
 func (r *run) prepare() error {
-	r.discard()
+	if err := r.discard(); err != nil {
+		return withHint(fmt.Errorf("restore: clear leftovers of an earlier restore: %w", err),
+			"remove them, or check that the output's directory is writable")
+	}
 	if err := os.Mkdir(r.dir, 0o700); err != nil {
 		return withHint(fmt.Errorf("restore: create download directory: %w", err),
 			"check that the output's directory exists and is writable")
@@ -154,12 +159,14 @@ func (r *run) prepare() error {
 }
 
 // discard removes everything the restore created except the output.
-func (r *run) discard() {
-	os.RemoveAll(r.dir)
-	os.Remove(r.tmp)
-	for _, s := range sidecars {
-		os.Remove(r.tmp + s)
+func (r *run) discard() error {
+	errs := []error{os.RemoveAll(r.dir)}
+	for _, s := range append([]string{""}, sidecars...) {
+		if err := os.Remove(r.tmp + s); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // build downloads and applies the plan into r.tmp, checks it, gives it mode
@@ -338,7 +345,7 @@ func (r *run) applyObject(ctx context.Context, a *applier, o *object) (applied, 
 		return applied{}, err
 	}
 	got, err := a.apply(src, o.info)
-	src.Close()
+	err = errors.Join(err, src.Close())
 	if derr := o.failed(); derr != nil {
 		return applied{}, derr
 	} else if err != nil {
