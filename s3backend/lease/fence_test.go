@@ -21,39 +21,40 @@ func writeLTX(st s3backend.Store, ctx context.Context) error {
 }
 
 func TestFenceGuardsWritesAndDeletes(t *testing.T) {
-	e := newEnv(t)
-	l := e.acquire(t, hostA)
-	st := lease.Fence(e.store, l)
-	if _, ok := st.(s3backend.Stater); !ok {
-		t.Fatal("Fence hides the store's Stat")
-	}
-	if err := writeLTX(st, t.Context()); err != nil {
-		t.Fatalf("Write while held: %v", err)
-	}
-	if _, err := st.(s3backend.Stater).Stat(t.Context(), ltx); err != nil {
-		t.Fatalf("Stat: %v", err)
-	}
+	inBubble(t, func(t *testing.T, e *env) {
+		l := e.acquire(t, hostA)
+		st := lease.Fence(e.store, l)
+		if _, ok := st.(s3backend.Stater); !ok {
+			t.Fatal("Fence hides the store's Stat")
+		}
+		if err := writeLTX(st, t.Context()); err != nil {
+			t.Fatalf("Write while held: %v", err)
+		}
+		if _, err := st.(s3backend.Stater).Stat(t.Context(), ltx); err != nil {
+			t.Fatalf("Stat: %v", err)
+		}
 
-	e.clock.Advance(25 * time.Second) // not renewed: fenced
-	if err := writeLTX(st, t.Context()); !errors.Is(err, lease.ErrFenced) {
-		t.Fatalf("Write while fenced: got %v, want ErrFenced", err)
-	}
-	if err := st.Delete(t.Context(), []s3backend.FileInfo{ltx}); !errors.Is(err, lease.ErrFenced) {
-		t.Fatalf("Delete while fenced: got %v, want ErrFenced", err)
-	}
-	if got := list(t, e.store); got != 1 {
-		t.Fatalf("the fenced Delete reached the store: %d objects left, want 1", got)
-	}
-	// Reads go on: restore and verify still work.
-	if dbs, err := st.ListDatabases(t.Context()); err != nil || len(dbs) != 1 {
-		t.Fatalf("ListDatabases while fenced: %q, %v", dbs, err)
-	}
-	if err := l.Renew(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Delete(t.Context(), []s3backend.FileInfo{ltx}); err != nil {
-		t.Fatalf("Delete after renewal: %v", err)
-	}
+		time.Sleep(25 * time.Second) // not renewed: fenced
+		if err := writeLTX(st, t.Context()); !errors.Is(err, lease.ErrFenced) {
+			t.Fatalf("Write while fenced: got %v, want ErrFenced", err)
+		}
+		if err := st.Delete(t.Context(), []s3backend.FileInfo{ltx}); !errors.Is(err, lease.ErrFenced) {
+			t.Fatalf("Delete while fenced: got %v, want ErrFenced", err)
+		}
+		if got := list(t, e.store); got != 1 {
+			t.Fatalf("the fenced Delete reached the store: %d objects left, want 1", got)
+		}
+		// Reads go on: restore and verify still work.
+		if dbs, err := st.ListDatabases(t.Context()); err != nil || len(dbs) != 1 {
+			t.Fatalf("ListDatabases while fenced: %q, %v", dbs, err)
+		}
+		if err := l.Renew(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Delete(t.Context(), []s3backend.FileInfo{ltx}); err != nil {
+			t.Fatalf("Delete after renewal: %v", err)
+		}
+	})
 }
 
 // blockingStore holds every Write until its context ends.
@@ -70,26 +71,27 @@ func (b blockingStore) Write(ctx context.Context, info s3backend.FileInfo, r io.
 
 // A Write in flight when the lease is lost is cancelled at once.
 func TestFenceCancelsUploadInFlight(t *testing.T) {
-	e := newEnv(t)
-	l := e.acquire(t, hostA)
-	bs := blockingStore{Store: e.store, started: make(chan struct{})}
-	st := lease.Fence(bs, l)
-	done := make(chan error, 1)
-	go func() { done <- writeLTX(st, t.Context()) }()
-	<-bs.started
-	e.clock.Advance(31 * time.Second)
-	e.acquire(t, hostB)
-	if err := l.Renew(t.Context()); !errors.Is(err, lease.ErrLost) {
-		t.Fatalf("Renew: got %v, want ErrLost", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, lease.ErrLost) || !strings.Contains(err.Error(), "host-b") {
-			t.Fatalf("Write in flight: got %v, want ErrLost naming host-b", err)
+	inBubble(t, func(t *testing.T, e *env) {
+		l := e.acquire(t, hostA)
+		bs := blockingStore{Store: e.store, started: make(chan struct{})}
+		st := lease.Fence(bs, l)
+		done := make(chan error, 1)
+		go func() { done <- writeLTX(st, t.Context()) }()
+		<-bs.started
+		time.Sleep(31 * time.Second)
+		e.acquire(t, hostB)
+		if err := l.Renew(t.Context()); !errors.Is(err, lease.ErrLost) {
+			t.Fatalf("Renew: got %v, want ErrLost", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Write in flight was not cancelled when the lease was lost")
-	}
+		select {
+		case err := <-done:
+			if !errors.Is(err, lease.ErrLost) || !strings.Contains(err.Error(), "host-b") {
+				t.Fatalf("Write in flight: got %v, want ErrLost naming host-b", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the Write in flight was not cancelled when the lease was lost")
+		}
+	})
 }
 
 func list(t *testing.T, st s3backend.Store) int {

@@ -7,74 +7,22 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/walfs/walfs/s3backend"
 	"github.com/walfs/walfs/s3backend/lease"
 )
 
-// fakeClock is a Clock that moves only when told to.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []fakeWaiter
-	added   chan struct{} // one token per After call
-}
-
-type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), added: make(chan struct{}, 100)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-	} else {
-		c.waiters = append(c.waiters, fakeWaiter{c.now.Add(d), ch})
-	}
-	c.added <- struct{}{}
-	return ch
-}
-
-// Advance moves the clock and fires the timers that came due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.waiters = slices.DeleteFunc(c.waiters, func(w fakeWaiter) bool {
-		if c.now.Before(w.at) {
-			return false
-		}
-		w.ch <- c.now
-		return true
-	})
-}
-
-// waitAfter blocks until someone called After (the renewal loop is
-// waiting for its next turn).
-func (c *fakeClock) waitAfter(t *testing.T) {
+// inBubble runs f with a fresh env in a synctest bubble. Time there stands
+// still until every goroutine of the bubble waits, so time.Sleep(d) in a
+// test is "d passes" and synctest.Wait() is "the renewal loop waits for its
+// next turn". The bubble's clock starts at 2000-01-01 00:00 UTC.
+func inBubble(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Helper()
-	select {
-	case <-c.added:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the renewal loop never waited on the clock")
-	}
+	synctest.Test(t, func(t *testing.T) { f(t, newEnv(t)) })
 }
 
 var errDown = errors.New("store down (injected)")
@@ -142,11 +90,10 @@ func (f *flaky) PutIfMatch(ctx context.Context, key string, body []byte, etag st
 	return f.after(lose, etag, err)
 }
 
-// env is one replica with a fake clock.
+// env is one replica.
 type env struct {
 	store *s3backend.FileStore
 	cw    *flaky
-	clock *fakeClock
 	logs  *syncBuffer
 }
 
@@ -155,7 +102,7 @@ func newEnv(t *testing.T) *env {
 	if err := st.Init(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return &env{store: st, cw: &flaky{ConditionalWriter: st}, clock: newFakeClock(), logs: &syncBuffer{}}
+	return &env{store: st, cw: &flaky{ConditionalWriter: st}, logs: &syncBuffer{}}
 }
 
 // holder makes a distinct holder on a pretend host, as another machine
@@ -166,7 +113,7 @@ func holder(host string, pid int, start time.Time) lease.Holder {
 
 func (e *env) opts(h lease.Holder) lease.Options {
 	return lease.Options{
-		Holder: h, Clock: e.clock, Where: "file:///replica",
+		Holder: h, Where: "file:///replica",
 		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	}
 }

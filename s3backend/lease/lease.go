@@ -15,17 +15,6 @@ import (
 // DefaultTTL is how long a lease lasts without renewal.
 const DefaultTTL = 30 * time.Second
 
-// Clock is the time source of a Lease; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Options configure a Lease. The zero value is usable.
 type Options struct {
 	// Key of the lease object under the replica root; DefaultKey when empty.
@@ -38,8 +27,6 @@ type Options struct {
 	Holder Holder
 	// Where names the replica in messages ("s3://bucket/path").
 	Where string
-	// Clock is the time source; the real clock when nil.
-	Clock Clock
 	// Logger receives the lease's warnings and errors; discarded when nil.
 	Logger *slog.Logger
 	// OnLost, if set, is called once, from the goroutine that found out,
@@ -63,11 +50,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.TTL < 0 || o.RenewEvery <= 0 || o.RenewEvery >= o.margin() {
 		return o, fmt.Errorf("lease: renewal every %s does not fit a TTL of %s (renew at most every 5/6 of the TTL)", o.RenewEvery, o.TTL)
 	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
 	if o.Holder.ID == "" {
-		o.Holder = CurrentHolder(o.Clock.Now())
+		o.Holder = CurrentHolder(time.Now())
 	}
 	if o.Where == "" {
 		o.Where = "the replica"
@@ -145,7 +129,7 @@ func (l *Lease) held(err error) (*Lease, error) {
 func (l *Lease) tryAcquire(ctx context.Context) (done bool, err error) {
 	key := l.opts.Key
 	body, etag, err := l.cw.Get(ctx, key)
-	now := l.opts.Clock.Now()
+	now := time.Now()
 	rec := Record{Version: recordVersion, Holder: l.opts.Holder, TTLMs: l.opts.TTL.Milliseconds(), Seq: 1, Renewed: now, Expires: now.Add(l.opts.TTL)}
 	if errors.Is(err, s3backend.ErrNotFound) {
 		newETag, err := l.cw.PutIfAbsent(ctx, key, rec.marshal())
@@ -226,7 +210,7 @@ func (l *Lease) Check() error {
 	if l.lostErr != nil {
 		return l.lostErr
 	}
-	now := l.opts.Clock.Now()
+	now := time.Now()
 	if now.Before(l.deadline) {
 		return nil
 	}
@@ -293,7 +277,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	l.mu.Lock()
 	rec, etag := l.rec, l.etag
 	l.mu.Unlock()
-	now := l.opts.Clock.Now()
+	now := time.Now()
 	rec.Seq++
 	rec.Renewed, rec.Expires = now, now.Add(l.opts.TTL)
 	rec, newETag, err := l.write(ctx, rec, etag)
@@ -380,7 +364,7 @@ func (l *Lease) loop(ctx context.Context) {
 			return
 		case <-l.lost.Done():
 			return
-		case <-l.opts.Clock.After(wait):
+		case <-time.After(wait):
 		}
 		// A renewal that hangs must not outlive the lease.
 		rctx, cancel := context.WithTimeout(ctx, l.opts.RenewEvery)
@@ -432,7 +416,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	rec, etag := l.rec, l.etag
 	l.mu.Unlock()
 	expires := rec.Expires
-	now := l.opts.Clock.Now()
+	now := time.Now()
 	rec.Seq++
 	rec.Renewed, rec.Expires, rec.Released = now, now, true
 	_, _, err := l.write(ctx, rec, etag)
