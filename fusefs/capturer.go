@@ -11,8 +11,8 @@ import (
 // main database file (the "-wal" suffix stripped).
 //
 // Methods are called from FUSE request goroutines. A non-nil error fails the
-// file operation that triggered it; errors matching syscall.ENOSPC surface
-// as ENOSPC, everything else as EIO.
+// file operation that triggered it; errors matching syscall.ENOSPC or
+// syscall.EDQUOT surface as themselves, everything else as EIO.
 type Capturer interface {
 	// WALOpen is called when a -wal file is opened or created, before any
 	// write through the handle.

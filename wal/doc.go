@@ -1,7 +1,8 @@
-// Package wal reads SQLite write-ahead logs and captures their transactions
-// as the SQLite connection writing them commits them.
+// Package wal reads the files SQLite writes — write-ahead logs, rollback
+// journals, the database header — and captures WAL transactions as the
+// SQLite connection writing them commits them.
 //
-// It owns three things:
+// It owns five things:
 //   - the WAL file format: the 32-byte file header ([Header], [ParseHeader]),
 //     the 24-byte frame header ([FrameHeader], [ParseFrameHeader]), frame
 //     offsets ([FrameOffset]) and the cumulative checksum in both byte orders
@@ -12,6 +13,13 @@
 //     moment its commit frame validates;
 //   - the committed index of the current WAL generation ([Index]), so a snapshot
 //     can be taken mid-life.
+//   - the rollback journal format (journal.go has the layout): [ReadJournal]
+//     names the pages a live journal protects ([Journal]), [IsJournalCommit]
+//     recognises the header-zeroing write that commits in PERSIST journal mode
+//     and EXCLUSIVE locking mode;
+//   - the database file header ([ParseDBHeader]: page size, page count, WAL
+//     mode) and the name of walfs's state directory in a data dir
+//     ([StateDirName]), so the mount and the engine read them one way.
 //
 // The rule it implements is what the live SQLite connection that wrote the
 // WAL treats as committed. That is SQLite's recovery rule (wal.c
