@@ -73,6 +73,8 @@ func (w *walFile) captured(n uint32, errno syscall.Errno, off int64) (uint32, sy
 	// holds locked: after the reply.
 	go w.dropCache(off, int64(n))
 	if zerr != nil {
+		w.log.Error("wal write not captured and its bytes not zeroed: a recovery may replay a commit walfs did not capture",
+			"db", w.db, "capture_err", err, "err", zerr)
 		return 0, syscall.EIO
 	}
 	return 0, errnoOf(err)
