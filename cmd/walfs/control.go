@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/walfs/walfs/fusefs"
 )
 
 // The control socket lets `walfs unmount`, `sync` and `status` talk to a
@@ -41,32 +44,15 @@ type controlServer struct {
 
 func startControl(stateDir string, log *slog.Logger, unmount func(ctx context.Context, req unmountRequest) error, flush func(ctx context.Context, timeout time.Duration) error, routes ...controlRoute) (*controlServer, error) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /unmount", func(w http.ResponseWriter, r *http.Request) {
-		var req unmountRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
+	answer := func(err error) unmountResponse {
+		if err != nil {
+			return unmountResponse{Error: oneLine(err)}
 		}
-		resp := unmountResponse{OK: true}
-		if err := unmount(r.Context(), req); err != nil {
-			resp = unmountResponse{Error: oneLine(err)}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(resp)
-	})
-	mux.HandleFunc("POST /flush", func(w http.ResponseWriter, r *http.Request) {
-		var req unmountRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		resp := unmountResponse{OK: true}
-		if err := flush(r.Context(), req.Timeout); err != nil {
-			resp = unmountResponse{Error: oneLine(err)}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(resp)
-	})
+		return unmountResponse{OK: true}
+	}
+	routes = append(routes,
+		jsonRoute("POST /unmount", func(ctx context.Context, req unmountRequest) unmountResponse { return answer(unmount(ctx, req)) }),
+		jsonRoute("POST /flush", func(ctx context.Context, req unmountRequest) unmountResponse { return answer(flush(ctx, req.Timeout)) }))
 	for _, rt := range routes {
 		mux.HandleFunc(rt.pattern, rt.handler)
 	}
@@ -161,7 +147,7 @@ func requirePeer(owner uint32, next http.Handler, log *slog.Logger) http.Handler
 			}
 		}
 		if err != nil {
-			// One line of text/plain: callControl and fetchStatus print it.
+			// One line of text/plain: askControl returns it as the error.
 			http.Error(w, "walfs: "+oneLine(err), http.StatusForbidden)
 			return
 		}
@@ -180,29 +166,76 @@ func requestUnmount(ctx context.Context, stateDir string, req unmountRequest) er
 	return callControl(ctx, stateDir, "unmount", req)
 }
 
-// callControl posts req to an endpoint of the control socket.
+// callControl posts req to an endpoint of the control socket that answers
+// with an unmountResponse, and returns the mount's error.
 func callControl(ctx context.Context, stateDir, endpoint string, req unmountRequest) error {
-	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://walfs/"+endpoint, bytesReader(body))
+	out, err := askControl[unmountResponse](ctx, stateDir, endpoint, req, "ask walfs mount to "+endpoint)
 	if err != nil {
 		return err
-	}
-	resp, err := controlClient(filepath.Join(stateDir, controlSocketName)).Do(hreq)
-	if err != nil {
-		return controlDialError(err, "ask walfs mount to "+endpoint)
-	}
-	defer resp.Body.Close()
-	if err := refusal(resp); err != nil {
-		return err
-	}
-	var out unmountResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return fmt.Errorf("read answer from walfs mount: %w", err)
 	}
 	if !out.OK {
 		return errors.New(out.Error)
 	}
 	return nil
+}
+
+// askMount sends one request to the walfs serving the mount at mnt
+// (askControl).
+func askMount[T any](ctx context.Context, mnt, endpoint string, req any, doing string) (T, error) {
+	dataDir, err := fusefs.FindWalfs(mnt)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return askControl[T](ctx, filepath.Join(dataDir, fusefs.StateDirName), endpoint, req, doing)
+}
+
+// askControl sends one request to the control socket in stateDir — a GET
+// when req is nil, else a POST of req as JSON — and decodes the mount's JSON
+// answer. doing says what the request asks, for errors.
+func askControl[T any](ctx context.Context, stateDir, endpoint string, req any, doing string) (T, error) {
+	var out T
+	method, body := http.MethodGet, io.Reader(nil)
+	if req != nil {
+		b, err := json.Marshal(req)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", doing, err)
+		}
+		method, body = http.MethodPost, bytes.NewReader(b)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, "http://walfs/"+endpoint, body)
+	if err != nil {
+		return out, err
+	}
+	resp, err := controlClient(filepath.Join(stateDir, controlSocketName)).Do(hreq)
+	if err != nil {
+		return out, controlDialError(err, doing)
+	}
+	defer resp.Body.Close()
+	if err := refusal(resp); err != nil {
+		return out, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return out, fmt.Errorf("%s: %s (is it an older walfs?)", doing, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("read the answer of walfs mount to %q: %w", endpoint, err)
+	}
+	return out, nil
+}
+
+// jsonRoute serves pattern (a POST) by decoding a Req from the body and
+// answering with handle's Resp as JSON.
+func jsonRoute[Req, Resp any](pattern string, handle func(context.Context, Req) Resp) controlRoute {
+	return controlRoute{pattern: pattern, handler: func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(handle(r.Context(), req))
+	}}
 }
 
 // controlClient talks HTTP over the control socket at path.

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/walfs/walfs/fusefs"
 	"github.com/walfs/walfs/s3backend/instrument"
 	"github.com/walfs/walfs/wal/replicate"
 )
@@ -147,35 +145,6 @@ type controlRoute struct {
 	handler http.HandlerFunc
 }
 
-// mountPoints returns the mount point a command's one optional argument
-// names, or every walfs mount on this machine.
-func mountPoints(c *cli.Context) ([]string, error) {
-	if c.NArg() > 1 {
-		return nil, usagef("%s takes at most one argument, a mount point (see walfs %s --help)", c.Command.Name, c.Command.Name)
-	}
-	if c.NArg() == 1 {
-		mnt, err := filepath.Abs(c.Args().First())
-		if err != nil {
-			return nil, usagef("mount point %q: %v", c.Args().First(), err)
-		}
-		return []string{mnt}, nil
-	}
-	all, err := fusefs.Mounts()
-	if err != nil {
-		return nil, err
-	}
-	var mounts []string
-	for _, m := range all {
-		if m.FsType == "fuse."+fusefs.FsType || m.FsType == fusefs.FsType {
-			mounts = append(mounts, m.MountPoint)
-		}
-	}
-	if len(mounts) == 0 {
-		return nil, errors.New("no walfs mount on this machine (give the mount point to ask one in another mount namespace)")
-	}
-	return mounts, nil
-}
-
 func runStatus(c *cli.Context) error {
 	mounts, err := mountPoints(c)
 	if err != nil {
@@ -183,62 +152,22 @@ func runStatus(c *cli.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
 	defer cancel()
-	var reports []statusReport
-	var errs []error
-	for _, mnt := range mounts {
-		rep, err := fetchStatus(ctx, mnt)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", mnt, err))
-			continue
+	reports, err := askEach(ctx, mounts, fetchStatus)
+	now := time.Now()
+	perr := printReports(c, reports, func(w io.Writer, i int, rep statusReport) {
+		if i > 0 {
+			fmt.Fprintln(w)
 		}
-		reports = append(reports, rep)
-	}
-	if c.Bool("json") {
-		if reports == nil {
-			reports = []statusReport{}
-		}
-		if err := writeJSON(c.App.Writer, reports); err != nil {
-			return err
-		}
-	} else {
-		for i, rep := range reports {
-			if i > 0 {
-				fmt.Fprintln(c.App.Writer)
-			}
-			printStatus(c.App.Writer, rep, time.Now())
-		}
-	}
-	return errors.Join(errs...)
+		printStatus(w, rep, now)
+	})
+	return errors.Join(perr, err)
 }
 
 // fetchStatus asks the mount at mnt for its status.
 func fetchStatus(ctx context.Context, mnt string) (statusReport, error) {
-	dataDir, err := fusefs.FindWalfs(mnt)
-	if err != nil {
-		return statusReport{}, err
-	}
-	sock := filepath.Join(dataDir, fusefs.StateDirName, controlSocketName)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://walfs/status", nil)
-	if err != nil {
-		return statusReport{}, err
-	}
-	resp, err := controlClient(sock).Do(req)
-	if err != nil {
-		return statusReport{}, controlDialError(err, "ask walfs mount for its status")
-	}
-	defer resp.Body.Close()
-	if err := refusal(resp); err != nil {
-		return statusReport{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return statusReport{}, fmt.Errorf("ask walfs mount for its status: %s (is it an older walfs?)", resp.Status)
-	}
-	var rep statusReport
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		return statusReport{}, fmt.Errorf("read status from walfs mount: %w", err)
-	}
+	rep, err := askMount[statusReport](ctx, mnt, "status", nil, "ask walfs mount for its status")
 	rep.MountPoint = mnt
-	return rep, nil
+	return rep, err
 }
 
 // printStatus writes one mount's report as a table.

@@ -48,12 +48,8 @@ func syncCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				if err := writeJSON(c.App.Writer, []verifyReport{rep}); err != nil {
-					return err
-				}
-			} else {
-				printVerify(c.App.Writer, rep)
+			if err := printReports(c, []verifyReport{rep}, printVerifyReport); err != nil {
+				return err
 			}
 			return verifyFailures([]verifyReport{rep})
 		},

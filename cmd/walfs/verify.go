@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/walfs/walfs/fusefs"
 	"github.com/walfs/walfs/s3backend"
 	"github.com/walfs/walfs/wal/replicate"
 )
@@ -117,15 +114,7 @@ func comparisonsJSON(cs []replicate.Comparison) []comparisonJSON {
 
 // verifyRoute serves POST /verify on the control socket.
 func verifyRoute(verify func(ctx context.Context, req verifyRequest) verifyReport) controlRoute {
-	return controlRoute{pattern: "POST /verify", handler: func(w http.ResponseWriter, r *http.Request) {
-		var req verifyRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(verify(r.Context(), req))
-	}}
+	return jsonRoute("POST /verify", verify)
 }
 
 // mountVerifier is what a mount does for POST /verify: upload what was
@@ -148,7 +137,7 @@ func mountVerifier(rep *replicate.Replicator, dataDir, replica string, defaultTi
 
 func runVerify(c *cli.Context) error {
 	var reports []verifyReport
-	var errs []error
+	var askErr error
 	switch {
 	case c.String("data-dir") != "":
 		if c.NArg() > 0 {
@@ -169,28 +158,14 @@ func runVerify(c *cli.Context) error {
 		req := verifyRequest{Timeout: c.Duration("timeout"), NoRepair: c.Bool("no-repair")}
 		ctx, cancel := context.WithTimeout(c.Context, req.Timeout+10*time.Second)
 		defer cancel()
-		for _, mnt := range mounts {
-			rep, err := requestVerify(ctx, mnt, req)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", mnt, err))
-				continue
-			}
-			reports = append(reports, rep)
-		}
+		reports, askErr = askEach(ctx, mounts, func(ctx context.Context, mnt string) (verifyReport, error) {
+			return requestVerify(ctx, mnt, req)
+		})
 	}
-	if c.Bool("json") {
-		if reports == nil {
-			reports = []verifyReport{}
-		}
-		if err := writeJSON(c.App.Writer, reports); err != nil {
-			return err
-		}
-	} else {
-		for _, rep := range reports {
-			printVerify(c.App.Writer, rep)
-		}
+	if err := printReports(c, reports, printVerifyReport); err != nil {
+		return err
 	}
-	return errors.Join(append(errs, verifyFailures(reports))...)
+	return errors.Join(askErr, verifyFailures(reports))
 }
 
 // verifyDataDir compares a data dir no mount serves with --replica.
@@ -223,39 +198,13 @@ func verifyDataDir(c *cli.Context) (verifyReport, error) {
 
 // requestVerify asks the mount at mnt to verify its databases.
 func requestVerify(ctx context.Context, mnt string, req verifyRequest) (verifyReport, error) {
-	dataDir, err := fusefs.FindWalfs(mnt)
-	if err != nil {
-		return verifyReport{}, err
-	}
-	rep, err := postVerify(ctx, filepath.Join(dataDir, fusefs.StateDirName), req)
+	rep, err := askMount[verifyReport](ctx, mnt, "verify", req, "ask walfs mount to verify its replica")
 	rep.MountPoint = mnt
 	return rep, err
 }
 
-// postVerify sends POST /verify to the control socket in stateDir.
-func postVerify(ctx context.Context, stateDir string, req verifyRequest) (verifyReport, error) {
-	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://walfs/verify", bytesReader(body))
-	if err != nil {
-		return verifyReport{}, err
-	}
-	resp, err := controlClient(filepath.Join(stateDir, controlSocketName)).Do(hreq)
-	if err != nil {
-		return verifyReport{}, controlDialError(err, "ask walfs mount to verify its replica")
-	}
-	defer resp.Body.Close()
-	if err := refusal(resp); err != nil {
-		return verifyReport{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return verifyReport{}, fmt.Errorf("ask walfs mount to verify its replica: %s (is it an older walfs?)", resp.Status)
-	}
-	var rep verifyReport
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		return verifyReport{}, fmt.Errorf("read verification from walfs mount: %w", err)
-	}
-	return rep, nil
-}
+// printVerifyReport is printVerify for printReports.
+func printVerifyReport(w io.Writer, _ int, rep verifyReport) { printVerify(w, rep) }
 
 // printVerify writes one line per database: its path under the mount
 // point, the outcome and, unless equal, why.

@@ -79,7 +79,7 @@ func TestVerifyOverControlSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ctl.Close()
-	rep, err := postVerify(t.Context(), stateDir, verifyRequest{Timeout: 5 * time.Second, NoRepair: true})
+	rep, err := askControl[verifyReport](t.Context(), stateDir, "verify", verifyRequest{Timeout: 5 * time.Second, NoRepair: true}, "verify")
 	if err != nil {
 		t.Fatal(err)
 	}
