@@ -62,7 +62,7 @@ var known = []struct{ file, fn, callee, why string }{
 
 // TestNoDroppedErrors holds the rule in doc.go over the checked packages.
 func TestNoDroppedErrors(t *testing.T) {
-	found, err := Check("../..", checked...)
+	found, err := Check("../../..", checked...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestNoDroppedErrors(t *testing.T) {
 			entries[f.Key()] = true
 			continue
 		}
-		t.Errorf("%s\n\thandle the error, or mark a deliberate ignore with `%s <reason>` (internal/errcheck/doc.go)", f, Directive)
+		t.Errorf("%s\n\thandle the error, or mark a deliberate ignore with `%s <reason>` (cmd/internal/errcheck/doc.go)", f, Directive)
 	}
 	for key, matched := range entries {
 		if !matched {
