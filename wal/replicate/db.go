@@ -38,17 +38,8 @@ type DB struct {
 	dirty           dirtySet  // written since the last rollback-journal commit
 	warnedNoJournal bool
 	warnedUntracked bool // journalCommit: a passthrough handle hides writes
-	spool           spool
+	spool           *spoolWriter
 	upMu            sync.Mutex // one upload at a time per database
-	segMu           sync.Mutex // guards the segment fields; never held while waiting on upMu
-	seg             *os.File   // open spool segment, nil until the next commit
-	segFirst        uint64
-	segSize         int64
-	segDirty        bool   // appended since the last fsync
-	segLast         uint64 // last TXID appended to any segment
-	rawBuf          []byte // record payload, reused between commits
-	recBuf          []byte // records not yet written to seg (batching), or the one being written
-	batching        bool   // records collect in recBuf until flushRecords (during a poll)
 
 	up uploadState
 }
@@ -169,43 +160,38 @@ func (d *DB) spoolTxn(pageSize, size uint32, n int, pgno func(int) uint32, read 
 	txid := d.txid + 1
 	pre := d.sums.checksum()
 	undo := d.sums.begin()
-	// Build the raw record: header, then each page once.
-	payload := appendRawHeader(d.rawBuf[:0], rawTxn{
-		PageSize: pageSize, Commit: size, Timestamp: time.Now().UnixMilli(), Pre: pre,
-	})
-	var err error
-	var npages uint32
-	lock := ltx.LockPgno(pageSize)
-	d.sums.truncate(size)
-	for i := range n {
-		p := pgno(i)
-		if p > size || p == lock {
-			continue
+	ref, written, err := d.spool.appendTxn(txid, func(payload []byte) ([]byte, error) {
+		// The raw record: header, then each page once.
+		payload = appendRawHeader(payload, rawTxn{
+			PageSize: pageSize, Commit: size, Timestamp: time.Now().UnixMilli(), Pre: pre,
+		})
+		var npages uint32
+		lock := ltx.LockPgno(pageSize)
+		d.sums.truncate(size)
+		for i := range n {
+			p := pgno(i)
+			if p > size || p == lock {
+				continue
+			}
+			payload = binary.BigEndian.AppendUint32(payload, p)
+			off := len(payload)
+			payload = slices.Grow(payload, int(pageSize))[:off+int(pageSize)]
+			page := payload[off:]
+			if err := read(i, page); err != nil {
+				return payload, err
+			}
+			d.sums.set(p, page)
+			npages++
 		}
-		payload = binary.BigEndian.AppendUint32(payload, p)
-		off := len(payload)
-		payload = slices.Grow(payload, int(pageSize))[:off+int(pageSize)]
-		page := payload[off:]
-		if err = read(i, page); err != nil {
-			break
-		}
-		d.sums.set(p, page)
-		npages++
-	}
-	if err == nil {
 		setRawPost(payload, d.sums.checksum(), npages)
-	}
-	d.rawBuf = payload[:0] // keep the grown buffer for the next commit
-	var ref recordRef
-	if err == nil {
-		ref, err = d.appendRecord(txid, payload)
-	}
+		return payload, nil
+	})
 	if err != nil {
 		d.sums.revert(undo)
 		return fmt.Errorf("spool transaction %d of %s: %w", txid, d.rel, err)
 	}
 	d.txid = txid
-	if !d.batching {
+	if written {
 		d.up.spooled(txid)
 	}
 	if d.r.opts.Durability == DurabilitySync {
@@ -213,7 +199,7 @@ func (d *DB) spoolTxn(pageSize, size uint32, n int, pgno func(int) uint32, read 
 			// Not acknowledged by the store: the commit fails, locally too.
 			// The TXID stays burned and the next commit starts a new snapshot,
 			// in case the store did take the upload after all.
-			if uerr := d.unappend(ref); uerr != nil {
+			if uerr := d.spool.unappend(ref); uerr != nil {
 				err = errors.Join(err, uerr)
 			}
 			d.sums.revert(undo)
@@ -223,139 +209,6 @@ func (d *DB) spoolTxn(pageSize, size uint32, n int, pgno func(int) uint32, read 
 		}
 	}
 	d.sums.commitUndo()
-	return nil
-}
-
-// appendRecord appends one transaction to the open segment, opening a new
-// segment if needed. On failure the segment is cut back, so it never holds a
-// torn record. Caller holds d.mu.
-func (d *DB) appendRecord(txid uint64, payload []byte) (recordRef, error) {
-	d.segMu.Lock()
-	defer d.segMu.Unlock()
-	if d.seg == nil {
-		if err := os.MkdirAll(d.spool.dir, 0o700); err != nil {
-			return recordRef{}, fmt.Errorf("create spool dir: %w", err)
-		}
-		f, err := os.OpenFile(d.spool.segmentPath(txid), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return recordRef{}, fmt.Errorf("create spool segment: %w", err)
-		}
-		if err := syncDir(d.spool.dir); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return recordRef{}, err
-		}
-		d.seg, d.segFirst, d.segSize = f, txid, 0
-	}
-	ref := recordRef{path: d.seg.Name(), off: d.segSize + int64(len(d.recBuf))}
-	before := len(d.recBuf)
-	d.recBuf = appendRecord(d.recBuf, txid, payload)
-	if d.batching {
-		d.segLast = txid
-		return ref, nil
-	}
-	if err := d.flushRecords(); err != nil {
-		d.recBuf = d.recBuf[:before] // this one is not spooled; older ones wait for the next flush
-		return recordRef{}, err
-	}
-	d.segLast = txid
-	return ref, nil
-}
-
-// beginBatch makes the records of the transactions spooled until endBatch
-// collect in memory and reach the segment in one write. Caller holds d.mu.
-func (d *DB) beginBatch() {
-	d.segMu.Lock()
-	d.batching = true
-	d.segMu.Unlock()
-}
-
-// endBatch writes the collected records and tells the uploader. If the write
-// fails (disk full), the records stay in memory and every later flush, sync
-// or rotation tries again; until one succeeds, syncSpool fails, and with it
-// the database fsync that would let a checkpoint complete, so the WAL keeps
-// the transactions too. Caller holds d.mu.
-func (d *DB) endBatch() error {
-	d.segMu.Lock()
-	d.batching = false
-	had := len(d.recBuf) > 0
-	err := d.flushRecords()
-	d.segMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("spool transactions of %s: %w", d.rel, err)
-	}
-	if had {
-		d.up.spooled(d.txid)
-	}
-	return nil
-}
-
-// flushRecords writes the records collected in recBuf to the open segment
-// with one write: a poll in passthrough mode spools many transactions, and a
-// write per transaction was a quarter of walfs's CPU under 1-row commits.
-// On failure the segment is cut back, so it never holds a torn record, and
-// the records stay in recBuf for the next attempt. Caller holds d.segMu.
-func (d *DB) flushRecords() error {
-	if len(d.recBuf) == 0 {
-		return nil
-	}
-	n, err := d.seg.WriteAt(d.recBuf, d.segSize)
-	if err != nil || n < len(d.recBuf) {
-		d.seg.Truncate(d.segSize)
-		if err == nil {
-			err = io.ErrShortWrite
-		}
-		return fmt.Errorf("append to spool: %w", err)
-	}
-	d.segSize += int64(n)
-	d.segDirty = true
-	d.recBuf = d.recBuf[:0]
-	return nil
-}
-
-// recordRef locates a record just appended, so a failed synchronous commit
-// can take it back out of the spool.
-type recordRef struct {
-	path string
-	off  int64
-}
-
-// unappend removes the record at ref (the newest in the spool). The segment
-// may have been rotated meanwhile; it is cut back either way.
-func (d *DB) unappend(ref recordRef) error {
-	d.segMu.Lock()
-	defer d.segMu.Unlock()
-	if d.seg != nil && d.seg.Name() == ref.path {
-		d.segSize = ref.off
-		return d.seg.Truncate(ref.off)
-	}
-	if ref.off == 0 {
-		return os.Remove(ref.path)
-	}
-	return os.Truncate(ref.path, ref.off)
-}
-
-// rotate closes the open segment so the uploader can take it. Caller holds d.segMu.
-func (d *DB) rotate() error {
-	if d.seg == nil {
-		return nil
-	}
-	if err := d.flushRecords(); err != nil {
-		return err
-	}
-	f := d.seg
-	d.seg = nil
-	var err error
-	if d.segDirty {
-		err = f.Sync()
-		d.segDirty = false
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("close spool segment: %w", err)
-	}
 	return nil
 }
 
@@ -396,14 +249,7 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index, asCommit bool
 		Version: ltx.Version, PageSize: pageSize, Commit: size,
 		MinTXID: 1, MaxTXID: ltx.TXID(txid), Timestamp: time.Now().UnixMilli(),
 	}
-	d.segMu.Lock()
-	err = d.rotate()
-	d.segMu.Unlock()
-	if err != nil {
-		return err
-	}
-	path := d.spool.snapshotPath(txid)
-	err = writeLTXFile(path, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+	path, written, err := d.spool.writeSnapshot(txid, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
 		buf := getPage(pageSize)
 		defer putPage(buf)
 		lock := ltx.LockPgno(pageSize)
@@ -423,15 +269,16 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index, asCommit bool
 		return sums.checksum(), nil
 	})
 	if err != nil {
-		return fmt.Errorf("spool snapshot %d of %s: %w", txid, d.rel, err)
+		return err
 	}
 	d.txid = txid
-	if !d.batching {
+	if written {
 		d.up.spooled(txid)
 	}
 	if asCommit && d.r.opts.Durability == DurabilitySync {
 		if err := d.syncCommit(txid); err != nil {
-			os.Remove(path) // the commit fails; the TXID stays burned
+			// The commit fails; the TXID stays burned.
+			err = errors.Join(err, d.spool.unspoolSnapshot(path))
 			d.up.burn(txid)
 			return err
 		}
@@ -558,24 +405,7 @@ func putPage(b []byte) {
 }
 
 // syncSpool makes every spooled transaction durable on disk.
-func (d *DB) syncSpool() error {
-	d.segMu.Lock()
-	defer d.segMu.Unlock()
-	if d.seg == nil {
-		return nil
-	}
-	if err := d.flushRecords(); err != nil {
-		return err
-	}
-	if !d.segDirty {
-		return nil
-	}
-	if err := d.seg.Sync(); err != nil {
-		return fmt.Errorf("fsync spool of %s: %w", d.rel, err)
-	}
-	d.segDirty = false
-	return nil
-}
+func (d *DB) syncSpool() error { return d.spool.sync() }
 
 // waitCtx is a helper for loops that sleep.
 func waitCtx(ctx context.Context, d time.Duration) bool {

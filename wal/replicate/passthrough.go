@@ -148,9 +148,13 @@ func (d *DB) poll() error {
 	}
 	d.walSize = fi.Size()
 	ra := newReadAhead(d.walf, fi.Size())
-	d.beginBatch()
+	d.spool.beginBatch()
 	err = d.capture.Poll(ra, fi.Size())
-	if berr := d.endBatch(); berr != nil {
+	last, berr := d.spool.endBatch()
+	if last > 0 {
+		d.up.spooled(last)
+	}
+	if berr != nil {
 		err = berr
 	}
 	ra.release()

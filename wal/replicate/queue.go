@@ -69,14 +69,7 @@ func (d *DB) supersede(entries []spoolEntry) ([]spoolEntry, error) {
 // pass (supersede); a database created at the same path starts with a
 // snapshot at a later TXID. Caller holds d.mu.
 func (d *DB) dropPending() {
-	d.segMu.Lock()
-	if d.seg != nil {
-		// Its records are dropped: whether they reached the disk no longer matters.
-		d.seg.Close()
-		d.seg, d.segDirty = nil, false
-	}
-	d.recBuf = d.recBuf[:0]
-	d.segMu.Unlock()
+	d.spool.drop()
 	if n, uploaded := d.up.drop(d.txid); n > 0 {
 		d.log.Info("database deleted: its transactions not yet uploaded are dropped; the replica keeps what it holds",
 			"dropped", n, "replica_txid", uploaded)

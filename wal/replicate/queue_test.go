@@ -97,10 +97,7 @@ func (g *queueRig) snapshot() uint64 {
 // rotate closes the open spool segment, so the next commit opens another.
 func (g *queueRig) rotate() {
 	g.t.Helper()
-	g.d.segMu.Lock()
-	err := g.d.rotate()
-	g.d.segMu.Unlock()
-	if err != nil {
+	if _, err := g.d.spool.closeSegment(); err != nil {
 		g.t.Fatal(err)
 	}
 }

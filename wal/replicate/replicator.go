@@ -276,7 +276,7 @@ func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, e
 		path:  filepath.Join(r.opts.DataDir, filepath.FromSlash(rel)),
 		r:     r,
 		log:   r.log.With("db", rel),
-		spool: spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))},
+		spool: newSpoolWriter(spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))}, rel),
 	}
 	d.capture = wal.NewCapture(commitSink{d})
 	if err := d.resume(ctx, atStart); err != nil {

@@ -21,7 +21,7 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 	}
 	for _, e := range entries {
 		if !e.Snapshot {
-			d.segLast = max(d.segLast, e.last) // closed segments the uploader may take
+			d.spool.resumed(e.last) // closed segments the uploader may take
 		}
 	}
 	saved, err := loadPos(d.r.stateDir, d.rel)

@@ -140,10 +140,7 @@ const maxBatchBytes = 256 << 20
 func (d *DB) uploadOnce(ctx context.Context) error {
 	d.upMu.Lock()
 	defer d.upMu.Unlock()
-	d.segMu.Lock()
-	err := d.rotate()
-	limit := d.segLast // segments starting after this were opened after the rotation
-	d.segMu.Unlock()
+	limit, err := d.spool.closeSegment() // segments starting after limit were opened after it
 	if err != nil {
 		return err
 	}
