@@ -88,7 +88,7 @@ func (d *DB) compare(ctx context.Context, repair bool) Comparison {
 		c.Err = st.busy
 		return c
 	}
-	pt, err := latestPoint(ctx, d.r.opts.Store, d.rel, st.txid, d.uploadedTXID)
+	pt, err := latestPoint(ctx, d.r.opts.Store, d.rel, st.txid, d.up.uploadedTXID)
 	c.Replica, c.Files = pt.sum, pt.files
 	var found error
 	switch {
@@ -147,10 +147,8 @@ func (d *DB) liveState(ctx context.Context) (liveState, error) {
 	if err := d.syncSpool(); err != nil {
 		return liveState{}, err
 	}
-	d.up.mu.Lock()
-	txid := d.up.last
-	d.up.mu.Unlock()
-	if err := d.uploadThrough(ctx, txid); err != nil {
+	txid := d.up.Status().Last
+	if err := d.up.uploadThrough(ctx, txid); err != nil {
 		return liveState{}, fmt.Errorf("upload TXID %d of %s before comparing: %w", txid, d.rel, err)
 	}
 	sums, err := d.readLive()

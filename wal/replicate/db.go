@@ -39,9 +39,7 @@ type DB struct {
 	warnedNoJournal bool
 	warnedUntracked bool // journalCommit: a passthrough handle hides writes
 	spool           *spoolWriter
-	upMu            sync.Mutex // one upload at a time per database
-
-	up uploadState
+	up              *uploader
 }
 
 // fileStamp identifies a version of the db file cheaply.
@@ -402,6 +400,18 @@ func putPage(b []byte) {
 	if p, ok := pagePools.Load(uint32(len(b))); ok {
 		p.(*sync.Pool).Put(b) //nolint:staticcheck // slices are fine here
 	}
+}
+
+// syncCommit uploads everything spooled up to txid and waits for the store to
+// acknowledge it (durability sync). It runs in the committing FUSE request,
+// so SQLite's commit does not return before the store has the transaction.
+func (d *DB) syncCommit(txid uint64) error {
+	ctx, cancel := context.WithTimeout(d.r.ctx, d.r.opts.SyncTimeout)
+	defer cancel()
+	if err := d.up.uploadThrough(ctx, txid); err != nil {
+		return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.r.opts.SyncTimeout, err)
+	}
+	return nil
 }
 
 // syncSpool makes every spooled transaction durable on disk.

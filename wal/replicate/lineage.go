@@ -18,10 +18,7 @@ import (
 // reports true. It lists the store, so it runs at start and when a flush is
 // verified, never while idle.
 func (d *DB) checkLineage(ctx context.Context) (repaired bool, err error) {
-	d.up.mu.Lock()
-	uploaded := d.up.uploaded.TXID
-	d.up.mu.Unlock()
-	if uploaded == 0 {
+	if d.up.Status().Uploaded.TXID == 0 {
 		return false, nil
 	}
 	dm := d.r.maint.lookup(d.rel)

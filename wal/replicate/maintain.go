@@ -129,9 +129,7 @@ func (m *maintenance) add(db string, d *DB) *dbMaint {
 	defer m.mu.Unlock()
 	dm := &dbMaint{m: m, db: db, log: m.log.With("db", db), errs: map[string]uint64{}, stuck: map[string]string{}}
 	if d != nil {
-		d.up.mu.Lock()
-		dm.baseTXID = d.up.last
-		d.up.mu.Unlock()
+		dm.baseTXID = d.up.Status().Last
 		dm.snapshotLocal = d.repairSnapshot
 	}
 	m.dbs[db] = dm

@@ -67,11 +67,10 @@ func (r *Replicator) Status() []DBStatus {
 
 func (r *Replicator) dbStatus(d *DB, now time.Time) DBStatus {
 	s := DBStatus{DB: d.rel, Errors: map[string]uint64{}}
-	d.up.mu.Lock()
-	s.LocalTXID, s.ReplicatedTXID, s.LastUpload = d.up.last, d.up.uploaded.TXID, d.up.lastPut
-	uploadErr := d.up.lastErr
-	s.UploadFailingSince, s.UploadFailures = d.up.failingSince, d.up.failures
-	d.up.mu.Unlock()
+	up := d.up.Status()
+	s.LocalTXID, s.ReplicatedTXID, s.LastUpload = up.Last, up.Uploaded.TXID, up.LastPut
+	uploadErr := up.LastErr
+	s.UploadFailingSince, s.UploadFailures = up.FailingSince, up.Failures
 	if uploadErr != nil {
 		s.UploadError = uploadErr.Error()
 	}

@@ -271,12 +271,17 @@ func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, e
 	if d, ok := r.dbs[rel]; ok {
 		return d, nil
 	}
+	log := r.log.With("db", rel)
+	sw := newSpoolWriter(spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))}, rel)
 	d := &DB{
 		rel:   rel,
 		path:  filepath.Join(r.opts.DataDir, filepath.FromSlash(rel)),
 		r:     r,
-		log:   r.log.With("db", rel),
-		spool: newSpoolWriter(spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))}, rel),
+		log:   log,
+		spool: sw,
+		up: newUploader(uploaderConfig{
+			rel: rel, log: log, store: r.opts.Store, stateDir: r.stateDir, interval: r.opts.SyncInterval,
+		}, sw),
 	}
 	d.capture = wal.NewCapture(commitSink{d})
 	if err := d.resume(ctx, atStart); err != nil {
@@ -286,7 +291,7 @@ func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, e
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		d.uploadLoop(r.ctx)
+		d.up.run(r.ctx)
 	}()
 	d.up.spooled(0) // kick the uploader in case the spool has work
 	r.startMaintenance(d)

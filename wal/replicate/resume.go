@@ -24,11 +24,7 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 			d.spool.resumed(e.last) // closed segments the uploader may take
 		}
 	}
-	saved, err := loadPos(d.r.stateDir, d.rel)
-	if err != nil {
-		return err
-	}
-	remote, err := replicaPos(ctx, d.r.opts.Store, d.rel)
+	saved, remote, err := d.up.positions(ctx)
 	if err != nil {
 		return err
 	}
@@ -36,7 +32,7 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 	if remote.TXID > uploaded.TXID {
 		uploaded = remote
 	}
-	d.up.init(uploaded)
+	d.up.resumeAt(uploaded)
 	for len(entries) > 0 && entries[0].last <= uploaded.TXID {
 		// Uploaded but not yet removed when walfs stopped.
 		os.Remove(entries[0].Path)
