@@ -17,14 +17,25 @@ import (
 	"github.com/walfs/walfs/wal"
 )
 
-// DB is one replicated database. Capture-side state is guarded by mu and
-// changed only from FUSE requests (and Start); upload-side state lives in
-// uploader.go.
+// DB is the capture side of one replicated database. It turns what SQLite
+// writes (WAL frames, rollback-journal commits, files changed outside
+// SQLite's protocol) into transactions with TXIDs, keeps the checksum of
+// every page, and hands each transaction to its spool writer, telling its
+// uploader what reached the spool. It owns the capture state below mu.
+//
+// mu guards that state, and DB's methods take it themselves (those that
+// say "Caller holds d.mu" are called from them). Callers: FUSE requests
+// through the Replicator, the inotify watcher goroutine (passthrough mode),
+// Flush, Compare, the reconciler goroutine, and a repair (snapshotNow).
+// Under durability sync a commit holds mu until the store has it, so only
+// this database's requests wait (doc.go has the lock order).
 type DB struct {
-	rel  string // path relative to the data dir
-	path string // backing file
-	r    *Replicator
-	log  *slog.Logger
+	rel   string // path relative to the data dir
+	path  string // backing file
+	log   *slog.Logger
+	env   dbEnv
+	spool *spoolWriter // where transactions go
+	up    *uploader    // what ships them; told what reached the spool
 
 	mu              sync.Mutex
 	capture         *wal.Capture
@@ -38,8 +49,24 @@ type DB struct {
 	dirty           dirtySet  // written since the last rollback-journal commit
 	warnedNoJournal bool
 	warnedUntracked bool // journalCommit: a passthrough handle hides writes
-	spool           *spoolWriter
-	up              *uploader
+}
+
+// dbEnv is what a DB is given at construction besides its spool writer and
+// uploader: the settings it needs and the few Replicator services it uses.
+type dbEnv struct {
+	capture     CaptureMode
+	durability  Durability
+	syncTimeout time.Duration         // how long a sync commit waits for the store
+	life        context.Context       // ends when the Replicator closes: no sync commit waits longer
+	watch       *watcher              // passthrough mode: which WALs changed; nil otherwise
+	untracked   func(rel string) bool // Replicator.untracked: a handle the kernel serves hides writes
+}
+
+// newDB returns the DB for rel, backed by path; resume positions it.
+func newDB(rel, path string, log *slog.Logger, env dbEnv, spool *spoolWriter, up *uploader) *DB {
+	d := &DB{rel: rel, path: path, log: log, env: env, spool: spool, up: up}
+	d.capture = wal.NewCapture(commitSink{d})
+	return d
 }
 
 // fileStamp identifies a version of the db file cheaply.
@@ -67,7 +94,7 @@ func (d *DB) walOpened(f *os.File) error {
 	if d.walLoaded {
 		// Loaded at start (resume.go); passthrough capture also needs its
 		// read handle, or it would never see a commit.
-		if d.r.opts.Capture == CapturePassthrough {
+		if d.env.capture == CapturePassthrough {
 			return d.openWALReader()
 		}
 		return nil
@@ -81,7 +108,7 @@ func (d *DB) walOpened(f *os.File) error {
 		return fmt.Errorf("load wal of %s: %w", d.rel, err)
 	}
 	d.walLoaded, d.walSize = true, fi.Size()
-	if d.r.opts.Capture == CapturePassthrough {
+	if d.env.capture == CapturePassthrough {
 		if err := d.openWALReader(); err != nil {
 			return err
 		}
@@ -192,7 +219,7 @@ func (d *DB) spoolTxn(pageSize, size uint32, n int, pgno func(int) uint32, read 
 	if written {
 		d.up.spooled(txid)
 	}
-	if d.r.opts.Durability == DurabilitySync {
+	if d.env.durability == DurabilitySync {
 		if err := d.syncCommit(txid); err != nil {
 			// Not acknowledged by the store: the commit fails, locally too.
 			// The TXID stays burned and the next commit starts a new snapshot,
@@ -273,7 +300,7 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index, asCommit bool
 	if written {
 		d.up.spooled(txid)
 	}
-	if asCommit && d.r.opts.Durability == DurabilitySync {
+	if asCommit && d.env.durability == DurabilitySync {
 		if err := d.syncCommit(txid); err != nil {
 			// The commit fails; the TXID stays burned.
 			err = errors.Join(err, d.spool.unspoolSnapshot(path))
@@ -406,10 +433,10 @@ func putPage(b []byte) {
 // acknowledge it (durability sync). It runs in the committing FUSE request,
 // so SQLite's commit does not return before the store has the transaction.
 func (d *DB) syncCommit(txid uint64) error {
-	ctx, cancel := context.WithTimeout(d.r.ctx, d.r.opts.SyncTimeout)
+	ctx, cancel := context.WithTimeout(d.env.life, d.env.syncTimeout)
 	defer cancel()
 	if err := d.up.uploadThrough(ctx, txid); err != nil {
-		return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.r.opts.SyncTimeout, err)
+		return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.env.syncTimeout, err)
 	}
 	return nil
 }

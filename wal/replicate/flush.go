@@ -49,10 +49,7 @@ func (e *PendingError) Error() string {
 // it, or ctx ends (then it returns a *PendingError naming what is left).
 func (r *Replicator) Flush(ctx context.Context) error {
 	for _, d := range r.all() {
-		d.mu.Lock()
-		err := d.poll() // passthrough: what SQLite wrote may not have woken the watcher yet
-		d.mu.Unlock()
-		if err != nil {
+		if err := d.pollNow(); err != nil { // passthrough: what SQLite wrote may not have woken the watcher yet
 			return err
 		}
 		if err := d.syncSpool(); err != nil {
@@ -92,7 +89,7 @@ func (r *Replicator) Verify(ctx context.Context) error {
 			}
 			continue
 		}
-		repaired, err := d.checkLineage(ctx)
+		repaired, err := r.checkLineage(ctx, d)
 		if err != nil {
 			errs = append(errs, err)
 			continue

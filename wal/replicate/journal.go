@@ -20,10 +20,15 @@ func (r *Replicator) JournalEnd(db string) error {
 	if err != nil {
 		return err
 	}
+	return d.journalEnd()
+}
+
+// journalEnd is JournalEnd for d.
+func (d *DB) journalEnd() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.journalCommit(); err != nil {
-		return fmt.Errorf("capture %s: %w", db, err)
+		return fmt.Errorf("capture %s: %w", d.rel, err)
 	}
 	return nil
 }
@@ -62,7 +67,7 @@ func (d *DB) journalCommit() error {
 	if size == 0 {
 		return nil
 	}
-	untracked := d.r.untracked(d.rel)
+	untracked := d.env.untracked(d.rel)
 	if d.sums == nil || d.needSnap || d.sums.pageSize != pageSize || untracked {
 		switch {
 		case d.sums == nil:

@@ -2,7 +2,6 @@ package replicate
 
 import (
 	"os"
-	"slices"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -96,26 +95,22 @@ func (r *Replicator) dbStatus(d *DB, now time.Time) DBStatus {
 	}
 	s.LastError, s.LastErrorAt = errString(ev.lastErr), ev.lastErrAt
 	if dm := r.maint.lookup(d.rel); dm != nil {
-		dm.mu.Lock()
-		if s.LocalTXID > dm.baseTXID {
-			s.Captured = s.LocalTXID - dm.baseTXID
+		ms := dm.status()
+		if s.LocalTXID > ms.baseTXID {
+			s.Captured = s.LocalTXID - ms.baseTXID
 		}
-		s.Snapshots = dm.snapshots
-		for k, n := range dm.errs {
+		s.Snapshots = ms.snapshots
+		for k, n := range ms.errs {
 			s.Errors[k] += n
 		}
-		if dm.lastErrAt.After(s.LastErrorAt) {
-			s.LastError, s.LastErrorAt = errString(dm.lastErr), dm.lastErrAt
+		if ms.lastErrAt.After(s.LastErrorAt) {
+			s.LastError, s.LastErrorAt = errString(ms.lastErr), ms.lastErrAt
 		}
-		s.Repairs = dm.repairs
-		if dm.repairs > 0 {
-			s.LastRepair = &Repair{At: dm.lastRepair.at, TXID: dm.lastRepair.txid, Why: dm.lastRepair.why}
+		s.Repairs = ms.repairs
+		if ms.repairs > 0 {
+			s.LastRepair = &Repair{At: ms.lastRepair.at, TXID: ms.lastRepair.txid, Why: ms.lastRepair.why}
 		}
-		for _, why := range dm.stuck {
-			s.Stuck = append(s.Stuck, why)
-		}
-		slices.Sort(s.Stuck)
-		dm.mu.Unlock()
+		s.Stuck = ms.stuck
 	}
 	if uploadErr != nil && s.LastError == "" {
 		s.LastError = uploadErr.Error()

@@ -192,7 +192,7 @@ func (r *Replicator) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := d.checkLineage(ctx); err != nil {
+		if _, err := r.checkLineage(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -271,19 +271,7 @@ func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, e
 	if d, ok := r.dbs[rel]; ok {
 		return d, nil
 	}
-	log := r.log.With("db", rel)
-	sw := newSpoolWriter(spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))}, rel)
-	d := &DB{
-		rel:   rel,
-		path:  filepath.Join(r.opts.DataDir, filepath.FromSlash(rel)),
-		r:     r,
-		log:   log,
-		spool: sw,
-		up: newUploader(uploaderConfig{
-			rel: rel, log: log, store: r.opts.Store, stateDir: r.stateDir, interval: r.opts.SyncInterval,
-		}, sw),
-	}
-	d.capture = wal.NewCapture(commitSink{d})
+	d := r.newDB(rel)
 	if err := d.resume(ctx, atStart); err != nil {
 		return nil, err
 	}
@@ -294,8 +282,29 @@ func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, e
 		d.up.run(r.ctx)
 	}()
 	d.up.spooled(0) // kick the uploader in case the spool has work
-	r.startMaintenance(d)
+	dm := r.maint.add(rel, d.up.Status().Last, d.repairSnapshot)
+	if !r.maint.opts.Disabled {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			dm.run(r.ctx)
+		}()
+	}
 	return d, nil
+}
+
+// newDB wires the capture, spool writer and uploader of database rel.
+func (r *Replicator) newDB(rel string) *DB {
+	log := r.log.With("db", rel)
+	sw := newSpoolWriter(spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))}, rel)
+	up := newUploader(uploaderConfig{
+		rel: rel, log: log, store: r.opts.Store, stateDir: r.stateDir, interval: r.opts.SyncInterval,
+	}, sw)
+	env := dbEnv{
+		capture: r.opts.Capture, durability: r.opts.Durability, syncTimeout: r.opts.SyncTimeout,
+		life: r.ctx, watch: r.watch, untracked: r.untracked,
+	}
+	return newDB(rel, r.pathOf(rel), log, env, sw, up)
 }
 
 // get returns the DB for rel, opening it if needed (from FUSE requests).
@@ -356,10 +365,7 @@ func (r *Replicator) walChanged(walPath string) {
 	if d == nil {
 		return
 	}
-	d.mu.Lock()
-	err = d.poll()
-	d.mu.Unlock()
-	if err != nil {
+	if err := d.pollNow(); err != nil {
 		d.log.Error("capture failed; the next checkpoint retries it", "err", err)
 	}
 }

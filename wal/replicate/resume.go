@@ -113,7 +113,7 @@ func (d *DB) loadAtStart(f *os.File) (*wal.Index, error) {
 		return nil, fmt.Errorf("load wal of %s: %w", d.rel, err)
 	}
 	d.walLoaded, d.walSize = true, fi.Size()
-	if d.r.opts.Capture == CapturePassthrough {
+	if d.env.capture == CapturePassthrough {
 		if err := d.openWALReader(); err != nil {
 			return nil, err
 		}
