@@ -71,16 +71,21 @@ type Replicator struct {
 
 	watch *watcher // passthrough mode only
 
+	// mu guards the maps and closed, and only them: it is never held
+	// across I/O or while taking another lock (doc.go).
 	mu         sync.Mutex
 	dbs        map[string]*DB
-	direct     map[string]int  // database path -> open handles the kernel serves alone (DBPassthrough)
-	directSeen map[string]bool // databases DBPassthrough was logged for
-	ctx        context.Context
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	maint      *maintenance // compaction, snapshots, retention (maintain.go)
-	sus        suspects     // databases written outside SQLite's protocol (reconcile.go)
-	quiet      atomic.Pointer[QuietFunc]
+	opening    map[string]*opening // databases being opened (open)
+	direct     map[string]int      // database path -> open handles the kernel serves alone (DBPassthrough)
+	directSeen map[string]bool     // databases DBPassthrough was logged for
+	closed     bool                // Close began: open starts no more goroutines
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the Replicator started
+	maint  *maintenance   // compaction, snapshots, retention (maintain.go)
+	sus    suspects       // databases written outside SQLite's protocol (reconcile.go)
+	quiet  atomic.Pointer[QuietFunc]
 }
 
 // New returns a Replicator; call Start before mounting.
@@ -119,6 +124,7 @@ func New(opts Options) (*Replicator, error) {
 		stateDir:   filepath.Join(opts.DataDir, StateDirName),
 		log:        opts.Logger.With("component", "replicate"),
 		dbs:        make(map[string]*DB),
+		opening:    make(map[string]*opening),
 		direct:     make(map[string]int),
 		directSeen: make(map[string]bool),
 		sus:        suspects{wake: make(chan struct{}, 1)},
@@ -131,7 +137,11 @@ func New(opts Options) (*Replicator, error) {
 			return nil, fmt.Errorf("inotify for passthrough capture: %w", err)
 		}
 		r.watch = w
-		go w.run(r.walChanged)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			w.run(r.walChanged)
+		}()
 	}
 	return r, nil
 }
@@ -263,28 +273,82 @@ func isDatabase(path string) bool {
 	return wal.IsDBHeader(hdr[:n])
 }
 
+// opening is a database being opened. Opening may list the store (resume),
+// so it runs without r.mu: other databases' requests and Status never wait
+// for it, and concurrent requests for the same database wait on done.
+type opening struct {
+	done chan struct{} // closed once d or err is set
+	d    *DB
+	err  error
+}
+
+// errClosed is returned by open once Close has begun.
+var errClosed = errors.New("replicator closed")
+
 // open returns the DB for rel, creating it on first use. atStart loads an
 // existing WAL right away (no app has it open yet).
 func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if d, ok := r.dbs[rel]; ok {
+		r.mu.Unlock()
 		return d, nil
 	}
-	d := r.newDB(rel)
-	if err := d.resume(ctx, atStart); err != nil {
-		return nil, err
+	if op, ok := r.opening[rel]; ok {
+		r.mu.Unlock()
+		select {
+		case <-op.done:
+			return op.d, op.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open %s: %w", rel, ctx.Err())
+		}
 	}
-	r.dbs[rel] = d
-	r.wg.Add(1)
+	if r.closed {
+		r.mu.Unlock()
+		return nil, errClosed
+	}
+	op := &opening{done: make(chan struct{})}
+	r.opening[rel] = op
+	r.mu.Unlock()
+
+	op.d, op.err = r.start(ctx, rel, atStart)
+	close(op.done)
+	return op.d, op.err
+}
+
+// start opens database rel (resume) and starts its uploader and
+// maintenance. It removes rel's opening entry, and registers the DB if it
+// opened and Close has not begun.
+func (r *Replicator) start(ctx context.Context, rel string, atStart bool) (*DB, error) {
+	d := r.newDB(rel)
+	err := d.resume(ctx, atStart)
+	var dm *dbMaint
+	if err == nil {
+		dm = r.maint.add(rel, d.up.Status().Last, d.repairSnapshot)
+	}
+	r.mu.Lock()
+	delete(r.opening, rel)
+	closed := r.closed
+	if err == nil && !closed {
+		r.dbs[rel] = d
+		r.wg.Add(1)
+		if !r.maint.opts.Disabled {
+			r.wg.Add(1)
+		}
+	}
+	r.mu.Unlock()
+	switch {
+	case err != nil:
+		return nil, err
+	case closed:
+		// What resume spooled stays on disk for the next Start.
+		return nil, errors.Join(errClosed, d.syncSpool())
+	}
 	go func() {
 		defer r.wg.Done()
 		d.up.run(r.ctx)
 	}()
 	d.up.spooled(0) // kick the uploader in case the spool has work
-	dm := r.maint.add(rel, d.up.Status().Last, d.repairSnapshot)
 	if !r.maint.opts.Disabled {
-		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
 			dm.run(r.ctx)
@@ -338,14 +402,22 @@ func (r *Replicator) all() []*DB {
 	return out
 }
 
-// Close stops the uploaders without flushing. Spooled transactions stay on
+// Close stops every goroutine the Replicator started (uploaders,
+// maintenance, the reconciler, the watcher) and waits for them, without
+// flushing. Spooled transactions stay on
 // disk and are uploaded by the next Start.
 func (r *Replicator) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
 	r.cancel()
 	if r.watch != nil {
-		r.watch.close()
+		r.watch.stop()
 	}
 	r.wg.Wait()
+	if r.watch != nil {
+		r.watch.close() // run has returned: no one polls its descriptors
+	}
 	var errs []error
 	for _, d := range r.all() {
 		if err := d.syncSpool(); err != nil {
