@@ -179,7 +179,7 @@ func (d *DB) readLive() (*pageSums, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("open wal of %s: %w", d.rel, err)
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("stat wal of %s: %w", d.rel, err)

@@ -266,7 +266,7 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index, asCommit bool
 		return fmt.Errorf("open %s for snapshot: %w", d.rel, err)
 	}
 	if dbf != nil {
-		defer dbf.Close()
+		defer dbf.Close() // read only
 	}
 	txid := d.txid + 1
 	sums := newPageSums(pageSize)
@@ -334,7 +334,7 @@ func (d *DB) computeSums(r io.ReaderAt, idx *wal.Index) (*pageSums, error) {
 		return nil, err
 	}
 	if dbf != nil {
-		defer dbf.Close()
+		defer dbf.Close() // read only
 	}
 	var overlay map[uint32]int64
 	if idx != nil {
@@ -359,25 +359,22 @@ func (d *DB) computeSums(r io.ReaderAt, idx *wal.Index) (*pageSums, error) {
 
 // shape returns the page size and size in pages of the database.
 func (d *DB) shape(txn *wal.Txn, idx *wal.Index) (pageSize, size uint32, err error) {
-	var hdr [100]byte
-	n := 0
-	if f, err := os.Open(d.path); err == nil {
-		n, _ = io.ReadFull(f, hdr[:])
-		fi, _ := f.Stat()
-		f.Close()
-		if n == len(hdr) {
-			pageSize = uint32(binary.BigEndian.Uint16(hdr[16:18]))
-			if pageSize == 1 {
-				pageSize = 65536
-			}
-			if fi != nil && pageSize > 0 {
-				size = uint32(fi.Size() / int64(pageSize))
-			}
-			// Trust the header's page count when it is marked valid.
-			if binary.BigEndian.Uint32(hdr[92:96]) == binary.BigEndian.Uint32(hdr[24:28]) {
-				if c := binary.BigEndian.Uint32(hdr[28:32]); c > 0 {
-					size = c
-				}
+	hdr, n, fileSize, err := readDBHeader(d.path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("database %s: %w", d.rel, err)
+	}
+	if n == len(hdr) {
+		pageSize = uint32(binary.BigEndian.Uint16(hdr[16:18]))
+		if pageSize == 1 {
+			pageSize = 65536
+		}
+		if pageSize > 0 {
+			size = uint32(fileSize / int64(pageSize))
+		}
+		// Trust the header's page count when it is marked valid.
+		if binary.BigEndian.Uint32(hdr[92:96]) == binary.BigEndian.Uint32(hdr[24:28]) {
+			if c := binary.BigEndian.Uint32(hdr[28:32]); c > 0 {
+				size = c
 			}
 		}
 	}
@@ -394,6 +391,28 @@ func (d *DB) shape(txn *wal.Txn, idx *wal.Index) (pageSize, size uint32, err err
 		return 0, 0, fmt.Errorf("database %s: invalid page size %d (is it a SQLite database?)", d.rel, pageSize)
 	}
 	return pageSize, size, nil
+}
+
+// readDBHeader reads the first 100 bytes of the database file at path (n
+// of them: fewer in a shorter file, none when there is no file) and its
+// size.
+func readDBHeader(path string) (hdr [100]byte, n int, size int64, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return hdr, 0, 0, nil
+	} else if err != nil {
+		return hdr, 0, 0, err
+	}
+	defer f.Close() // read only
+	fi, err := f.Stat()
+	if err != nil {
+		return hdr, 0, 0, err
+	}
+	n, err = io.ReadFull(f, hdr[:])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return hdr, 0, 0, fmt.Errorf("read header: %w", err)
+	}
+	return hdr, n, fi.Size(), nil
 }
 
 // readPage fills buf with page pgno: from the WAL when overlaid, else from

@@ -43,7 +43,7 @@ func (d *DB) journalCommit() error {
 	if err != nil {
 		return fmt.Errorf("open journal: %w", err)
 	}
-	defer jf.Close()
+	defer jf.Close() // read only
 	fi, err := jf.Stat()
 	if err != nil {
 		return fmt.Errorf("stat journal: %w", err)
@@ -98,7 +98,7 @@ func (d *DB) journalCommit() error {
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	defer dbf.Close()
+	defer dbf.Close() // read only
 	if same, err := d.unchanged(size, pages, dbf); err != nil || same {
 		// A rollback (ROLLBACK, or a hot journal played back) put back
 		// what the replica already holds: nothing to spool. This also lets
@@ -144,7 +144,7 @@ func (d *DB) journalLive() bool {
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	var magic [8]byte
 	if _, err := f.ReadAt(magic[:], 0); err != nil {
 		return false

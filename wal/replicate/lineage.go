@@ -59,7 +59,7 @@ func (d *DB) snapshotNow() (uint64, error) {
 	var idx *wal.Index
 	if d.walLoaded {
 		if f, err := os.Open(d.path + "-wal"); err == nil {
-			defer f.Close()
+			defer f.Close() // read only
 			r, idx = f, d.capture.Committed()
 		}
 	}

@@ -96,7 +96,7 @@ func (r *Replicator) initMaintenance() {
 		cache.dir = "" // nothing would ever compact the copies away
 	}
 	tmpDir := filepath.Join(r.stateDir, "tmp")
-	for _, pattern := range []string{"compact-*", "fetch-*", "snapshot-*"} {
+	for _, pattern := range []string{"compact-*", "fetch-*", "snapshot-*", "merge-*", "batch-*"} {
 		leftovers, _ := filepath.Glob(filepath.Join(tmpDir, pattern)) // of a run that was killed
 		for _, p := range leftovers {
 			os.Remove(p)

@@ -24,7 +24,7 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 	if err != nil {
 		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", err)
 	}
-	defer func() { stage.Close(); os.Remove(stage.Name()) }()
+	defer func() { stage.Close(); os.Remove(stage.Name()) }() // scratch: a leftover is removed at the next start
 	bw := bufio.NewWriterSize(stage, 256<<10)
 
 	var first, last ltx.Header
@@ -110,7 +110,7 @@ func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (ltx.Header, l
 		if err != nil {
 			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", err)
 		}
-		defer func() { f.Close(); os.Remove(f.Name()) }()
+		defer func() { f.Close(); os.Remove(f.Name()) }() // scratch: a leftover is removed at the next start
 		stage, bw = f, bufio.NewWriterSize(f, 256<<10)
 	}
 	index := make(map[uint32]int64)
@@ -262,7 +262,7 @@ func (u *uploader) mergeOnDisk(inputs []spoolRecord) (io.Reader, int64, ltx.Head
 	if err != nil {
 		return fail(fmt.Errorf("create batch file: %w", err))
 	}
-	cleanup := func() { out.Close(); os.Remove(out.Name()) }
+	cleanup := func() { out.Close(); os.Remove(out.Name()) } // scratch: a leftover is removed at the next start
 	bw := bufio.NewWriterSize(out, 256<<10)
 	hdr, trailer, err := mergeRecords(inputs, bw, tmpDir)
 	if err == nil {

@@ -175,7 +175,7 @@ func spooledCommitTime(e spoolEntry) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	if !e.Snapshot {
 		h, err := readRawHeader(f, record{TXID: e.TXID, Off: recordHeaderSize})
 		if err != nil {

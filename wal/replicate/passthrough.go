@@ -171,9 +171,9 @@ func (d *DB) poll() error {
 	if last > 0 {
 		d.up.spooled(last)
 	}
-	if berr != nil {
-		err = berr
-	}
+	// Both errors count: a restart (ErrRestarted) still needs its snapshot
+	// when the batch could not be written.
+	err = errors.Join(err, berr)
 	ra.release()
 	if errors.Is(err, wal.ErrRestarted) {
 		// Now, not at the next commit: there may be none for a long time,
@@ -210,7 +210,7 @@ func (d *DB) openWALReader() error {
 // closeWALReader drops the read handle when the WAL goes away.
 func (d *DB) closeWALReader() {
 	if d.walf != nil {
-		d.walf.Close()
+		d.walf.Close() // read only
 		d.walf = nil
 	}
 }

@@ -242,7 +242,7 @@ func (d *DB) reconcile(why string) (done bool, err error) {
 	}
 	var idx *wal.Index
 	if wf != nil {
-		defer wf.Close()
+		defer wf.Close() // read only
 		fi, err := wf.Stat()
 		if err != nil {
 			return false, fmt.Errorf("stat wal of %s: %w", d.rel, err)

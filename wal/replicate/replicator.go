@@ -250,7 +250,7 @@ func localDatabases(dataDir string) ([]string, error) {
 			return nil
 		}
 		if isDatabase(p) {
-			rel, _ := filepath.Rel(dataDir, p)
+			rel, _ := filepath.Rel(dataDir, p) // p is inside dataDir
 			out = append(out, filepath.ToSlash(rel))
 		}
 		return nil
@@ -267,9 +267,9 @@ func isDatabase(path string) bool {
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	var hdr [16]byte
-	n, _ := f.Read(hdr[:])
+	n, _ := f.Read(hdr[:]) // a file that cannot be read is not taken for a database
 	return wal.IsDBHeader(hdr[:n])
 }
 

@@ -314,8 +314,10 @@ func (u *uploader) uploadOnce(ctx context.Context) error {
 		for len(rs) > 0 && rs[0].TXID < next {
 			rs = rs[1:] // uploaded by an earlier, partial batch
 		}
-		if len(rs) == 0 {
-			os.Remove(e.Path) // empty, or all of it is in the store already
+		if len(rs) == 0 { // empty, or all of it is in the store already
+			if err := removeSpoolFile(e.Path); err != nil {
+				return err
+			}
 			continue
 		}
 		if rs[0].TXID != next {
@@ -338,7 +340,7 @@ func (u *uploader) uploadSnapshot(ctx context.Context, e spoolEntry) error {
 	if err != nil {
 		return fmt.Errorf("open spooled snapshot: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	hdr, trailer, err := readLTXTrailer(f)
 	if err != nil {
 		return fmt.Errorf("verify spooled snapshot %s: %w", e.Path, err)
@@ -358,7 +360,7 @@ func (u *uploader) uploadSegments(ctx context.Context, segs []spoolEntry, recs [
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
-			f.Close()
+			f.Close() // read only
 		}
 	}()
 	var inputs []spoolRecord
