@@ -63,7 +63,9 @@ func ParseDurability(s string) (Durability, error) {
 }
 
 // Replicator tracks every database in a data dir. It implements
-// fusefs.Capturer.
+// fusefs.Capturer by routing each event to the database's DB. It owns the
+// set of databases and the goroutines it starts (doc.go); each database's
+// state belongs to its DB, spoolWriter, uploader and dbMaint.
 type Replicator struct {
 	opts     Options
 	stateDir string

@@ -16,9 +16,9 @@ import (
 // snapshot. It owns the open segment and the buffers records wait in.
 //
 // mu guards the fields below it. The capture side (DB, holding DB.mu)
-// appends; the uploader (closeSegment), WALSync and Close (sync) come from
-// their own goroutines. mu is held only for the segment's own I/O, never
-// while taking another lock.
+// appends and syncs; the uploader (closeSegment), and WALSync, Flush and
+// Close (sync) come without DB.mu. mu is held across the segment's own
+// writes and fsync, never while taking another lock.
 //
 // raw is outside mu: the payload of the transaction being built, reused
 // between commits, touched only by the one appender (appendTxn, called
