@@ -15,7 +15,7 @@ import (
 // uploader ships one database's spool to the store and knows how far the
 // store has it: it owns the upload state below.
 //
-// run (a goroutine per database today, started by Replicator.open) uploads
+// run (a goroutine per database today, started when it opens) uploads
 // a batch at most once per interval; a sync commit, Compare and a repair
 // upload from their own goroutines through uploadThrough, and upMu makes
 // every upload one at a time. mu guards the fields after it, which Status,
