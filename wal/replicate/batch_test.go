@@ -68,26 +68,26 @@ func TestFailedBatchIsRetried(t *testing.T) {
 	}
 	exec("insert into t(v) values('held 1')")
 	exec("insert into t(v) values('held 2')")
-	d.segMu.Lock()
-	if d.seg == nil {
-		d.segMu.Unlock()
+	d.spool.mu.Lock()
+	if d.spool.seg == nil {
+		d.spool.mu.Unlock()
 		d.mu.Unlock()
 		t.Fatal("no open segment after a commit")
 	}
-	ro, err := os.Open(d.seg.Name())
+	ro, err := os.Open(d.spool.seg.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := d.seg
-	d.seg = ro
-	d.segMu.Unlock()
+	good := d.spool.seg
+	d.spool.seg = ro
+	d.spool.mu.Unlock()
 	err = d.poll()
-	d.segMu.Lock()
-	if d.seg == ro {
-		d.seg = good
+	d.spool.mu.Lock()
+	if d.spool.seg == ro {
+		d.spool.seg = good
 	}
 	ro.Close()
-	d.segMu.Unlock()
+	d.spool.mu.Unlock()
 	d.mu.Unlock()
 	if err == nil {
 		t.Fatal("poll with an unwritable spool segment succeeded")

@@ -13,6 +13,11 @@ func (r *Replicator) WALOpen(db string, f *os.File) error {
 	if err != nil {
 		return err
 	}
+	return d.walOpen(f)
+}
+
+// walOpen is WALOpen for d.
+func (d *DB) walOpen(f *os.File) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.walOpened(f)
@@ -25,6 +30,11 @@ func (r *Replicator) WALWrite(db string, f *os.File, off int64, n int) error {
 	if err != nil {
 		return err
 	}
+	return d.walWrite(f, off, n)
+}
+
+// walWrite is WALWrite for d.
+func (d *DB) walWrite(f *os.File, off int64, n int) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.walLoaded {
@@ -34,7 +44,7 @@ func (r *Replicator) WALWrite(db string, f *os.File, off int64, n int) error {
 	}
 	d.walSize = max(d.walSize, off+int64(n))
 	if err := d.capture.Wrote(f, off, n, d.walSize); err != nil {
-		return fmt.Errorf("capture %s: %w", db, err)
+		return fmt.Errorf("capture %s: %w", d.rel, err)
 	}
 	return nil
 }
@@ -45,12 +55,17 @@ func (r *Replicator) WALTruncate(db string, f *os.File, size int64) error {
 	if err != nil {
 		return err
 	}
+	return d.walTruncate(f, size)
+}
+
+// walTruncate is WALTruncate for d.
+func (d *DB) walTruncate(f *os.File, size int64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.walLoaded {
 		return d.walOpened(f)
 	}
-	if d.r.opts.Capture == CapturePassthrough {
+	if d.env.capture == CapturePassthrough {
 		if err := d.poll(); err != nil { // catch up before the frames go
 			return err
 		}
@@ -83,37 +98,47 @@ func (r *Replicator) BeforeWALTruncate(db string) error { return r.catchUpWAL(db
 func (r *Replicator) Removed(path string) {
 	if db, ok := strings.CutSuffix(path, "-wal"); ok {
 		if d := r.lookup(db); d != nil {
-			d.mu.Lock()
-			// Passthrough: capture whatever is left (normally nothing: the
-			// WAL was checkpointed). The unlink already happened, so an
-			// error cannot fail it: the next commit writes a snapshot instead
-			// of chaining onto a lineage that may miss a transaction.
-			if err := d.poll(); err != nil {
-				d.needSnap = true
-				d.log.Error("capture of the removed wal failed; the next commit writes a snapshot", "err", err)
-			}
-			d.capture.Reset()
-			d.closeWALReader()
-			d.walLoaded, d.walSize = false, 0
-			d.stamp = stampOf(d.path)
-			d.mu.Unlock()
+			d.walRemoved()
 		}
 		return
 	}
 	if d := r.lookup(path); d != nil {
-		d.mu.Lock()
-		d.capture.Reset()
-		d.closeWALReader()
-		d.walLoaded, d.walSize = false, 0
-		d.sums, d.needSnap, d.stamp = nil, true, fileStamp{}
-		d.dirty.reset()
-		if _, err := os.Lstat(d.path); errors.Is(err, os.ErrNotExist) {
-			// Gone, not replaced by a rename: nothing will restore to what
-			// it spooled. (A file renamed over it starts with a snapshot,
-			// which supersedes the spool anyway.)
-			d.dropPending()
-		}
-		d.mu.Unlock()
-		d.log.Info("database removed; a new one at this path starts with a snapshot")
+		d.removed()
 	}
+}
+
+// walRemoved is Removed for d's WAL.
+func (d *DB) walRemoved() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Passthrough: capture whatever is left (normally nothing: the WAL was
+	// checkpointed). The unlink already happened, so an error cannot fail
+	// it: the next commit writes a snapshot instead of chaining onto a
+	// lineage that may miss a transaction.
+	if err := d.poll(); err != nil {
+		d.needSnap = true
+		d.log.Error("capture of the removed wal failed; the next commit writes a snapshot", "err", err)
+	}
+	d.capture.Reset()
+	d.closeWALReader()
+	d.walLoaded, d.walSize = false, 0
+	d.stamp = stampOf(d.path)
+}
+
+// removed is Removed for d's database file.
+func (d *DB) removed() {
+	d.mu.Lock()
+	d.capture.Reset()
+	d.closeWALReader()
+	d.walLoaded, d.walSize = false, 0
+	d.sums, d.needSnap, d.stamp = nil, true, fileStamp{}
+	d.dirty.reset()
+	if _, err := os.Lstat(d.path); errors.Is(err, os.ErrNotExist) {
+		// Gone, not replaced by a rename: nothing will restore to what
+		// it spooled. (A file renamed over it starts with a snapshot,
+		// which supersedes the spool anyway.)
+		d.dropPending()
+	}
+	d.mu.Unlock()
+	d.log.Info("database removed; a new one at this path starts with a snapshot")
 }

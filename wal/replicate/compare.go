@@ -53,7 +53,7 @@ func (c Comparison) Equal() bool { return c.Difference == "" && c.Err == "" && c
 func (r *Replicator) Compare(ctx context.Context, repair bool) []Comparison {
 	var out []Comparison
 	for _, d := range r.all() {
-		out = append(out, d.compare(ctx, repair))
+		out = append(out, r.compare(ctx, d, repair))
 	}
 	return out
 }
@@ -63,9 +63,9 @@ func (r *Replicator) Compare(ctx context.Context, repair bool) []Comparison {
 // pages of commits walfs has not polled yet while the file is read.
 const liveAttempts = 4
 
-func (d *DB) compare(ctx context.Context, repair bool) Comparison {
+func (r *Replicator) compare(ctx context.Context, d *DB, repair bool) Comparison {
 	c := Comparison{DB: d.rel}
-	dm := d.r.maint.lookup(d.rel)
+	dm := r.maint.lookup(d.rel)
 	seen := dm.floorNow()
 	var st liveState
 	var err error
@@ -88,7 +88,7 @@ func (d *DB) compare(ctx context.Context, repair bool) Comparison {
 		c.Err = st.busy
 		return c
 	}
-	pt, err := latestPoint(ctx, d.r.opts.Store, d.rel, st.txid, d.uploadedTXID)
+	pt, err := latestPoint(ctx, r.maint.store, d.rel, st.txid, d.up.uploadedTXID)
 	c.Replica, c.Files = pt.sum, pt.files
 	var found error
 	switch {
@@ -147,10 +147,8 @@ func (d *DB) liveState(ctx context.Context) (liveState, error) {
 	if err := d.syncSpool(); err != nil {
 		return liveState{}, err
 	}
-	d.up.mu.Lock()
-	txid := d.up.last
-	d.up.mu.Unlock()
-	if err := d.uploadThrough(ctx, txid); err != nil {
+	txid := d.up.Status().Last
+	if err := d.up.uploadThrough(ctx, txid); err != nil {
 		return liveState{}, fmt.Errorf("upload TXID %d of %s before comparing: %w", txid, d.rel, err)
 	}
 	sums, err := d.readLive()
@@ -181,7 +179,7 @@ func (d *DB) readLive() (*pageSums, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("open wal of %s: %w", d.rel, err)
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("stat wal of %s: %w", d.rel, err)

@@ -17,14 +17,25 @@ import (
 	"github.com/walfs/walfs/wal"
 )
 
-// DB is one replicated database. Capture-side state is guarded by mu and
-// changed only from FUSE requests (and Start); upload-side state lives in
-// uploader.go.
+// DB is the capture side of one replicated database. It turns what SQLite
+// writes (WAL frames, rollback-journal commits, files changed outside
+// SQLite's protocol) into transactions with TXIDs, keeps the checksum of
+// every page, and hands each transaction to its spool writer, telling its
+// uploader what reached the spool. It owns the capture state below mu.
+//
+// mu guards that state, and DB's methods take it themselves (those that
+// say "Caller holds d.mu" are called from them). Callers: FUSE requests
+// through the Replicator, the inotify watcher goroutine (passthrough mode),
+// Flush, Compare, the reconciler goroutine, and a repair (snapshotNow).
+// Under durability sync a commit holds mu until the store has it, so only
+// this database's requests wait (doc.go has the lock order).
 type DB struct {
-	rel  string // path relative to the data dir
-	path string // backing file
-	r    *Replicator
-	log  *slog.Logger
+	rel   string // path relative to the data dir
+	path  string // backing file
+	log   *slog.Logger
+	env   dbEnv
+	spool *spoolWriter // where transactions go
+	up    *uploader    // what ships them; told what reached the spool
 
 	mu              sync.Mutex
 	capture         *wal.Capture
@@ -38,19 +49,24 @@ type DB struct {
 	dirty           dirtySet  // written since the last rollback-journal commit
 	warnedNoJournal bool
 	warnedUntracked bool // journalCommit: a passthrough handle hides writes
-	spool           spool
-	upMu            sync.Mutex // one upload at a time per database
-	segMu           sync.Mutex // guards the segment fields; never held while waiting on upMu
-	seg             *os.File   // open spool segment, nil until the next commit
-	segFirst        uint64
-	segSize         int64
-	segDirty        bool   // appended since the last fsync
-	segLast         uint64 // last TXID appended to any segment
-	rawBuf          []byte // record payload, reused between commits
-	recBuf          []byte // records not yet written to seg (batching), or the one being written
-	batching        bool   // records collect in recBuf until flushRecords (during a poll)
+}
 
-	up uploadState
+// dbEnv is what a DB is given at construction besides its spool writer and
+// uploader: the settings it needs and the few Replicator services it uses.
+type dbEnv struct {
+	capture     CaptureMode
+	durability  Durability
+	syncTimeout time.Duration         // how long a sync commit waits for the store
+	life        context.Context       // ends when the Replicator closes: no sync commit waits longer
+	watch       *watcher              // passthrough mode: which WALs changed; nil otherwise
+	untracked   func(rel string) bool // Replicator.untracked: a handle the kernel serves hides writes
+}
+
+// newDB returns the DB for rel, backed by path; resume positions it.
+func newDB(rel, path string, log *slog.Logger, env dbEnv, spool *spoolWriter, up *uploader) *DB {
+	d := &DB{rel: rel, path: path, log: log, env: env, spool: spool, up: up}
+	d.capture = wal.NewCapture(commitSink{d})
+	return d
 }
 
 // fileStamp identifies a version of the db file cheaply.
@@ -78,7 +94,7 @@ func (d *DB) walOpened(f *os.File) error {
 	if d.walLoaded {
 		// Loaded at start (resume.go); passthrough capture also needs its
 		// read handle, or it would never see a commit.
-		if d.r.opts.Capture == CapturePassthrough {
+		if d.env.capture == CapturePassthrough {
 			return d.openWALReader()
 		}
 		return nil
@@ -92,7 +108,7 @@ func (d *DB) walOpened(f *os.File) error {
 		return fmt.Errorf("load wal of %s: %w", d.rel, err)
 	}
 	d.walLoaded, d.walSize = true, fi.Size()
-	if d.r.opts.Capture == CapturePassthrough {
+	if d.env.capture == CapturePassthrough {
 		if err := d.openWALReader(); err != nil {
 			return err
 		}
@@ -169,51 +185,46 @@ func (d *DB) spoolTxn(pageSize, size uint32, n int, pgno func(int) uint32, read 
 	txid := d.txid + 1
 	pre := d.sums.checksum()
 	undo := d.sums.begin()
-	// Build the raw record: header, then each page once.
-	payload := appendRawHeader(d.rawBuf[:0], rawTxn{
-		PageSize: pageSize, Commit: size, Timestamp: time.Now().UnixMilli(), Pre: pre,
-	})
-	var err error
-	var npages uint32
-	lock := ltx.LockPgno(pageSize)
-	d.sums.truncate(size)
-	for i := range n {
-		p := pgno(i)
-		if p > size || p == lock {
-			continue
+	ref, written, err := d.spool.appendTxn(txid, func(payload []byte) ([]byte, error) {
+		// The raw record: header, then each page once.
+		payload = appendRawHeader(payload, rawTxn{
+			PageSize: pageSize, Commit: size, Timestamp: time.Now().UnixMilli(), Pre: pre,
+		})
+		var npages uint32
+		lock := ltx.LockPgno(pageSize)
+		d.sums.truncate(size)
+		for i := range n {
+			p := pgno(i)
+			if p > size || p == lock {
+				continue
+			}
+			payload = binary.BigEndian.AppendUint32(payload, p)
+			off := len(payload)
+			payload = slices.Grow(payload, int(pageSize))[:off+int(pageSize)]
+			page := payload[off:]
+			if err := read(i, page); err != nil {
+				return payload, err
+			}
+			d.sums.set(p, page)
+			npages++
 		}
-		payload = binary.BigEndian.AppendUint32(payload, p)
-		off := len(payload)
-		payload = slices.Grow(payload, int(pageSize))[:off+int(pageSize)]
-		page := payload[off:]
-		if err = read(i, page); err != nil {
-			break
-		}
-		d.sums.set(p, page)
-		npages++
-	}
-	if err == nil {
 		setRawPost(payload, d.sums.checksum(), npages)
-	}
-	d.rawBuf = payload[:0] // keep the grown buffer for the next commit
-	var ref recordRef
-	if err == nil {
-		ref, err = d.appendRecord(txid, payload)
-	}
+		return payload, nil
+	})
 	if err != nil {
 		d.sums.revert(undo)
 		return fmt.Errorf("spool transaction %d of %s: %w", txid, d.rel, err)
 	}
 	d.txid = txid
-	if !d.batching {
+	if written {
 		d.up.spooled(txid)
 	}
-	if d.r.opts.Durability == DurabilitySync {
+	if d.env.durability == DurabilitySync {
 		if err := d.syncCommit(txid); err != nil {
 			// Not acknowledged by the store: the commit fails, locally too.
 			// The TXID stays burned and the next commit starts a new snapshot,
 			// in case the store did take the upload after all.
-			if uerr := d.unappend(ref); uerr != nil {
+			if uerr := d.spool.unappend(ref); uerr != nil {
 				err = errors.Join(err, uerr)
 			}
 			d.sums.revert(undo)
@@ -223,139 +234,6 @@ func (d *DB) spoolTxn(pageSize, size uint32, n int, pgno func(int) uint32, read 
 		}
 	}
 	d.sums.commitUndo()
-	return nil
-}
-
-// appendRecord appends one transaction to the open segment, opening a new
-// segment if needed. On failure the segment is cut back, so it never holds a
-// torn record. Caller holds d.mu.
-func (d *DB) appendRecord(txid uint64, payload []byte) (recordRef, error) {
-	d.segMu.Lock()
-	defer d.segMu.Unlock()
-	if d.seg == nil {
-		if err := os.MkdirAll(d.spool.dir, 0o700); err != nil {
-			return recordRef{}, fmt.Errorf("create spool dir: %w", err)
-		}
-		f, err := os.OpenFile(d.spool.segmentPath(txid), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return recordRef{}, fmt.Errorf("create spool segment: %w", err)
-		}
-		if err := syncDir(d.spool.dir); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return recordRef{}, err
-		}
-		d.seg, d.segFirst, d.segSize = f, txid, 0
-	}
-	ref := recordRef{path: d.seg.Name(), off: d.segSize + int64(len(d.recBuf))}
-	before := len(d.recBuf)
-	d.recBuf = appendRecord(d.recBuf, txid, payload)
-	if d.batching {
-		d.segLast = txid
-		return ref, nil
-	}
-	if err := d.flushRecords(); err != nil {
-		d.recBuf = d.recBuf[:before] // this one is not spooled; older ones wait for the next flush
-		return recordRef{}, err
-	}
-	d.segLast = txid
-	return ref, nil
-}
-
-// beginBatch makes the records of the transactions spooled until endBatch
-// collect in memory and reach the segment in one write. Caller holds d.mu.
-func (d *DB) beginBatch() {
-	d.segMu.Lock()
-	d.batching = true
-	d.segMu.Unlock()
-}
-
-// endBatch writes the collected records and tells the uploader. If the write
-// fails (disk full), the records stay in memory and every later flush, sync
-// or rotation tries again; until one succeeds, syncSpool fails, and with it
-// the database fsync that would let a checkpoint complete, so the WAL keeps
-// the transactions too. Caller holds d.mu.
-func (d *DB) endBatch() error {
-	d.segMu.Lock()
-	d.batching = false
-	had := len(d.recBuf) > 0
-	err := d.flushRecords()
-	d.segMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("spool transactions of %s: %w", d.rel, err)
-	}
-	if had {
-		d.up.spooled(d.txid)
-	}
-	return nil
-}
-
-// flushRecords writes the records collected in recBuf to the open segment
-// with one write: a poll in passthrough mode spools many transactions, and a
-// write per transaction was a quarter of walfs's CPU under 1-row commits.
-// On failure the segment is cut back, so it never holds a torn record, and
-// the records stay in recBuf for the next attempt. Caller holds d.segMu.
-func (d *DB) flushRecords() error {
-	if len(d.recBuf) == 0 {
-		return nil
-	}
-	n, err := d.seg.WriteAt(d.recBuf, d.segSize)
-	if err != nil || n < len(d.recBuf) {
-		d.seg.Truncate(d.segSize)
-		if err == nil {
-			err = io.ErrShortWrite
-		}
-		return fmt.Errorf("append to spool: %w", err)
-	}
-	d.segSize += int64(n)
-	d.segDirty = true
-	d.recBuf = d.recBuf[:0]
-	return nil
-}
-
-// recordRef locates a record just appended, so a failed synchronous commit
-// can take it back out of the spool.
-type recordRef struct {
-	path string
-	off  int64
-}
-
-// unappend removes the record at ref (the newest in the spool). The segment
-// may have been rotated meanwhile; it is cut back either way.
-func (d *DB) unappend(ref recordRef) error {
-	d.segMu.Lock()
-	defer d.segMu.Unlock()
-	if d.seg != nil && d.seg.Name() == ref.path {
-		d.segSize = ref.off
-		return d.seg.Truncate(ref.off)
-	}
-	if ref.off == 0 {
-		return os.Remove(ref.path)
-	}
-	return os.Truncate(ref.path, ref.off)
-}
-
-// rotate closes the open segment so the uploader can take it. Caller holds d.segMu.
-func (d *DB) rotate() error {
-	if d.seg == nil {
-		return nil
-	}
-	if err := d.flushRecords(); err != nil {
-		return err
-	}
-	f := d.seg
-	d.seg = nil
-	var err error
-	if d.segDirty {
-		err = f.Sync()
-		d.segDirty = false
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("close spool segment: %w", err)
-	}
 	return nil
 }
 
@@ -388,7 +266,7 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index, asCommit bool
 		return fmt.Errorf("open %s for snapshot: %w", d.rel, err)
 	}
 	if dbf != nil {
-		defer dbf.Close()
+		defer dbf.Close() // read only
 	}
 	txid := d.txid + 1
 	sums := newPageSums(pageSize)
@@ -396,14 +274,7 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index, asCommit bool
 		Version: ltx.Version, PageSize: pageSize, Commit: size,
 		MinTXID: 1, MaxTXID: ltx.TXID(txid), Timestamp: time.Now().UnixMilli(),
 	}
-	d.segMu.Lock()
-	err = d.rotate()
-	d.segMu.Unlock()
-	if err != nil {
-		return err
-	}
-	path := d.spool.snapshotPath(txid)
-	err = writeLTXFile(path, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+	path, written, err := d.spool.writeSnapshot(txid, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
 		buf := getPage(pageSize)
 		defer putPage(buf)
 		lock := ltx.LockPgno(pageSize)
@@ -423,15 +294,16 @@ func (d *DB) snapshot(txn *wal.Txn, r io.ReaderAt, idx *wal.Index, asCommit bool
 		return sums.checksum(), nil
 	})
 	if err != nil {
-		return fmt.Errorf("spool snapshot %d of %s: %w", txid, d.rel, err)
+		return err
 	}
 	d.txid = txid
-	if !d.batching {
+	if written {
 		d.up.spooled(txid)
 	}
-	if asCommit && d.r.opts.Durability == DurabilitySync {
+	if asCommit && d.env.durability == DurabilitySync {
 		if err := d.syncCommit(txid); err != nil {
-			os.Remove(path) // the commit fails; the TXID stays burned
+			// The commit fails; the TXID stays burned.
+			err = errors.Join(err, d.spool.unspoolSnapshot(path))
 			d.up.burn(txid)
 			return err
 		}
@@ -462,7 +334,7 @@ func (d *DB) computeSums(r io.ReaderAt, idx *wal.Index) (*pageSums, error) {
 		return nil, err
 	}
 	if dbf != nil {
-		defer dbf.Close()
+		defer dbf.Close() // read only
 	}
 	var overlay map[uint32]int64
 	if idx != nil {
@@ -487,25 +359,22 @@ func (d *DB) computeSums(r io.ReaderAt, idx *wal.Index) (*pageSums, error) {
 
 // shape returns the page size and size in pages of the database.
 func (d *DB) shape(txn *wal.Txn, idx *wal.Index) (pageSize, size uint32, err error) {
-	var hdr [100]byte
-	n := 0
-	if f, err := os.Open(d.path); err == nil {
-		n, _ = io.ReadFull(f, hdr[:])
-		fi, _ := f.Stat()
-		f.Close()
-		if n == len(hdr) {
-			pageSize = uint32(binary.BigEndian.Uint16(hdr[16:18]))
-			if pageSize == 1 {
-				pageSize = 65536
-			}
-			if fi != nil && pageSize > 0 {
-				size = uint32(fi.Size() / int64(pageSize))
-			}
-			// Trust the header's page count when it is marked valid.
-			if binary.BigEndian.Uint32(hdr[92:96]) == binary.BigEndian.Uint32(hdr[24:28]) {
-				if c := binary.BigEndian.Uint32(hdr[28:32]); c > 0 {
-					size = c
-				}
+	hdr, n, fileSize, err := readDBHeader(d.path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("database %s: %w", d.rel, err)
+	}
+	if n == len(hdr) {
+		pageSize = uint32(binary.BigEndian.Uint16(hdr[16:18]))
+		if pageSize == 1 {
+			pageSize = 65536
+		}
+		if pageSize > 0 {
+			size = uint32(fileSize / int64(pageSize))
+		}
+		// Trust the header's page count when it is marked valid.
+		if binary.BigEndian.Uint32(hdr[92:96]) == binary.BigEndian.Uint32(hdr[24:28]) {
+			if c := binary.BigEndian.Uint32(hdr[28:32]); c > 0 {
+				size = c
 			}
 		}
 	}
@@ -522,6 +391,28 @@ func (d *DB) shape(txn *wal.Txn, idx *wal.Index) (pageSize, size uint32, err err
 		return 0, 0, fmt.Errorf("database %s: invalid page size %d (is it a SQLite database?)", d.rel, pageSize)
 	}
 	return pageSize, size, nil
+}
+
+// readDBHeader reads the first 100 bytes of the database file at path (n
+// of them: fewer in a shorter file, none when there is no file) and its
+// size.
+func readDBHeader(path string) (hdr [100]byte, n int, size int64, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return hdr, 0, 0, nil
+	} else if err != nil {
+		return hdr, 0, 0, err
+	}
+	defer f.Close() // read only
+	fi, err := f.Stat()
+	if err != nil {
+		return hdr, 0, 0, err
+	}
+	n, err = io.ReadFull(f, hdr[:])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return hdr, 0, 0, fmt.Errorf("read header: %w", err)
+	}
+	return hdr, n, fi.Size(), nil
 }
 
 // readPage fills buf with page pgno: from the WAL when overlaid, else from
@@ -557,25 +448,20 @@ func putPage(b []byte) {
 	}
 }
 
-// syncSpool makes every spooled transaction durable on disk.
-func (d *DB) syncSpool() error {
-	d.segMu.Lock()
-	defer d.segMu.Unlock()
-	if d.seg == nil {
-		return nil
+// syncCommit uploads everything spooled up to txid and waits for the store to
+// acknowledge it (durability sync). It runs in the committing FUSE request,
+// so SQLite's commit does not return before the store has the transaction.
+func (d *DB) syncCommit(txid uint64) error {
+	ctx, cancel := context.WithTimeout(d.env.life, d.env.syncTimeout)
+	defer cancel()
+	if err := d.up.uploadThrough(ctx, txid); err != nil {
+		return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.env.syncTimeout, err)
 	}
-	if err := d.flushRecords(); err != nil {
-		return err
-	}
-	if !d.segDirty {
-		return nil
-	}
-	if err := d.seg.Sync(); err != nil {
-		return fmt.Errorf("fsync spool of %s: %w", d.rel, err)
-	}
-	d.segDirty = false
 	return nil
 }
+
+// syncSpool makes every spooled transaction durable on disk.
+func (d *DB) syncSpool() error { return d.spool.sync() }
 
 // waitCtx is a helper for loops that sleep.
 func waitCtx(ctx context.Context, d time.Duration) bool {

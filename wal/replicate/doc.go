@@ -17,4 +17,53 @@
 // so maintenance of an idle database sends no request.
 //
 // It never talks FUSE and never parses WAL bytes itself.
+//
+// # Who owns what
+//
+// Each database is served by four objects, each owning its state (their doc
+// comments say how it is guarded):
+//
+//   - DB (db.go): the capture. Where the WAL or journal stands, the
+//     checksum of every page, the last TXID. The mount's events reach it
+//     through the Replicator (capture.go, passthrough.go, journal.go).
+//   - spoolWriter (spoolwriter.go): the open spool segment and the records
+//     waiting to be written to it; the spool's format is in spool.go.
+//   - uploader (uploader.go, queue.go): what the store holds, and the
+//     uploads. Others read it through Status and wait on it through WaitFor.
+//   - dbMaint (maintain.go): compaction, snapshots, retention and repair of
+//     the replica.
+//
+// The Replicator (replicator.go) keeps the set of databases, wires each
+// one's objects when it opens it, and routes the mount's events to them.
+//
+// # Goroutines
+//
+// Per mount: the reconciler (reconcile.go) and, in passthrough mode, the
+// inotify watcher (watch_linux.go). Per database: the uploader's run and
+// the maintenance loop (dbMaint.run). Replicator.Close stops and joins them
+// all. Everything else runs in its caller's goroutine: FUSE requests, and
+// Flush, Verify, Compare, Reconcile and Status from the control socket.
+//
+// # Lock order
+//
+// A goroutine holding one of these locks takes only those below it:
+//
+//	dbMaint.repairMu  one repair at a time per database (repair.go)
+//	DB.mu             the capture
+//	uploader.upMu     one upload at a time per database
+//	spoolWriter.mu    the open segment (held across its writes and fsync)
+//
+// Every other mutex is a leaf, held only to read or set a few fields and
+// never while taking another lock: uploader.mu, dbMaint.mu, Replicator.mu,
+// maintenance.mu, suspects.mu, watcher.mu and indexStore.mu. Methods lock
+// only their own type's mutexes; other types ask (uploader.Status,
+// dbMaint.status).
+//
+// No lock that other databases need is held across store I/O:
+// Replicator.mu guards the set of databases only, and a database opens
+// (resume lists the store) without it. Store requests are made under
+// upMu and repairMu, which only this database's uploads and repairs
+// wait for, and under DB.mu only where this database's commit must wait
+// for the store (durability sync) or a check must see nothing new spooled
+// (Compare).
 package replicate

@@ -27,11 +27,9 @@ func (p Pending) String() string {
 func (r *Replicator) Pending() []Pending {
 	var out []Pending
 	for _, d := range r.all() {
-		d.up.mu.Lock()
-		if d.up.last > d.up.uploaded.TXID {
-			out = append(out, Pending{DB: d.rel, Spooled: d.up.last, Uploaded: d.up.uploaded.TXID, LastError: d.up.lastErr})
+		if st := d.up.Status(); st.Last > st.Uploaded.TXID {
+			out = append(out, Pending{DB: d.rel, Spooled: st.Last, Uploaded: st.Uploaded.TXID, LastError: st.LastErr})
 		}
-		d.up.mu.Unlock()
 	}
 	return out
 }
@@ -51,16 +49,13 @@ func (e *PendingError) Error() string {
 // it, or ctx ends (then it returns a *PendingError naming what is left).
 func (r *Replicator) Flush(ctx context.Context) error {
 	for _, d := range r.all() {
-		d.mu.Lock()
-		err := d.poll() // passthrough: what SQLite wrote may not have woken the watcher yet
-		d.mu.Unlock()
-		if err != nil {
+		if err := d.pollNow(); err != nil { // passthrough: what SQLite wrote may not have woken the watcher yet
 			return err
 		}
 		if err := d.syncSpool(); err != nil {
 			return err
 		}
-		if err := d.flush(ctx); err != nil {
+		if err := d.up.Flush(ctx); err != nil {
 			if ctx.Err() != nil {
 				return &PendingError{Pending: r.Pending()}
 			}
@@ -70,45 +65,13 @@ func (r *Replicator) Flush(ctx context.Context) error {
 	return nil
 }
 
-func (d *DB) flush(ctx context.Context) error {
-	d.up.mu.Lock()
-	target := d.up.last
-	d.up.flushing++
-	d.up.mu.Unlock()
-	defer func() {
-		d.up.mu.Lock()
-		d.up.flushing--
-		d.up.mu.Unlock()
-	}()
-	for {
-		d.up.mu.Lock()
-		done := d.up.uploaded.TXID >= min(target, d.up.last) // last drops back when a deleted database's uploads are dropped
-		ch := d.up.progress
-		d.up.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case d.up.wake <- struct{}{}:
-		default:
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
-		}
-	}
-}
-
 // Verify proves that the store holds, for every database, the newest
 // position walfs uploaded: it lists the store rather than trusting memory.
 // A replica that lost objects is repaired with a new snapshot (repair.go).
 func (r *Replicator) Verify(ctx context.Context) error {
 	var errs []error
 	for _, d := range r.all() {
-		d.up.mu.Lock()
-		want := d.up.uploaded
-		d.up.mu.Unlock()
+		want := d.up.Status().Uploaded
 		if want.TXID == 0 {
 			continue
 		}
@@ -126,13 +89,13 @@ func (r *Replicator) Verify(ctx context.Context) error {
 			}
 			continue
 		}
-		repaired, err := d.checkLineage(ctx)
+		repaired, err := r.checkLineage(ctx, d)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if repaired {
-			if err := d.flush(ctx); err != nil {
+			if err := d.up.Flush(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("%s: upload repairing snapshot: %w", d.rel, err))
 			}
 		}

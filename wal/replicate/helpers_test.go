@@ -41,7 +41,7 @@ func newRig(t testing.TB, inner s3backend.Store, opts MaintenanceOptions) *rig {
 	}
 	t.Cleanup(func() { r.Close() })
 	g := &rig{t: t, r: r, count: count}
-	g.dm = r.maint.add("app.db", nil)
+	g.dm = r.maint.add("app.db", 0, nil)
 	if err := g.dm.seed(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -75,23 +75,12 @@ func (g *rig) advance(d time.Duration) {
 }
 
 // errs returns the maintenance errors so far.
-func (g *rig) errs() map[string]uint64 {
-	g.dm.mu.Lock()
-	defer g.dm.mu.Unlock()
-	out := map[string]uint64{}
-	for k, v := range g.dm.errs {
-		out[k] = v
-	}
-	return out
-}
+func (g *rig) errs() map[string]uint64 { return g.dm.status().errs }
 
 func (g *rig) requireNoErrors() {
 	g.t.Helper()
-	if e := g.errs(); len(e) > 0 {
-		g.dm.mu.Lock()
-		err := g.dm.lastErr
-		g.dm.mu.Unlock()
-		g.t.Fatalf("maintenance errors %v; last: %v", e, err)
+	if st := g.dm.status(); len(st.errs) > 0 {
+		g.t.Fatalf("maintenance errors %v; last: %v", st.errs, st.lastErr)
 	}
 }
 

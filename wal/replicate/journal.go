@@ -20,10 +20,15 @@ func (r *Replicator) JournalEnd(db string) error {
 	if err != nil {
 		return err
 	}
+	return d.journalEnd()
+}
+
+// journalEnd is JournalEnd for d.
+func (d *DB) journalEnd() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.journalCommit(); err != nil {
-		return fmt.Errorf("capture %s: %w", db, err)
+		return fmt.Errorf("capture %s: %w", d.rel, err)
 	}
 	return nil
 }
@@ -38,7 +43,7 @@ func (d *DB) journalCommit() error {
 	if err != nil {
 		return fmt.Errorf("open journal: %w", err)
 	}
-	defer jf.Close()
+	defer jf.Close() // read only
 	fi, err := jf.Stat()
 	if err != nil {
 		return fmt.Errorf("stat journal: %w", err)
@@ -62,7 +67,7 @@ func (d *DB) journalCommit() error {
 	if size == 0 {
 		return nil
 	}
-	untracked := d.r.untracked(d.rel)
+	untracked := d.env.untracked(d.rel)
 	if d.sums == nil || d.needSnap || d.sums.pageSize != pageSize || untracked {
 		switch {
 		case d.sums == nil:
@@ -93,7 +98,7 @@ func (d *DB) journalCommit() error {
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	defer dbf.Close()
+	defer dbf.Close() // read only
 	if same, err := d.unchanged(size, pages, dbf); err != nil || same {
 		// A rollback (ROLLBACK, or a hot journal played back) put back
 		// what the replica already holds: nothing to spool. This also lets
@@ -139,7 +144,7 @@ func (d *DB) journalLive() bool {
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	var magic [8]byte
 	if _, err := f.ReadAt(magic[:], 0); err != nil {
 		return false

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,7 +96,7 @@ func (r *Replicator) initMaintenance() {
 		cache.dir = "" // nothing would ever compact the copies away
 	}
 	tmpDir := filepath.Join(r.stateDir, "tmp")
-	for _, pattern := range []string{"compact-*", "fetch-*", "snapshot-*"} {
+	for _, pattern := range []string{"compact-*", "fetch-*", "snapshot-*", "merge-*", "batch-*"} {
 		leftovers, _ := filepath.Glob(filepath.Join(tmpDir, pattern)) // of a run that was killed
 		for _, p := range leftovers {
 			os.Remove(p)
@@ -108,31 +110,15 @@ func (r *Replicator) initMaintenance() {
 	}
 }
 
-// startMaintenance starts d's maintenance loop. Replicator.open calls it
-// (with r.mu held) once d's uploader runs.
-func (r *Replicator) startMaintenance(d *DB) {
-	dm := r.maint.add(d.rel, d)
-	if r.maint.opts.Disabled {
-		return
-	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		dm.run(r.ctx)
-	}()
-}
-
-// add registers db's maintenance; d (nil in tests that drive the store
-// directly) gives the TXID the transaction count starts from.
-func (m *maintenance) add(db string, d *DB) *dbMaint {
+// add registers db's maintenance. baseTXID is the TXID its transaction
+// count starts from; snapshotLocal (nil in tests that drive the store
+// directly) spools and uploads a snapshot of the local database for repairs.
+func (m *maintenance) add(db string, baseTXID uint64, snapshotLocal func(ctx context.Context) (uint64, error)) *dbMaint {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	dm := &dbMaint{m: m, db: db, log: m.log.With("db", db), errs: map[string]uint64{}, stuck: map[string]string{}}
-	if d != nil {
-		d.up.mu.Lock()
-		dm.baseTXID = d.up.last
-		d.up.mu.Unlock()
-		dm.snapshotLocal = d.repairSnapshot
+	dm := &dbMaint{
+		m: m, db: db, log: m.log.With("db", db), errs: map[string]uint64{}, stuck: map[string]string{},
+		baseTXID: baseTXID, snapshotLocal: snapshotLocal,
 	}
 	m.dbs[db] = dm
 	return dm
@@ -279,6 +265,33 @@ func (dm *dbMaint) seed(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// maintStatus is a copy of what a dbMaint shows in status.
+type maintStatus struct {
+	baseTXID   uint64
+	snapshots  uint64
+	errs       map[string]uint64
+	lastErr    error
+	lastErrAt  time.Time
+	repairs    uint64
+	lastRepair repairRecord
+	stuck      []string // why each stuck job gave up, sorted; nil when none
+}
+
+// status returns what status shows of dm.
+func (dm *dbMaint) status() maintStatus {
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	s := maintStatus{
+		baseTXID: dm.baseTXID, snapshots: dm.snapshots, errs: maps.Clone(dm.errs),
+		lastErr: dm.lastErr, lastErrAt: dm.lastErrAt, repairs: dm.repairs, lastRepair: dm.lastRepair,
+	}
+	for _, why := range dm.stuck {
+		s.stuck = append(s.stuck, why)
+	}
+	slices.Sort(s.stuck)
+	return s
 }
 
 func (dm *dbMaint) failed(kind string, err error) {

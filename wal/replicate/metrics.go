@@ -2,7 +2,6 @@ package replicate
 
 import (
 	"os"
-	"slices"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -67,11 +66,10 @@ func (r *Replicator) Status() []DBStatus {
 
 func (r *Replicator) dbStatus(d *DB, now time.Time) DBStatus {
 	s := DBStatus{DB: d.rel, Errors: map[string]uint64{}}
-	d.up.mu.Lock()
-	s.LocalTXID, s.ReplicatedTXID, s.LastUpload = d.up.last, d.up.uploaded.TXID, d.up.lastPut
-	uploadErr := d.up.lastErr
-	s.UploadFailingSince, s.UploadFailures = d.up.failingSince, d.up.failures
-	d.up.mu.Unlock()
+	up := d.up.Status()
+	s.LocalTXID, s.ReplicatedTXID, s.LastUpload = up.Last, up.Uploaded.TXID, up.LastPut
+	uploadErr := up.LastErr
+	s.UploadFailingSince, s.UploadFailures = up.FailingSince, up.Failures
 	if uploadErr != nil {
 		s.UploadError = uploadErr.Error()
 	}
@@ -97,26 +95,22 @@ func (r *Replicator) dbStatus(d *DB, now time.Time) DBStatus {
 	}
 	s.LastError, s.LastErrorAt = errString(ev.lastErr), ev.lastErrAt
 	if dm := r.maint.lookup(d.rel); dm != nil {
-		dm.mu.Lock()
-		if s.LocalTXID > dm.baseTXID {
-			s.Captured = s.LocalTXID - dm.baseTXID
+		ms := dm.status()
+		if s.LocalTXID > ms.baseTXID {
+			s.Captured = s.LocalTXID - ms.baseTXID
 		}
-		s.Snapshots = dm.snapshots
-		for k, n := range dm.errs {
+		s.Snapshots = ms.snapshots
+		for k, n := range ms.errs {
 			s.Errors[k] += n
 		}
-		if dm.lastErrAt.After(s.LastErrorAt) {
-			s.LastError, s.LastErrorAt = errString(dm.lastErr), dm.lastErrAt
+		if ms.lastErrAt.After(s.LastErrorAt) {
+			s.LastError, s.LastErrorAt = errString(ms.lastErr), ms.lastErrAt
 		}
-		s.Repairs = dm.repairs
-		if dm.repairs > 0 {
-			s.LastRepair = &Repair{At: dm.lastRepair.at, TXID: dm.lastRepair.txid, Why: dm.lastRepair.why}
+		s.Repairs = ms.repairs
+		if ms.repairs > 0 {
+			s.LastRepair = &Repair{At: ms.lastRepair.at, TXID: ms.lastRepair.txid, Why: ms.lastRepair.why}
 		}
-		for _, why := range dm.stuck {
-			s.Stuck = append(s.Stuck, why)
-		}
-		slices.Sort(s.Stuck)
-		dm.mu.Unlock()
+		s.Stuck = ms.stuck
 	}
 	if uploadErr != nil && s.LastError == "" {
 		s.LastError = uploadErr.Error()
@@ -181,7 +175,7 @@ func spooledCommitTime(e spoolEntry) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	if !e.Snapshot {
 		h, err := readRawHeader(f, record{TXID: e.TXID, Off: recordHeaderSize})
 		if err != nil {

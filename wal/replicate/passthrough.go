@@ -47,13 +47,18 @@ func (r *Replicator) BeforeWrite(path string, off int64, n int) error {
 	if d == nil {
 		return nil // not a database walfs tracks yet: its first commit snapshots
 	}
+	return d.beforeWrite(off, n)
+}
+
+// beforeWrite is BeforeWrite for d.
+func (d *DB) beforeWrite(off int64, n int) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.walLoaded {
 		d.noteWrite(off, n)
 		return nil
 	}
-	if r.opts.Capture != CapturePassthrough {
+	if d.env.capture != CapturePassthrough {
 		return nil
 	}
 	return d.catchUp()
@@ -80,6 +85,11 @@ func (r *Replicator) catchUpWAL(path string) error {
 	if d == nil {
 		return nil
 	}
+	return d.catchUpWAL()
+}
+
+// catchUpWAL runs catchUp if d has a WAL.
+func (d *DB) catchUpWAL() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.walLoaded {
@@ -118,7 +128,7 @@ func (r *Replicator) untracked(path string) bool {
 // must not be. Caller holds d.mu.
 func (d *DB) catchUp() error {
 	walPath := d.path + "-wal"
-	if d.r.watch != nil && !d.r.watch.takeDirty(walPath) {
+	if d.env.watch != nil && !d.env.watch.takeDirty(walPath) {
 		d.capture.Seal()
 		return d.syncSpool()
 	}
@@ -128,12 +138,19 @@ func (d *DB) catchUp() error {
 		err = d.syncSpool()
 	}
 	if err != nil {
-		if d.r.watch != nil {
-			d.r.watch.markDirty(walPath)
+		if d.env.watch != nil {
+			d.env.watch.markDirty(walPath)
 		}
 		return err
 	}
 	return nil
+}
+
+// pollNow is poll for callers that do not hold d.mu.
+func (d *DB) pollNow() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.poll()
 }
 
 // poll reads whatever SQLite appended to the WAL since the last poll and
@@ -148,11 +165,15 @@ func (d *DB) poll() error {
 	}
 	d.walSize = fi.Size()
 	ra := newReadAhead(d.walf, fi.Size())
-	d.beginBatch()
+	d.spool.beginBatch()
 	err = d.capture.Poll(ra, fi.Size())
-	if berr := d.endBatch(); berr != nil {
-		err = berr
+	last, berr := d.spool.endBatch()
+	if last > 0 {
+		d.up.spooled(last)
 	}
+	// Both errors count: a restart (ErrRestarted) still needs its snapshot
+	// when the batch could not be written.
+	err = errors.Join(err, berr)
 	ra.release()
 	if errors.Is(err, wal.ErrRestarted) {
 		// Now, not at the next commit: there may be none for a long time,
@@ -178,8 +199,8 @@ func (d *DB) openWALReader() error {
 		return fmt.Errorf("open wal of %s for capture: %w", d.rel, err)
 	}
 	d.walf = f
-	if d.r.watch != nil {
-		if err := d.r.watch.add(filepath.Dir(d.path)); err != nil {
+	if d.env.watch != nil {
+		if err := d.env.watch.add(filepath.Dir(d.path)); err != nil {
 			d.log.Warn("cannot watch the wal for changes; it is still captured before every checkpoint", "err", err)
 		}
 	}
@@ -189,7 +210,7 @@ func (d *DB) openWALReader() error {
 // closeWALReader drops the read handle when the WAL goes away.
 func (d *DB) closeWALReader() {
 	if d.walf != nil {
-		d.walf.Close()
+		d.walf.Close() // read only
 		d.walf = nil
 	}
 }

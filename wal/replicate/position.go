@@ -61,7 +61,7 @@ func readPostApply(ctx context.Context, st s3backend.Store, info s3backend.FileI
 	if err != nil {
 		return 0, classify(fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err))
 	}
-	defer rc.Close()
+	defer rc.Close() // a download: nothing to lose
 	var b [ltx.TrailerSize]byte
 	if _, err := io.ReadFull(rc, b[:]); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return 0, damaged(fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err))
@@ -95,7 +95,7 @@ func savePos(stateDir, db string, p Pos) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("save position of %s: %w", db, err)
 	}
-	b, _ := json.Marshal(p)
+	b, _ := json.Marshal(p) // two numbers: cannot fail
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("save position of %s: %w", db, err)

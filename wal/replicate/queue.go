@@ -28,11 +28,11 @@ import (
 
 // supersede removes the spool entries (in TXID order) that will never be
 // uploaded and returns the rest: at most one snapshot, first, then
-// segments. Caller holds d.upMu.
-func (d *DB) supersede(entries []spoolEntry) ([]spoolEntry, error) {
-	d.up.mu.Lock()
-	uploaded, dropTo := d.up.uploaded.TXID, d.up.dropTo
-	d.up.mu.Unlock()
+// segments. Caller holds u.upMu.
+func (u *uploader) supersede(entries []spoolEntry) ([]spoolEntry, error) {
+	u.mu.Lock()
+	uploaded, dropTo := u.uploaded.TXID, u.dropTo
+	u.mu.Unlock()
 	floor := dropTo // entries starting at or below floor are not uploaded
 	for _, e := range entries {
 		if e.Snapshot && e.TXID > max(uploaded, dropTo) {
@@ -52,15 +52,15 @@ func (d *DB) supersede(entries []spoolEntry) ([]spoolEntry, error) {
 		dropped++
 	}
 	if dropped > 0 {
-		d.log.Debug("dropped spool files a newer snapshot or a delete made unnecessary", "files", dropped, "through_txid", floor)
+		u.log.Debug("dropped spool files a newer snapshot or a delete made unnecessary", "files", dropped, "through_txid", floor)
 	}
-	d.up.mu.Lock()
-	if d.up.last <= d.up.dropTo && d.up.last > d.up.uploaded.TXID {
+	u.mu.Lock()
+	if u.last <= u.dropTo && u.last > u.uploaded.TXID {
 		// Everything pending belonged to the deleted database.
-		d.up.last = d.up.uploaded.TXID
-		d.up.notify()
+		u.last = u.uploaded.TXID
+		u.notify()
 	}
-	d.up.mu.Unlock()
+	u.mu.Unlock()
 	return keep, nil
 }
 
@@ -69,14 +69,7 @@ func (d *DB) supersede(entries []spoolEntry) ([]spoolEntry, error) {
 // pass (supersede); a database created at the same path starts with a
 // snapshot at a later TXID. Caller holds d.mu.
 func (d *DB) dropPending() {
-	d.segMu.Lock()
-	if d.seg != nil {
-		// Its records are dropped: whether they reached the disk no longer matters.
-		d.seg.Close()
-		d.seg, d.segDirty = nil, false
-	}
-	d.recBuf = d.recBuf[:0]
-	d.segMu.Unlock()
+	d.spool.drop()
 	if n, uploaded := d.up.drop(d.txid); n > 0 {
 		d.log.Info("database deleted: its transactions not yet uploaded are dropped; the replica keeps what it holds",
 			"dropped", n, "replica_txid", uploaded)
@@ -86,7 +79,7 @@ func (d *DB) dropPending() {
 // drop marks every TXID up to txid as not to be uploaded and wakes the
 // uploader to remove their spool files. It returns how many spooled TXIDs
 // were waiting and the TXID the store holds.
-func (u *uploadState) drop(txid uint64) (pending, uploaded uint64) {
+func (u *uploader) drop(txid uint64) (pending, uploaded uint64) {
 	u.mu.Lock()
 	uploaded = u.uploaded.TXID
 	if u.last > uploaded {
@@ -94,10 +87,7 @@ func (u *uploadState) drop(txid uint64) (pending, uploaded uint64) {
 	}
 	u.dropTo = max(u.dropTo, txid)
 	u.mu.Unlock()
-	select {
-	case u.wake <- struct{}{}:
-	default:
-	}
+	u.kick()
 	return pending, uploaded
 }
 
@@ -105,7 +95,7 @@ func (u *uploadState) drop(txid uint64) (pending, uploaded uint64) {
 // whoever waits on progress. On failure it returns when the current run of
 // failures began and how many attempts it holds; on success, those of the
 // run that just ended (zero when there was none).
-func (u *uploadState) result(err error, now time.Time) (failingSince time.Time, failures int) {
+func (u *uploader) result(err error, now time.Time) (failingSince time.Time, failures int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.lastErr = err

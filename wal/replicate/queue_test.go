@@ -97,10 +97,7 @@ func (g *queueRig) snapshot() uint64 {
 // rotate closes the open spool segment, so the next commit opens another.
 func (g *queueRig) rotate() {
 	g.t.Helper()
-	g.d.segMu.Lock()
-	err := g.d.rotate()
-	g.d.segMu.Unlock()
-	if err != nil {
+	if _, err := g.d.spool.closeSegment(); err != nil {
 		g.t.Fatal(err)
 	}
 }
@@ -157,7 +154,7 @@ const allRows = "select group_concat(v, ',') from (select v from t order by id)"
 // latest point and keeps chaining from there.
 func TestPendingSnapshotSupersedesOlderRecords(t *testing.T) {
 	g := newQueueRig(t)
-	base := g.d.uploadedTXID()
+	base := g.d.up.uploadedTXID()
 	if base == 0 {
 		t.Fatal("nothing uploaded at start")
 	}
@@ -203,7 +200,7 @@ func TestPendingSnapshotSupersedesOlderRecords(t *testing.T) {
 // over several closed segments go up as one level-0 file.
 func TestBatchTakesEveryPendingSegment(t *testing.T) {
 	g := newQueueRig(t)
-	base := g.d.uploadedTXID()
+	base := g.d.up.uploadedTXID()
 	for i, v := range []string{"a", "b", "c", "d", "e", "f"} {
 		g.commit(v)
 		if i%2 == 1 {
@@ -233,7 +230,7 @@ func TestDeletedDatabaseDropsPendingUploads(t *testing.T) {
 	g := newQueueRig(t)
 	g.commit("kept")
 	g.flush()
-	uploaded := g.d.uploadedTXID()
+	uploaded := g.d.up.uploadedTXID()
 	var want string
 	if err := g.live.QueryRow(allRows).Scan(&want); err != nil {
 		t.Fatal(err)
@@ -295,9 +292,7 @@ func TestUploadFailuresShowSinceWhen(t *testing.T) {
 	deadline := time.After(30 * time.Second)
 	var st DBStatus
 	for {
-		g.d.up.mu.Lock()
-		progress := g.d.up.progress // closed by every upload attempt
-		g.d.up.mu.Unlock()
+		progress := g.d.up.changed() // closed by every upload attempt
 		if st = g.r.Status()[0]; st.UploadFailures >= 1 {
 			break
 		}

@@ -86,20 +86,64 @@ func (r *Replicator) Suspect(path, why string) {
 	if strings.HasPrefix(db, StateDirName+"/") || db == StateDirName {
 		return
 	}
+	r.sus.mark(db, why)
+}
+
+// mark records that db changed outside SQLite's protocol and wakes the loop.
+func (s *suspects) mark(db, why string) {
 	suspectGen.Lock()
 	suspectGen.n++
 	gen := suspectGen.n
 	suspectGen.Unlock()
-	r.sus.mu.Lock()
-	if r.sus.m == nil {
-		r.sus.m = make(map[string]suspectMark)
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[string]suspectMark)
 	}
-	r.sus.m[db] = suspectMark{why: why, at: time.Now(), gen: gen}
-	r.sus.mu.Unlock()
+	s.m[db] = suspectMark{why: why, at: time.Now(), gen: gen}
+	s.mu.Unlock()
 	select {
-	case r.sus.wake <- struct{}{}:
+	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// due returns the marks that have settled (all of them with now) and how
+// long until the next one does (0: none).
+func (s *suspects) due(now bool) (map[string]suspectMark, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	due := map[string]suspectMark{}
+	var next time.Duration
+	for db, m := range s.m {
+		wait := reconcileSettle - time.Since(m.at)
+		if now || wait <= 0 {
+			due[db] = m
+		} else if next == 0 || wait < next {
+			next = wait
+		}
+	}
+	return due, next
+}
+
+// done forgets db's mark m, unless a newer mark replaced it.
+func (s *suspects) done(db string, m suspectMark) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.m[db]; ok && cur.gen == m.gen {
+		delete(s.m, db)
+	}
+}
+
+// list names the suspects and why, sorted.
+func (s *suspects) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for db, m := range s.m {
+		out = append(out, db+" ("+m.why+")")
+	}
+	sort.Strings(out)
+	return out
 }
 
 // reconcileLoop reconciles suspect databases once they are quiet.
@@ -126,14 +170,7 @@ func (r *Replicator) reconcileLoop(ctx context.Context) {
 // lets go).
 func (r *Replicator) Reconcile(ctx context.Context) []string {
 	r.reconcileDue(ctx, true)
-	r.sus.mu.Lock()
-	defer r.sus.mu.Unlock()
-	var busy []string
-	for db, m := range r.sus.m {
-		busy = append(busy, db+" ("+m.why+")")
-	}
-	sort.Strings(busy)
-	return busy
+	return r.sus.list()
 }
 
 // pathOf is the backing path of database rel.
@@ -144,18 +181,7 @@ func (r *Replicator) pathOf(rel string) string {
 // reconcileDue reconciles the suspects whose marks have settled (all of
 // them with now) and returns how long until the next one is due (0: none).
 func (r *Replicator) reconcileDue(ctx context.Context, now bool) time.Duration {
-	r.sus.mu.Lock()
-	due := map[string]suspectMark{}
-	var next time.Duration
-	for db, m := range r.sus.m {
-		wait := reconcileSettle - time.Since(m.at)
-		if now || wait <= 0 {
-			due[db] = m
-		} else if next == 0 || wait < next {
-			next = wait
-		}
-	}
-	r.sus.mu.Unlock()
+	due, next := r.sus.due(now)
 	for db, m := range due {
 		if ctx.Err() != nil {
 			return 0
@@ -170,11 +196,7 @@ func (r *Replicator) reconcileDue(ctx context.Context, now bool) time.Duration {
 			}
 			continue
 		}
-		r.sus.mu.Lock()
-		if cur, ok := r.sus.m[db]; ok && cur.gen == m.gen {
-			delete(r.sus.m, db)
-		}
-		r.sus.mu.Unlock()
+		r.sus.done(db, m)
 	}
 	return next
 }
@@ -220,7 +242,7 @@ func (d *DB) reconcile(why string) (done bool, err error) {
 	}
 	var idx *wal.Index
 	if wf != nil {
-		defer wf.Close()
+		defer wf.Close() // read only
 		fi, err := wf.Stat()
 		if err != nil {
 			return false, fmt.Errorf("stat wal of %s: %w", d.rel, err)
@@ -231,7 +253,7 @@ func (d *DB) reconcile(why string) (done bool, err error) {
 			return false, fmt.Errorf("load wal of %s: %w", d.rel, err)
 		}
 		d.walLoaded, d.walSize = true, fi.Size()
-		if d.r.opts.Capture == CapturePassthrough {
+		if d.env.capture == CapturePassthrough {
 			d.closeWALReader()
 			if err := d.openWALReader(); err != nil {
 				return false, err

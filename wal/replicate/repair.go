@@ -134,7 +134,7 @@ func (d *DB) repairSnapshot(ctx context.Context) (uint64, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, repairUploadTimeout)
 	defer cancel()
-	if err := d.uploadThrough(ctx, txid); err != nil {
+	if err := d.up.uploadThrough(ctx, txid); err != nil {
 		return 0, fmt.Errorf("upload the new snapshot at TXID %d: %w", txid, err)
 	}
 	return txid, nil

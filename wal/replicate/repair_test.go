@@ -207,7 +207,7 @@ func TestMaintenanceRepairsInconsistentReplica(t *testing.T) {
 				t.Fatalf("snapshots %v (%v), want 1", snaps, err)
 			}
 			tc.damage(t, r, inner, snaps[0])
-			before := r.lookup("app.db").uploadedTXID()
+			before := r.lookup("app.db").up.uploadedTXID()
 
 			dm := r.maint.lookup("app.db")
 			j := snapshotJob(t, dm)
@@ -347,8 +347,8 @@ func TestCompare(t *testing.T) {
 				t.Fatalf("clean replica: %+v, want equal", cs)
 			}
 			c := cs[0]
-			if c.TXID != r.lookup("app.db").uploadedTXID() || c.Live != c.Replica || c.Live != c.Captured || c.Files < 2 {
-				t.Fatalf("clean replica: %+v; want TXID %d (everything uploaded) and one checksum", c, r.lookup("app.db").uploadedTXID())
+			if c.TXID != r.lookup("app.db").up.uploadedTXID() || c.Live != c.Replica || c.Live != c.Captured || c.Files < 2 {
+				t.Fatalf("clean replica: %+v; want TXID %d (everything uploaded) and one checksum", c, r.lookup("app.db").up.uploadedTXID())
 			}
 
 			tc.damage(t, r, inner)

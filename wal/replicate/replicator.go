@@ -63,7 +63,9 @@ func ParseDurability(s string) (Durability, error) {
 }
 
 // Replicator tracks every database in a data dir. It implements
-// fusefs.Capturer.
+// fusefs.Capturer by routing each event to the database's DB. It owns the
+// set of databases and the goroutines it starts (doc.go); each database's
+// state belongs to its DB, spoolWriter, uploader and dbMaint.
 type Replicator struct {
 	opts     Options
 	stateDir string
@@ -71,16 +73,21 @@ type Replicator struct {
 
 	watch *watcher // passthrough mode only
 
+	// mu guards the maps and closed, and only them: it is never held
+	// across I/O or while taking another lock (doc.go).
 	mu         sync.Mutex
 	dbs        map[string]*DB
-	direct     map[string]int  // database path -> open handles the kernel serves alone (DBPassthrough)
-	directSeen map[string]bool // databases DBPassthrough was logged for
-	ctx        context.Context
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	maint      *maintenance // compaction, snapshots, retention (maintain.go)
-	sus        suspects     // databases written outside SQLite's protocol (reconcile.go)
-	quiet      atomic.Pointer[QuietFunc]
+	opening    map[string]*opening // databases being opened (open)
+	direct     map[string]int      // database path -> open handles the kernel serves alone (DBPassthrough)
+	directSeen map[string]bool     // databases DBPassthrough was logged for
+	closed     bool                // Close began: open starts no more goroutines
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the Replicator started
+	maint  *maintenance   // compaction, snapshots, retention (maintain.go)
+	sus    suspects       // databases written outside SQLite's protocol (reconcile.go)
+	quiet  atomic.Pointer[QuietFunc]
 }
 
 // New returns a Replicator; call Start before mounting.
@@ -119,6 +126,7 @@ func New(opts Options) (*Replicator, error) {
 		stateDir:   filepath.Join(opts.DataDir, StateDirName),
 		log:        opts.Logger.With("component", "replicate"),
 		dbs:        make(map[string]*DB),
+		opening:    make(map[string]*opening),
 		direct:     make(map[string]int),
 		directSeen: make(map[string]bool),
 		sus:        suspects{wake: make(chan struct{}, 1)},
@@ -131,7 +139,11 @@ func New(opts Options) (*Replicator, error) {
 			return nil, fmt.Errorf("inotify for passthrough capture: %w", err)
 		}
 		r.watch = w
-		go w.run(r.walChanged)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			w.run(r.walChanged)
+		}()
 	}
 	return r, nil
 }
@@ -192,7 +204,7 @@ func (r *Replicator) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := d.checkLineage(ctx); err != nil {
+		if _, err := r.checkLineage(ctx, d); err != nil {
 			return err
 		}
 	}
@@ -240,7 +252,7 @@ func localDatabases(dataDir string) ([]string, error) {
 			return nil
 		}
 		if isDatabase(p) {
-			rel, _ := filepath.Rel(dataDir, p)
+			rel, _ := filepath.Rel(dataDir, p) // p is inside dataDir
 			out = append(out, filepath.ToSlash(rel))
 		}
 		return nil
@@ -257,40 +269,108 @@ func isDatabase(path string) bool {
 	if err != nil {
 		return false
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	var hdr [16]byte
-	n, _ := f.Read(hdr[:])
+	n, _ := f.Read(hdr[:]) // a file that cannot be read is not taken for a database
 	return wal.IsDBHeader(hdr[:n])
 }
+
+// opening is a database being opened. Opening may list the store (resume),
+// so it runs without r.mu: other databases' requests and Status never wait
+// for it, and concurrent requests for the same database wait on done.
+type opening struct {
+	done chan struct{} // closed once d or err is set
+	d    *DB
+	err  error
+}
+
+// errClosed is returned by open once Close has begun.
+var errClosed = errors.New("replicator closed")
 
 // open returns the DB for rel, creating it on first use. atStart loads an
 // existing WAL right away (no app has it open yet).
 func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if d, ok := r.dbs[rel]; ok {
+		r.mu.Unlock()
 		return d, nil
 	}
-	d := &DB{
-		rel:   rel,
-		path:  filepath.Join(r.opts.DataDir, filepath.FromSlash(rel)),
-		r:     r,
-		log:   r.log.With("db", rel),
-		spool: spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))},
+	if op, ok := r.opening[rel]; ok {
+		r.mu.Unlock()
+		select {
+		case <-op.done:
+			return op.d, op.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open %s: %w", rel, ctx.Err())
+		}
 	}
-	d.capture = wal.NewCapture(commitSink{d})
-	if err := d.resume(ctx, atStart); err != nil {
+	if r.closed {
+		r.mu.Unlock()
+		return nil, errClosed
+	}
+	op := &opening{done: make(chan struct{})}
+	r.opening[rel] = op
+	r.mu.Unlock()
+
+	op.d, op.err = r.start(ctx, rel, atStart)
+	close(op.done)
+	return op.d, op.err
+}
+
+// start opens database rel (resume) and starts its uploader and
+// maintenance. It removes rel's opening entry, and registers the DB if it
+// opened and Close has not begun.
+func (r *Replicator) start(ctx context.Context, rel string, atStart bool) (*DB, error) {
+	d := r.newDB(rel)
+	err := d.resume(ctx, atStart)
+	var dm *dbMaint
+	if err == nil {
+		dm = r.maint.add(rel, d.up.Status().Last, d.repairSnapshot)
+	}
+	r.mu.Lock()
+	delete(r.opening, rel)
+	closed := r.closed
+	if err == nil && !closed {
+		r.dbs[rel] = d
+		r.wg.Add(1)
+		if !r.maint.opts.Disabled {
+			r.wg.Add(1)
+		}
+	}
+	r.mu.Unlock()
+	switch {
+	case err != nil:
 		return nil, err
+	case closed:
+		// What resume spooled stays on disk for the next Start.
+		return nil, errors.Join(errClosed, d.syncSpool())
 	}
-	r.dbs[rel] = d
-	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		d.uploadLoop(r.ctx)
+		d.up.run(r.ctx)
 	}()
 	d.up.spooled(0) // kick the uploader in case the spool has work
-	r.startMaintenance(d)
+	if !r.maint.opts.Disabled {
+		go func() {
+			defer r.wg.Done()
+			dm.run(r.ctx)
+		}()
+	}
 	return d, nil
+}
+
+// newDB wires the capture, spool writer and uploader of database rel.
+func (r *Replicator) newDB(rel string) *DB {
+	log := r.log.With("db", rel)
+	sw := newSpoolWriter(spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))}, rel)
+	up := newUploader(uploaderConfig{
+		rel: rel, log: log, store: r.opts.Store, stateDir: r.stateDir, interval: r.opts.SyncInterval,
+	}, sw)
+	env := dbEnv{
+		capture: r.opts.Capture, durability: r.opts.Durability, syncTimeout: r.opts.SyncTimeout,
+		life: r.ctx, watch: r.watch, untracked: r.untracked,
+	}
+	return newDB(rel, r.pathOf(rel), log, env, sw, up)
 }
 
 // get returns the DB for rel, opening it if needed (from FUSE requests).
@@ -324,14 +404,22 @@ func (r *Replicator) all() []*DB {
 	return out
 }
 
-// Close stops the uploaders without flushing. Spooled transactions stay on
+// Close stops every goroutine the Replicator started (uploaders,
+// maintenance, the reconciler, the watcher) and waits for them, without
+// flushing. Spooled transactions stay on
 // disk and are uploaded by the next Start.
 func (r *Replicator) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
 	r.cancel()
 	if r.watch != nil {
-		r.watch.close()
+		r.watch.stop()
 	}
 	r.wg.Wait()
+	if r.watch != nil {
+		r.watch.close() // run has returned: no one polls its descriptors
+	}
 	var errs []error
 	for _, d := range r.all() {
 		if err := d.syncSpool(); err != nil {
@@ -351,10 +439,7 @@ func (r *Replicator) walChanged(walPath string) {
 	if d == nil {
 		return
 	}
-	d.mu.Lock()
-	err = d.poll()
-	d.mu.Unlock()
-	if err != nil {
+	if err := d.pollNow(); err != nil {
 		d.log.Error("capture failed; the next checkpoint retries it", "err", err)
 	}
 }

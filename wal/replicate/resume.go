@@ -4,31 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/walfs/walfs/wal"
 	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/superfly/ltx"
+
+	"github.com/walfs/walfs/wal"
 )
 
 // resume works out where the replica of d stands: the spool (committed
 // locally, not yet uploaded), the saved position (last upload) and the
 // store itself. If the local database does not match that position, the
-// next TXID becomes a snapshot.
+// next TXID becomes a snapshot. It runs before d is shared.
 func (d *DB) resume(ctx context.Context, atStart bool) error {
-	entries, spoolPos, err := d.scanSpool()
+	entries, spoolPos, err := d.spool.scan(d.log)
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if !e.Snapshot {
-			d.segLast = max(d.segLast, e.last) // closed segments the uploader may take
-		}
-	}
-	saved, err := loadPos(d.r.stateDir, d.rel)
-	if err != nil {
-		return err
-	}
-	remote, err := replicaPos(ctx, d.r.opts.Store, d.rel)
+	saved, remote, err := d.up.positions(ctx)
 	if err != nil {
 		return err
 	}
@@ -36,10 +32,12 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 	if remote.TXID > uploaded.TXID {
 		uploaded = remote
 	}
-	d.up.init(uploaded)
+	d.up.resumeAt(uploaded)
 	for len(entries) > 0 && entries[0].last <= uploaded.TXID {
 		// Uploaded but not yet removed when walfs stopped.
-		os.Remove(entries[0].Path)
+		if err := removeSpoolFile(entries[0].Path); err != nil {
+			return err
+		}
 		entries = entries[1:]
 	}
 	pos := uploaded
@@ -61,7 +59,7 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 	}
 	var r io.ReaderAt
 	if f != nil {
-		defer f.Close()
+		defer f.Close() // read only
 		r = f
 	}
 	d.mu.Lock()
@@ -117,7 +115,7 @@ func (d *DB) loadAtStart(f *os.File) (*wal.Index, error) {
 		return nil, fmt.Errorf("load wal of %s: %w", d.rel, err)
 	}
 	d.walLoaded, d.walSize = true, fi.Size()
-	if d.r.opts.Capture == CapturePassthrough {
+	if d.env.capture == CapturePassthrough {
 		if err := d.openWALReader(); err != nil {
 			return nil, err
 		}
@@ -131,11 +129,13 @@ type scannedEntry struct {
 	last uint64
 }
 
-// scanSpool checks the spool left by a previous run: it cuts torn records
-// off segments (a record that does not verify was never acknowledged to
-// SQLite) and returns the entries and the position after the last one.
-func (d *DB) scanSpool() ([]scannedEntry, Pos, error) {
-	entries, err := d.spool.list()
+// scan checks the spool left by a previous run: it cuts torn records off
+// segments (a record that does not verify was never acknowledged to
+// SQLite), removes what holds nothing to upload, and returns the entries
+// and the position after the last one. The closed segments it found are
+// the uploader's to take.
+func (w *spoolWriter) scan(log *slog.Logger) ([]scannedEntry, Pos, error) {
+	entries, err := w.list()
 	if err != nil {
 		return nil, Pos{}, err
 	}
@@ -145,43 +145,91 @@ func (d *DB) scanSpool() ([]scannedEntry, Pos, error) {
 		if strings.HasSuffix(e.Path, ".tmp") {
 			continue
 		}
-		f, err := os.OpenFile(e.Path, os.O_RDWR, 0)
-		if err != nil {
-			return nil, Pos{}, fmt.Errorf("open spool file: %w", err)
-		}
 		if e.Snapshot {
-			_, trailer, err := readLTXTrailer(f)
-			f.Close()
+			trailer, bad, err := verifySpooledSnapshot(e.Path)
 			if err != nil {
-				d.log.Warn("discarding incomplete spooled snapshot", "path", e.Path, "err", err)
-				os.Remove(e.Path)
+				return nil, Pos{}, err
+			}
+			if bad != nil {
+				log.Warn("discarding incomplete spooled snapshot", "path", e.Path, "err", bad)
+				if err := removeSpoolFile(e.Path); err != nil {
+					return nil, Pos{}, err
+				}
 				continue
 			}
 			pos = Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}
 			out = append(out, scannedEntry{e, e.TXID})
 			continue
 		}
-		recs, end, err := readRecords(e.Path)
-		if err == nil {
-			if fi, serr := f.Stat(); serr == nil && fi.Size() > end {
-				d.log.Warn("cutting torn record off spool segment", "path", e.Path, "bytes", fi.Size()-end)
-				err = f.Truncate(end)
-			}
-		}
-		if err == nil && len(recs) > 0 {
-			var h rawTxn
-			h, err = readRawHeader(f, recs[len(recs)-1])
-			pos = Pos{TXID: recs[len(recs)-1].TXID, Checksum: h.Post}
-		}
-		f.Close()
+		recs, h, err := checkSegment(log, e.Path)
 		if err != nil {
 			return nil, Pos{}, fmt.Errorf("check spool segment %s: %w", e.Path, err)
 		}
 		if len(recs) == 0 {
-			os.Remove(e.Path)
+			if err := removeSpoolFile(e.Path); err != nil {
+				return nil, Pos{}, err
+			}
 			continue
 		}
-		out = append(out, scannedEntry{e, recs[len(recs)-1].TXID})
+		last := recs[len(recs)-1].TXID
+		pos = Pos{TXID: last, Checksum: h.Post}
+		out = append(out, scannedEntry{e, last})
+		w.resumed(last)
 	}
 	return out, pos, nil
+}
+
+// verifySpooledSnapshot verifies a spooled snapshot and returns its
+// trailer; bad says why it is incomplete (walfs died while writing it).
+func verifySpooledSnapshot(path string) (trailer ltx.Trailer, bad, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ltx.Trailer{}, nil, fmt.Errorf("open spool file: %w", err)
+	}
+	defer f.Close() // read only
+	_, trailer, bad = readLTXTrailer(f)
+	return trailer, bad, nil
+}
+
+// checkSegment cuts a torn record off the segment at path and returns its
+// records and the header of the last one.
+func checkSegment(log *slog.Logger, path string) (recs []record, last rawTxn, err error) {
+	recs, end, err := readRecords(path)
+	if err != nil {
+		return nil, rawTxn{}, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, rawTxn{}, fmt.Errorf("open spool file: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, rawTxn{}, err
+	}
+	if fi.Size() > end {
+		log.Warn("cutting torn record off spool segment", "path", path, "bytes", fi.Size()-end)
+		if err := f.Truncate(end); err != nil {
+			return nil, rawTxn{}, err
+		}
+	}
+	if len(recs) > 0 {
+		if last, err = readRawHeader(f, recs[len(recs)-1]); err != nil {
+			return nil, rawTxn{}, err
+		}
+	}
+	return recs, last, nil
+}
+
+// removeSpoolFile removes a spool file that holds nothing left to upload.
+// One that stayed would be read again by every upload.
+func removeSpoolFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove spool file: %w", err)
+	}
+	return nil
 }

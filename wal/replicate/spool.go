@@ -93,7 +93,7 @@ func readRecords(path string) (recs []record, validEnd int64, err error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	br := bufio.NewReaderSize(f, 256<<10)
 	var off int64
 	var hdr [recordHeaderSize]byte
@@ -172,8 +172,12 @@ func writeLTXFile(path string, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+			f.Close() // the file is discarded: its close error does not matter
+			if rerr := os.Remove(tmp); rerr != nil {
+				// Harmless (list ignores it; the next snapshot of this
+				// TXID overwrites it), but say so.
+				err = errors.Join(err, fmt.Errorf("remove unfinished spool file: %w", rerr))
+			}
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 256<<10)
@@ -209,7 +213,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer d.Close() // a directory opened to fsync it; Sync reports what matters
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("fsync spool dir: %w", err)
 	}

@@ -1,66 +1,141 @@
 package replicate
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"github.com/superfly/ltx"
 	"io"
+	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/walfs/walfs/s3backend"
 )
 
-// uploadState is the upload side of a DB. Its own mutex, so uploads never
-// block commits.
-type uploadState struct {
-	mu       sync.Mutex
-	last     uint64        // highest TXID spooled
-	uploaded Pos           // highest position known to be in the store
-	lastPut  time.Time     // when the last level-0 upload finished
-	flushing int           // >0 while someone waits in Flush: skip the interval
-	progress chan struct{} // closed and replaced on every change
-	lastErr  error
-	wake     chan struct{}
+// uploader ships one database's spool to the store and knows how far the
+// store has it: it owns the upload state below.
+//
+// run (a goroutine per database today, started when it opens) uploads
+// a batch at most once per interval; a sync commit, Compare and a repair
+// upload from their own goroutines through uploadThrough, and upMu makes
+// every upload one at a time. mu guards the fields after it, which Status,
+// WaitFor and the capture side's notices (spooled, burn, drop) read and
+// change; it is held only to copy or set them, never across I/O or while
+// taking another lock. backoff belongs to the goroutine in run.
+type uploader struct {
+	rel      string
+	log      *slog.Logger
+	store    s3backend.Store
+	stateDir string        // positions (pos/) and merge files (tmp/)
+	interval time.Duration // at most one level-0 upload per interval
+	spool    *spoolWriter  // its open segment is closed before each batch
+	wake     chan struct{} // buffered 1: something to upload, or someone waits
+	backoff  time.Duration // run's wait after a failed batch
 
+	upMu sync.Mutex // one upload at a time
+
+	mu           sync.Mutex
+	last         uint64        // highest TXID spooled
+	uploaded     Pos           // highest position known to be in the store
+	lastPut      time.Time     // when the last level-0 upload finished
+	flushing     int           // >0 while someone waits in WaitFor: skip the interval
+	progress     chan struct{} // closed and replaced on every change
+	lastErr      error
 	dropTo       uint64    // TXIDs up to this one are never uploaded: their database was deleted (queue.go)
 	failingSince time.Time // when the current run of failed uploads began; zero while they succeed
 	failures     int       // failed attempts in that run
 }
 
-func (u *uploadState) init(uploaded Pos) {
+// uploaderConfig is what an uploader is given at construction.
+type uploaderConfig struct {
+	rel      string
+	log      *slog.Logger
+	store    s3backend.Store
+	stateDir string
+	interval time.Duration
+}
+
+func newUploader(c uploaderConfig, spool *spoolWriter) *uploader {
+	return &uploader{
+		rel: c.rel, log: c.log, store: c.store, stateDir: c.stateDir, interval: c.interval,
+		spool: spool, wake: make(chan struct{}, 1), backoff: time.Second,
+		progress: make(chan struct{}),
+	}
+}
+
+// uploadStatus is a copy of an uploader's state.
+type uploadStatus struct {
+	Last         uint64    // highest TXID spooled
+	Uploaded     Pos       // highest position the store holds
+	LastPut      time.Time // when the last level-0 upload finished; zero if none since start
+	LastErr      error     // of the last attempt
+	FailingSince time.Time // when the current run of failed attempts began; zero while they succeed
+	Failures     int       // failed attempts in that run
+}
+
+// Status returns the uploader's state. It never waits for an upload.
+func (u *uploader) Status() uploadStatus {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return uploadStatus{
+		Last: u.last, Uploaded: u.uploaded, LastPut: u.lastPut, LastErr: u.lastErr,
+		FailingSince: u.failingSince, Failures: u.failures,
+	}
+}
+
+// changed returns a channel closed at the next change of Status.
+func (u *uploader) changed() <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.progress
+}
+
+// positions reads where the replica stood when walfs last ran: the position
+// saved after the last upload, and the newest in the store (a listing of
+// every level and a trailer read).
+func (u *uploader) positions(ctx context.Context) (saved, remote Pos, err error) {
+	if saved, err = loadPos(u.stateDir, u.rel); err != nil {
+		return Pos{}, Pos{}, err
+	}
+	if remote, err = replicaPos(ctx, u.store, u.rel); err != nil {
+		return Pos{}, Pos{}, err
+	}
+	return saved, remote, nil
+}
+
+// resumeAt sets the position the store holds, found at open.
+func (u *uploader) resumeAt(uploaded Pos) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	u.uploaded = uploaded
 	u.last = max(u.last, uploaded.TXID)
-	u.progress = make(chan struct{})
-	u.wake = make(chan struct{}, 1)
 }
 
 // spooled records that txid is in the spool and wakes the uploader.
-func (u *uploadState) spooled(txid uint64) {
+func (u *uploader) spooled(txid uint64) {
 	u.mu.Lock()
 	u.last = max(u.last, txid)
 	u.mu.Unlock()
+	u.kick()
+}
+
+// kick wakes run (if it sleeps, else it looks again before it does).
+func (u *uploader) kick() {
 	select {
 	case u.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (d *DB) uploadedTXID() uint64 {
-	d.up.mu.Lock()
-	defer d.up.mu.Unlock()
-	return d.up.uploaded.TXID
+func (u *uploader) uploadedTXID() uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.uploaded.TXID
 }
 
 // burn forgets txid, the newest spooled TXID, after its commit failed: there
 // is nothing to upload for it. The TXID itself is never reused.
-func (u *uploadState) burn(txid uint64) {
+func (u *uploader) burn(txid uint64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.last == txid {
@@ -69,64 +144,128 @@ func (u *uploadState) burn(txid uint64) {
 	u.notify()
 }
 
-func (u *uploadState) notify() {
+// notify wakes whoever waits on progress. Caller holds u.mu.
+func (u *uploader) notify() {
 	close(u.progress)
 	u.progress = make(chan struct{})
 }
 
-// uploadLoop ships the spool until ctx ends.
-func (d *DB) uploadLoop(ctx context.Context) {
-	backoff := time.Second
+// WaitFor waits until the store holds txid (or, when a delete dropped
+// TXIDs, everything up to it that is left to upload), or ctx ends.
+// Meanwhile run skips its interval.
+func (u *uploader) WaitFor(ctx context.Context, txid uint64) error {
+	u.mu.Lock()
+	u.flushing++
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		u.flushing--
+		u.mu.Unlock()
+	}()
+	for {
+		ch := u.changed() // before reading: a change after this closes it
+		st := u.Status()
+		if st.Uploaded.TXID >= min(txid, st.Last) { // Last drops back when a deleted database's uploads are dropped
+			return nil
+		}
+		u.kick()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Flush waits until the store holds everything spooled so far (WaitFor).
+func (u *uploader) Flush(ctx context.Context) error {
+	return u.WaitFor(ctx, u.Status().Last)
+}
+
+// run ships the spool until ctx ends: woken by spooled or WaitFor, it
+// uploads until nothing more can be taken, then sleeps. Between waits all
+// it does is pass, which a scheduler shared by many databases could call
+// instead of a goroutine per database.
+func (u *uploader) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.up.wake:
+		case <-u.wake:
 		}
-		for ctx.Err() == nil {
-			d.up.mu.Lock()
-			pending := d.up.last > d.up.uploaded.TXID
-			wait := d.r.opts.SyncInterval - time.Since(d.up.lastPut)
-			if d.up.flushing > 0 {
-				wait = 0
-			}
-			d.up.mu.Unlock()
-			if !pending {
+		for {
+			next := u.pass(ctx)
+			if next.idle || ctx.Err() != nil {
 				break
 			}
-			if wait > 0 {
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(wait):
-				case <-d.up.wake: // a flush request cuts the wait short
-				}
-				continue
-			}
-			before := d.uploadedTXID()
-			err := d.uploadOnce(ctx)
-			since, failures := d.up.result(err, time.Now())
-			if err == nil {
-				if failures > 0 {
-					d.log.Info("uploads succeed again", "failed_for", time.Since(since).Round(time.Second), "failed_attempts", failures)
-				}
-				backoff = time.Second
-				if d.uploadedTXID() == before {
-					break // nothing could be taken yet; wait for the next wake-up
-				}
-				continue
-			}
-			if ctx.Err() != nil {
+			if !next.sleep(ctx, u.wake) {
 				return
 			}
-			d.log.Error("upload failed; will retry (commits keep going to the local spool)",
-				"failing_since", since.Format(time.RFC3339), "attempts", failures, "retry_in", backoff, "err", err)
-			if !waitCtx(ctx, backoff) {
-				return
-			}
-			backoff = min(2*backoff, 30*time.Second)
 		}
 	}
+}
+
+// nextPass says when pass wants to run again.
+type nextPass struct {
+	idle    bool          // not before the next wake-up: nothing pending, or nothing could be taken yet
+	wait    time.Duration // the rest of the interval; a wake-up cuts it short
+	backoff time.Duration // after a failed batch; a wake-up does not cut it short
+}
+
+// sleep waits as n says; false when ctx ended first.
+func (n nextPass) sleep(ctx context.Context, wake <-chan struct{}) bool {
+	if n.backoff > 0 {
+		return waitCtx(ctx, n.backoff)
+	}
+	if n.wait > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(n.wait):
+		case <-wake: // a flush request cuts the wait short
+		}
+	}
+	return true
+}
+
+// pass does what is due now: one batch (uploadOnce) if something is pending
+// and the interval since the last upload has passed (or someone waits).
+// Zero nextPass: again at once.
+func (u *uploader) pass(ctx context.Context) nextPass {
+	u.mu.Lock()
+	pending := u.last > u.uploaded.TXID
+	wait := u.interval - time.Since(u.lastPut)
+	if u.flushing > 0 {
+		wait = 0
+	}
+	u.mu.Unlock()
+	if !pending {
+		return nextPass{idle: true}
+	}
+	if wait > 0 {
+		return nextPass{wait: wait}
+	}
+	before := u.uploadedTXID()
+	err := u.uploadOnce(ctx)
+	since, failures := u.result(err, time.Now())
+	if err == nil {
+		if failures > 0 {
+			u.log.Info("uploads succeed again", "failed_for", time.Since(since).Round(time.Second), "failed_attempts", failures)
+		}
+		u.backoff = time.Second
+		if u.uploadedTXID() == before {
+			return nextPass{idle: true} // nothing could be taken yet; wait for the next wake-up
+		}
+		return nextPass{}
+	}
+	if ctx.Err() != nil {
+		return nextPass{idle: true}
+	}
+	u.log.Error("upload failed; will retry (commits keep going to the local spool)",
+		"failing_since", since.Format(time.RFC3339), "attempts", failures, "retry_in", u.backoff, "err", err)
+	next := nextPass{backoff: u.backoff}
+	u.backoff = min(2*u.backoff, 30*time.Second)
+	return next
 }
 
 // maxBatchBytes bounds the spooled bytes merged into one level-0 upload.
@@ -137,25 +276,22 @@ const maxBatchBytes = 256 << 20
 // unnecessary (queue.go), then every closed segment after it merged into
 // one level-0 file (up to maxBatchBytes). One batch per sync interval must
 // keep up with any number of commits and snapshots.
-func (d *DB) uploadOnce(ctx context.Context) error {
-	d.upMu.Lock()
-	defer d.upMu.Unlock()
-	d.segMu.Lock()
-	err := d.rotate()
-	limit := d.segLast // segments starting after this were opened after the rotation
-	d.segMu.Unlock()
+func (u *uploader) uploadOnce(ctx context.Context) error {
+	u.upMu.Lock()
+	defer u.upMu.Unlock()
+	limit, err := u.spool.closeSegment() // segments starting after limit were opened after it
 	if err != nil {
 		return err
 	}
-	entries, err := d.spool.list()
+	entries, err := u.spool.list()
 	if err != nil {
 		return err
 	}
-	if entries, err = d.supersede(entries); err != nil {
+	if entries, err = u.supersede(entries); err != nil {
 		return err
 	}
 	if len(entries) > 0 && entries[0].Snapshot {
-		if err := d.uploadSnapshot(ctx, entries[0]); err != nil {
+		if err := u.uploadSnapshot(ctx, entries[0]); err != nil {
 			return err
 		}
 		entries = entries[1:]
@@ -166,7 +302,7 @@ func (d *DB) uploadOnce(ctx context.Context) error {
 	var segs []spoolEntry
 	var recs [][]record
 	var total int64
-	next := d.uploadedTXID() + 1
+	next := u.uploadedTXID() + 1
 	for _, e := range entries {
 		if e.Snapshot || e.TXID > next || e.TXID > limit || total > maxBatchBytes {
 			break
@@ -178,8 +314,10 @@ func (d *DB) uploadOnce(ctx context.Context) error {
 		for len(rs) > 0 && rs[0].TXID < next {
 			rs = rs[1:] // uploaded by an earlier, partial batch
 		}
-		if len(rs) == 0 {
-			os.Remove(e.Path) // empty, or all of it is in the store already
+		if len(rs) == 0 { // empty, or all of it is in the store already
+			if err := removeSpoolFile(e.Path); err != nil {
+				return err
+			}
 			continue
 		}
 		if rs[0].TXID != next {
@@ -194,15 +332,15 @@ func (d *DB) uploadOnce(ctx context.Context) error {
 	if len(segs) == 0 {
 		return nil
 	}
-	return d.uploadSegments(ctx, segs, recs)
+	return u.uploadSegments(ctx, segs, recs)
 }
 
-func (d *DB) uploadSnapshot(ctx context.Context, e spoolEntry) error {
+func (u *uploader) uploadSnapshot(ctx context.Context, e spoolEntry) error {
 	f, err := os.Open(e.Path)
 	if err != nil {
 		return fmt.Errorf("open spooled snapshot: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() // read only
 	hdr, trailer, err := readLTXTrailer(f)
 	if err != nil {
 		return fmt.Errorf("verify spooled snapshot %s: %w", e.Path, err)
@@ -214,15 +352,15 @@ func (d *DB) uploadSnapshot(ctx context.Context, e spoolEntry) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	info := s3backend.FileInfo{DB: d.rel, Level: s3backend.LevelSnapshot, MinTXID: 1, MaxTXID: e.TXID, CreatedAt: time.UnixMilli(hdr.Timestamp)}
-	return d.put(ctx, info, f, fi.Size(), Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}, []string{e.Path}, 1)
+	info := s3backend.FileInfo{DB: u.rel, Level: s3backend.LevelSnapshot, MinTXID: 1, MaxTXID: e.TXID, CreatedAt: time.UnixMilli(hdr.Timestamp)}
+	return u.put(ctx, info, f, fi.Size(), Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}, []string{e.Path}, 1)
 }
 
-func (d *DB) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]record) error {
+func (u *uploader) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]record) error {
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
-			f.Close()
+			f.Close() // read only
 		}
 	}()
 	var inputs []spoolRecord
@@ -236,9 +374,9 @@ func (d *DB) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]rec
 			inputs = append(inputs, spoolRecord{f: f, record: rec})
 		}
 	}
-	body, size, hdr, trailer, cleanup, err := d.mergeBatch(inputs)
+	body, size, hdr, trailer, cleanup, err := u.mergeBatch(inputs)
 	if err != nil {
-		return fmt.Errorf("merge spooled transactions of %s: %w", d.rel, err)
+		return fmt.Errorf("merge spooled transactions of %s: %w", u.rel, err)
 	}
 	defer cleanup()
 	last := uint64(hdr.MaxTXID)
@@ -249,20 +387,20 @@ func (d *DB) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]rec
 		}
 	}
 	info := s3backend.FileInfo{
-		DB: d.rel, Level: s3backend.LevelL0, MinTXID: uint64(hdr.MinTXID), MaxTXID: uint64(hdr.MaxTXID),
+		DB: u.rel, Level: s3backend.LevelL0, MinTXID: uint64(hdr.MinTXID), MaxTXID: uint64(hdr.MaxTXID),
 		CreatedAt: time.UnixMilli(hdr.Timestamp),
 	}
-	return d.put(ctx, info, body, size, Pos{TXID: last, Checksum: trailer.PostApplyChecksum}, paths, int(last-uint64(hdr.MinTXID)+1))
+	return u.put(ctx, info, body, size, Pos{TXID: last, Checksum: trailer.PostApplyChecksum}, paths, int(last-uint64(hdr.MinTXID)+1))
 }
 
 // put uploads one object, records the new position and drops the spool
 // files it came from.
-func (d *DB) put(ctx context.Context, info s3backend.FileInfo, body io.Reader, size int64, pos Pos, spoolFiles []string, txns int) error {
+func (u *uploader) put(ctx context.Context, info s3backend.FileInfo, body io.Reader, size int64, pos Pos, spoolFiles []string, txns int) error {
 	start := time.Now()
-	if _, err := d.r.opts.Store.Write(ctx, info, body, size); err != nil {
+	if _, err := u.store.Write(ctx, info, body, size); err != nil {
 		return fmt.Errorf("upload %s: %w", s3backend.Key(info), err)
 	}
-	if err := savePos(d.r.stateDir, d.rel, pos); err != nil {
+	if err := savePos(u.stateDir, u.rel, pos); err != nil {
 		return err
 	}
 	for _, p := range spoolFiles {
@@ -270,34 +408,22 @@ func (d *DB) put(ctx context.Context, info s3backend.FileInfo, body io.Reader, s
 			return fmt.Errorf("remove uploaded spool file: %w", err)
 		}
 	}
-	d.up.mu.Lock()
-	d.up.uploaded = pos
-	d.up.lastPut = time.Now()
-	d.up.mu.Unlock()
-	d.log.Debug("uploaded", "key", s3backend.Key(info), "bytes", size, "txns", txns, "took", time.Since(start))
-	return nil
-}
-
-// syncCommit uploads everything spooled up to txid and waits for the store to
-// acknowledge it (durability sync). It runs in the committing FUSE request,
-// so SQLite's commit does not return before the store has the transaction.
-func (d *DB) syncCommit(txid uint64) error {
-	ctx, cancel := context.WithTimeout(d.r.ctx, d.r.opts.SyncTimeout)
-	defer cancel()
-	if err := d.uploadThrough(ctx, txid); err != nil {
-		return fmt.Errorf("store did not acknowledge transaction %d within the sync timeout %s, so the commit fails (durability sync): %w", txid, d.r.opts.SyncTimeout, err)
-	}
+	u.mu.Lock()
+	u.uploaded = pos
+	u.lastPut = time.Now()
+	u.mu.Unlock()
+	u.log.Debug("uploaded", "key", s3backend.Key(info), "bytes", size, "txns", txns, "took", time.Since(start))
 	return nil
 }
 
 // uploadThrough uploads the spool in the calling goroutine, without waiting
 // for the sync interval, until the store holds txid or ctx ends. Callers
-// holding d.mu (a sync commit, verify) know that nothing is spooled after
+// holding DB.mu (a sync commit, verify) know that nothing is spooled after
 // txid meanwhile, so the last upload ends exactly there.
-func (d *DB) uploadThrough(ctx context.Context, txid uint64) error {
+func (u *uploader) uploadThrough(ctx context.Context, txid uint64) error {
 	var lastErr error
 	for {
-		before := d.uploadedTXID()
+		before := u.uploadedTXID()
 		if before >= txid {
 			return nil
 		}
@@ -307,94 +433,14 @@ func (d *DB) uploadThrough(ctx context.Context, txid uint64) error {
 			}
 			return lastErr
 		}
-		err := d.uploadOnce(ctx)
-		d.up.result(err, time.Now())
+		err := u.uploadOnce(ctx)
+		u.result(err, time.Now())
 		switch {
 		case err != nil:
 			lastErr = err
 			waitCtx(ctx, 100*time.Millisecond)
-		case d.uploadedTXID() == before:
+		case u.uploadedTXID() == before:
 			waitCtx(ctx, 10*time.Millisecond) // nothing could be taken yet (the uploader has it): look again
 		}
 	}
-}
-
-// memMergeLimit is how many spooled bytes a batch may merge in memory. An
-// in-memory merge holds the staged pages and the encoded batch at once, and
-// the Go heap doubles what is live before it collects: at 32 MiB a busy
-// database kept walfs's RSS above 200 MB.
-const memMergeLimit = 8 << 20
-
-// mergeBatch merges records into one LTX body: in memory for ordinary
-// batches, through temp files for big ones. When the disk is full it falls
-// back to the part of the batch that fits in memory, so uploads (which free
-// spool space) keep going.
-func (d *DB) mergeBatch(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
-	var total int64
-	for _, in := range inputs {
-		total += in.Len
-	}
-	if total > memMergeLimit {
-		// A merge on disk needs about twice the batch (staged pages, then
-		// the batch file). When that would eat the space the app needs,
-		// upload smaller batches from memory instead: they free spool space.
-		var err error = syscall.ENOSPC
-		if free, ok := freeBytes(d.r.stateDir); !ok || free > 4*total {
-			var body io.Reader
-			var size int64
-			var hdr ltx.Header
-			var trailer ltx.Trailer
-			var cleanup func()
-			body, size, hdr, trailer, cleanup, err = d.mergeOnDisk(inputs)
-			if err == nil || !errors.Is(err, syscall.ENOSPC) {
-				return body, size, hdr, trailer, cleanup, err
-			}
-		}
-		d.log.Warn("little disk space for merging spooled transactions: uploading a smaller batch from memory", "err", err)
-		total = 0
-		for i, in := range inputs {
-			if total += in.Len; total > memMergeLimit && i > 0 {
-				inputs = inputs[:i]
-				break
-			}
-		}
-	}
-	var buf bytes.Buffer
-	hdr, trailer, err := mergeRecords(inputs, &buf, "")
-	if err != nil {
-		return nil, 0, ltx.Header{}, ltx.Trailer{}, nil, err
-	}
-	return bytes.NewReader(buf.Bytes()), int64(buf.Len()), hdr, trailer, func() {}, nil
-}
-
-func (d *DB) mergeOnDisk(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
-	fail := func(err error) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
-		return nil, 0, ltx.Header{}, ltx.Trailer{}, nil, err
-	}
-	tmpDir := filepath.Join(d.r.stateDir, "tmp")
-	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
-		return fail(err)
-	}
-	out, err := os.CreateTemp(tmpDir, "batch-*.ltx")
-	if err != nil {
-		return fail(fmt.Errorf("create batch file: %w", err))
-	}
-	cleanup := func() { out.Close(); os.Remove(out.Name()) }
-	bw := bufio.NewWriterSize(out, 256<<10)
-	hdr, trailer, err := mergeRecords(inputs, bw, tmpDir)
-	if err == nil {
-		err = bw.Flush()
-	}
-	var size int64
-	if err == nil {
-		size, err = out.Seek(0, io.SeekCurrent)
-	}
-	if err == nil {
-		_, err = out.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		cleanup()
-		return fail(err)
-	}
-	return out, size, hdr, trailer, cleanup, nil
 }

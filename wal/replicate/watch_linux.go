@@ -24,8 +24,8 @@ const watchCoalesce = 2 * time.Millisecond
 // which WALs changed since the capture last asked (takeDirty), so that a
 // checkpoint polls the WAL once rather than before every page it writes.
 type watcher struct {
-	fd   int // inotify, non-blocking; read only under mu, -1 once closed
-	stop int // eventfd that ends run
+	fd     int // inotify, non-blocking; read only under mu, -1 once closed
+	stopfd int // eventfd that ends run
 
 	mu    sync.Mutex
 	dirs  map[int]string  // watch descriptor -> backing directory
@@ -46,7 +46,7 @@ func newWatcher() (*watcher, error) {
 		return nil, err
 	}
 	return &watcher{
-		fd: fd, stop: stop, dirs: map[int]string{}, seen: map[string]bool{},
+		fd: fd, stopfd: stop, dirs: map[int]string{}, seen: map[string]bool{},
 		dirty: map[string]bool{}, known: map[string]bool{}, buf: make([]byte, 64<<10),
 	}, nil
 }
@@ -70,7 +70,7 @@ func (w *watcher) add(dir string) error {
 // watcher is closed.
 func (w *watcher) run(fn func(walPath string)) {
 	w.mu.Lock()
-	fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}, {Fd: int32(w.stop), Events: unix.POLLIN}}
+	fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}, {Fd: int32(w.stopfd), Events: unix.POLLIN}}
 	w.mu.Unlock()
 	for {
 		fds[0].Revents, fds[1].Revents = 0, 0
@@ -185,15 +185,28 @@ func walFiles(dir string) []string {
 	return out
 }
 
-// close stops run and the inotify watches. takeDirty reports every path
-// dirty from then on.
-func (w *watcher) close() {
-	unix.Write(w.stop, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+// stop makes run return (soon: it may be delivering changes).
+func (w *watcher) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fd >= 0 {
-		unix.Close(w.fd)
-		unix.Close(w.stop)
+		// An eventfd write fails only on counter overflow, which takes
+		// 2^64-2 stops.
+		_, _ = unix.Write(w.stopfd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}
+}
+
+// close stops run and the inotify watches; once run has returned (stop,
+// then wait), nothing polls the descriptors it closes. takeDirty reports
+// every path dirty from then on.
+func (w *watcher) close() {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fd >= 0 {
+		// Nothing is lost with them: they were only read.
+		_ = unix.Close(w.fd)
+		_ = unix.Close(w.stopfd)
 		w.fd = -1
 	}
 }
