@@ -79,7 +79,7 @@ func (t *cacheTee) end(uploaded bool) {
 	}
 	err := t.f.Close()
 	if !uploaded || t.failed || err != nil || os.Rename(t.f.Name(), t.c.path(t.info)) != nil {
-		os.Remove(t.f.Name())
+		os.Remove(t.f.Name()) //walfs:ignore-error best effort, like the whole cache: the next start empties it
 	}
 }
 
@@ -93,7 +93,7 @@ func (c *writeCache) open(info s3backend.FileInfo) *os.File {
 		return nil
 	}
 	if fi, err := f.Stat(); err != nil || (info.Size > 0 && fi.Size() != info.Size) {
-		f.Close()
+		f.Close() //walfs:ignore-error read only; the copy is not used
 		return nil
 	}
 	return f
@@ -105,8 +105,7 @@ func (c *writeCache) drop(infos ...s3backend.FileInfo) {
 		return
 	}
 	for _, info := range infos {
-		// A copy that cannot be removed costs only disk space until the
-		// next start empties the cache.
+		//walfs:ignore-error a copy that cannot be removed costs only disk space until the next start empties the cache
 		os.Remove(c.path(info))
 	}
 }

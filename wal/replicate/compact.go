@@ -3,6 +3,7 @@ package replicate
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,9 +49,9 @@ func (dm *dbMaint) compact(ctx context.Context, level int) error {
 // compactRun merges a prefix of run (contiguous files of one level) into one
 // file at level and returns how many files it merged: all of them, unless
 // their checksum chain breaks (then the rest start the next file).
-func (dm *dbMaint) compactRun(ctx context.Context, level int, run []s3backend.FileInfo) (int, error) {
+func (dm *dbMaint) compactRun(ctx context.Context, level int, run []s3backend.FileInfo) (_ int, err error) {
 	in, err := dm.fetch(ctx, run)
-	defer in.remove()
+	defer func() { err = errors.Join(err, in.remove()) }()
 	if err != nil {
 		return 0, err
 	}
@@ -66,7 +67,7 @@ func (dm *dbMaint) compactRun(ctx context.Context, level int, run []s3backend.Fi
 	if err != nil {
 		return 0, fmt.Errorf("compact %s: %w", dm.db, err)
 	}
-	defer func() { out.Close(); os.Remove(out.Name()) }()
+	defer func() { err = errors.Join(err, removeScratch(out)) }()
 	bw := bufio.NewWriterSize(out, 256<<10)
 	inputs, closeInputs := fileInputs(in.paths[:n])
 	hdr, _, err := mergeLTX(inputs, bw, dm.m.tmpDir)
@@ -112,10 +113,15 @@ type fetched struct {
 	downloaded int
 }
 
-func (f *fetched) remove() {
+// remove removes the downloaded files.
+func (f *fetched) remove() error {
+	var errs []error
 	for _, p := range f.temps {
-		os.Remove(p)
+		if err := os.Remove(p); err != nil {
+			errs = append(errs, fmt.Errorf("remove downloaded file: %w", err))
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // fetch makes files available locally: from the write cache, else
@@ -128,7 +134,7 @@ func (dm *dbMaint) fetch(ctx context.Context, files []s3backend.FileInfo) (*fetc
 	for _, info := range files {
 		if f := dm.m.cache.open(info); f != nil {
 			out.paths = append(out.paths, f.Name())
-			f.Close()
+			f.Close() //walfs:ignore-error read only, opened to learn that the copy is whole
 			continue
 		}
 		p, err := dm.download(ctx, info)
@@ -157,8 +163,7 @@ func (dm *dbMaint) download(ctx context.Context, info s3backend.FileInfo) (strin
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("download %s: %w", s3backend.Key(info), err)
+		return "", errors.Join(fmt.Errorf("download %s: %w", s3backend.Key(info), err), os.Remove(f.Name()))
 	}
 	return f.Name(), nil
 }
@@ -169,7 +174,7 @@ func fileInputs(paths []string) ([]func() (io.Reader, error), func()) {
 	var open *os.File
 	closeOpen := func() {
 		if open != nil {
-			open.Close()
+			open.Close() //walfs:ignore-error read only: a close error loses nothing
 			open = nil
 		}
 	}

@@ -97,9 +97,12 @@ func (r *Replicator) initMaintenance() {
 	}
 	tmpDir := filepath.Join(r.stateDir, "tmp")
 	for _, pattern := range []string{"compact-*", "fetch-*", "snapshot-*", "merge-*", "batch-*"} {
+		//walfs:ignore-error Glob fails only on a malformed pattern, and these are constants
 		leftovers, _ := filepath.Glob(filepath.Join(tmpDir, pattern)) // of a run that was killed
 		for _, p := range leftovers {
-			os.Remove(p)
+			if err := os.Remove(p); err != nil {
+				r.log.Warn("cannot remove a scratch file a killed run left; it holds disk space until removed", "err", err)
+			}
 		}
 	}
 	idx := newIndexStore(r.opts.Store, cache, time.Now)

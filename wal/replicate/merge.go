@@ -19,12 +19,12 @@ import (
 // time, so thousands of single-transaction records merge in constant memory
 // per input: page images are staged in a temp file in tmpDir and only an
 // index of page number → offset stays in memory.
-func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (ltx.Header, ltx.Trailer, error) {
+func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (_ ltx.Header, _ ltx.Trailer, err error) {
 	stage, err := os.CreateTemp(tmpDir, "merge-*.pages")
 	if err != nil {
 		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", err)
 	}
-	defer func() { stage.Close(); os.Remove(stage.Name()) }() // scratch: a leftover is removed at the next start
+	defer func() { err = errors.Join(err, removeScratch(stage)) }()
 	bw := bufio.NewWriterSize(stage, 256<<10)
 
 	var first, last ltx.Header
@@ -94,7 +94,7 @@ func mergeLTX(inputs []func() (io.Reader, error), w io.Writer, tmpDir string) (l
 //
 // With tmpDir empty the pages are staged in memory instead (small batches,
 // and the way out when the disk is full).
-func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (ltx.Header, ltx.Trailer, error) {
+func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (_ ltx.Header, _ ltx.Trailer, err error) {
 	var stage interface {
 		io.ReaderAt
 	}
@@ -106,11 +106,11 @@ func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (ltx.Header, l
 		m := &memStage{}
 		stage, bw = m, m
 	} else {
-		f, err := os.CreateTemp(tmpDir, "merge-*.pages")
-		if err != nil {
-			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", err)
+		f, cerr := os.CreateTemp(tmpDir, "merge-*.pages")
+		if cerr != nil {
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("create merge file: %w", cerr)
 		}
-		defer func() { f.Close(); os.Remove(f.Name()) }() // scratch: a leftover is removed at the next start
+		defer func() { err = errors.Join(err, removeScratch(f)) }()
 		stage, bw = f, bufio.NewWriterSize(f, 256<<10)
 	}
 	index := make(map[uint32]int64)
@@ -211,8 +211,9 @@ const memMergeLimit = 8 << 20
 // mergeBatch merges records into one LTX body: in memory for ordinary
 // batches, through temp files for big ones. When the disk is full it falls
 // back to the part of the batch that fits in memory, so uploads (which free
-// spool space) keep going.
-func (u *uploader) mergeBatch(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
+// spool space) keep going. The caller calls the returned cleanup once done
+// with the body.
+func (u *uploader) mergeBatch(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx.Trailer, func() error, error) {
 	var total int64
 	for _, in := range inputs {
 		total += in.Len
@@ -227,7 +228,7 @@ func (u *uploader) mergeBatch(inputs []spoolRecord) (io.Reader, int64, ltx.Heade
 			var size int64
 			var hdr ltx.Header
 			var trailer ltx.Trailer
-			var cleanup func()
+			var cleanup func() error
 			body, size, hdr, trailer, cleanup, err = u.mergeOnDisk(inputs)
 			if err == nil || !errors.Is(err, syscall.ENOSPC) {
 				return body, size, hdr, trailer, cleanup, err
@@ -247,11 +248,11 @@ func (u *uploader) mergeBatch(inputs []spoolRecord) (io.Reader, int64, ltx.Heade
 	if err != nil {
 		return nil, 0, ltx.Header{}, ltx.Trailer{}, nil, err
 	}
-	return bytes.NewReader(buf.Bytes()), int64(buf.Len()), hdr, trailer, func() {}, nil
+	return bytes.NewReader(buf.Bytes()), int64(buf.Len()), hdr, trailer, func() error { return nil }, nil
 }
 
-func (u *uploader) mergeOnDisk(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
-	fail := func(err error) (io.Reader, int64, ltx.Header, ltx.Trailer, func(), error) {
+func (u *uploader) mergeOnDisk(inputs []spoolRecord) (io.Reader, int64, ltx.Header, ltx.Trailer, func() error, error) {
+	fail := func(err error) (io.Reader, int64, ltx.Header, ltx.Trailer, func() error, error) {
 		return nil, 0, ltx.Header{}, ltx.Trailer{}, nil, err
 	}
 	tmpDir := filepath.Join(u.stateDir, "tmp")
@@ -262,7 +263,7 @@ func (u *uploader) mergeOnDisk(inputs []spoolRecord) (io.Reader, int64, ltx.Head
 	if err != nil {
 		return fail(fmt.Errorf("create batch file: %w", err))
 	}
-	cleanup := func() { out.Close(); os.Remove(out.Name()) } // scratch: a leftover is removed at the next start
+	cleanup := func() error { return removeScratch(out) }
 	bw := bufio.NewWriterSize(out, 256<<10)
 	hdr, trailer, err := mergeRecords(inputs, bw, tmpDir)
 	if err == nil {
@@ -276,8 +277,7 @@ func (u *uploader) mergeOnDisk(inputs []spoolRecord) (io.Reader, int64, ltx.Head
 		_, err = out.Seek(0, io.SeekStart)
 	}
 	if err != nil {
-		cleanup()
-		return fail(err)
+		return fail(errors.Join(err, cleanup()))
 	}
 	return out, size, hdr, trailer, cleanup, nil
 }

@@ -95,7 +95,10 @@ func savePos(stateDir, db string, p Pos) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("save position of %s: %w", db, err)
 	}
-	b, _ := json.Marshal(p) // two numbers: cannot fail
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("save position of %s: %w", db, err)
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("save position of %s: %w", db, err)

@@ -252,7 +252,10 @@ func localDatabases(dataDir string) ([]string, error) {
 			return nil
 		}
 		if isDatabase(p) {
-			rel, _ := filepath.Rel(dataDir, p) // p is inside dataDir
+			rel, err := filepath.Rel(dataDir, p)
+			if err != nil {
+				return err
+			}
 			out = append(out, filepath.ToSlash(rel))
 		}
 		return nil
@@ -271,7 +274,10 @@ func isDatabase(path string) bool {
 	}
 	defer f.Close() // read only
 	var hdr [16]byte
-	n, _ := f.Read(hdr[:]) // a file that cannot be read is not taken for a database
+	// A file that cannot be read is not taken for a database: Start restores
+	// nothing over it (only where no file is), and a write through the
+	// mount opens it as any database.
+	n, _ := f.Read(hdr[:]) //walfs:ignore-error an unreadable file is not taken for a database (above)
 	return wal.IsDBHeader(hdr[:n])
 }
 

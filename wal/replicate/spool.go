@@ -172,7 +172,7 @@ func writeLTXFile(path string, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.
 	}
 	defer func() {
 		if err != nil {
-			f.Close() // the file is discarded: its close error does not matter
+			f.Close() //walfs:ignore-error the file is removed next: its close error does not matter
 			if rerr := os.Remove(tmp); rerr != nil {
 				// Harmless (list ignores it; the next snapshot of this
 				// TXID overwrites it), but say so.

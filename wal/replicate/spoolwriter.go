@@ -265,9 +265,8 @@ func (w *spoolWriter) drop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.seg != nil {
-		// Its records are dropped: whether they reached the disk no longer
-		// matters, so neither does an error closing it.
-		_ = w.seg.Close()
+		//walfs:ignore-error its records are dropped: whether they reached the disk no longer matters
+		w.seg.Close()
 		w.seg, w.segDirty = nil, false
 	}
 	w.recBuf = w.recBuf[:0]

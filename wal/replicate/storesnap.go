@@ -61,7 +61,7 @@ func snapshotDue(o MaintenanceOptions, snaps, files []s3backend.FileInfo, now ti
 }
 
 // writeSnapshot builds and uploads a snapshot of the latest TXID.
-func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) error {
+func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) (err error) {
 	level9, files := dm.m.store.all(dm.db)
 	snaps := snapshotsOf(level9)
 	if len(snaps) == 0 {
@@ -75,7 +75,7 @@ func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) error {
 	}
 	chain := append([]s3backend.FileInfo{base}, rest...)
 	in, err := dm.fetch(ctx, chain)
-	defer in.remove()
+	defer func() { err = errors.Join(err, in.remove()) }()
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) error {
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", dm.db, err)
 	}
-	defer func() { img.Close(); os.Remove(img.Name()) }()
+	defer func() { err = errors.Join(err, removeScratch(img)) }()
 	last, lastTrailer, err := applyChain(img, in.paths, chain)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", dm.db, err)
@@ -92,7 +92,7 @@ func (dm *dbMaint) writeSnapshot(ctx context.Context, reason string) error {
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", dm.db, err)
 	}
-	defer func() { out.Close(); os.Remove(out.Name()) }()
+	defer func() { err = errors.Join(err, removeScratch(out)) }()
 	bw := bufio.NewWriterSize(out, 256<<10)
 	hdr := ltx.Header{
 		Version: ltx.Version, PageSize: last.PageSize, Commit: last.Commit,
@@ -143,7 +143,7 @@ func applyChain(img *os.File, paths []string, infos []s3backend.FileInfo) (ltx.H
 		dec := ltx.NewDecoder(bufio.NewReaderSize(f, 64<<10))
 		dec.SetRetainPageIndex(false)
 		hdr, trailer, err := applyLTXFile(dec, img, &buf)
-		f.Close()
+		f.Close() //walfs:ignore-error read only: a close error loses nothing
 		if err != nil {
 			return last, lastTrailer, fmt.Errorf("apply %s (file %d of %d): %w", s3backend.Key(infos[i]), i+1, len(paths), err)
 		}

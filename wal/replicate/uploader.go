@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -356,11 +357,11 @@ func (u *uploader) uploadSnapshot(ctx context.Context, e spoolEntry) error {
 	return u.put(ctx, info, f, fi.Size(), Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}, []string{e.Path}, 1)
 }
 
-func (u *uploader) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]record) error {
+func (u *uploader) uploadSegments(ctx context.Context, segs []spoolEntry, recs [][]record) (err error) {
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
-			f.Close() // read only
+			f.Close() //walfs:ignore-error read only: the segments were written and synced by the spool writer
 		}
 	}()
 	var inputs []spoolRecord
@@ -378,7 +379,7 @@ func (u *uploader) uploadSegments(ctx context.Context, segs []spoolEntry, recs [
 	if err != nil {
 		return fmt.Errorf("merge spooled transactions of %s: %w", u.rel, err)
 	}
-	defer cleanup()
+	defer func() { err = errors.Join(err, cleanup()) }()
 	last := uint64(hdr.MaxTXID)
 	var paths []string // segments wholly in this batch; a partial one stays
 	for i, e := range segs {

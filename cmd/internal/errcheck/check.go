@@ -31,9 +31,6 @@ type Finding struct {
 	Note   string
 }
 
-// Key names a finding without its line: file, function and callee.
-func (f Finding) Key() string { return f.File + " " + f.Func + " " + f.Callee }
-
 func (f Finding) String() string {
 	s := fmt.Sprintf("%s:%d: %s: %s drops the error of %s", f.File, f.Pos.Line, f.Kind, funcName(f.Func), f.Callee)
 	if f.Note != "" {

@@ -67,7 +67,7 @@ func TestRule(t *testing.T) {
 	}
 }
 
-// TestFindingNames checks the names a known-findings entry is keyed by.
+// TestFindingNames checks how findings name their function and callee.
 func TestFindingNames(t *testing.T) {
 	found, err := Check(".", "./testdata/fixture")
 	if err != nil {
@@ -75,7 +75,7 @@ func TestFindingNames(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	for _, f := range found {
-		keys[f.Key()] = true
+		keys[f.File+" "+f.Func+" "+f.Callee] = true
 	}
 	for _, k := range []string{
 		"testdata/fixture/fixture.go calls (*os.File).Close",

@@ -33,7 +33,6 @@
 // to the statement on the next line. A directive without a reason, or one
 // that marks no finding, is itself a finding, so marks cannot go stale.
 //
-// A finding is named by file, enclosing declared function and callee, not by
-// line number, so a list of known findings survives edits around them
-// ([Finding.Key]).
+// A finding names its file and line, the enclosing declared function and
+// the callee whose error it drops.
 package errcheck
