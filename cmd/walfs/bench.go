@@ -30,7 +30,9 @@ func benchCommand() *cli.Command {
 			"  a mixed workload in the spirit of SQLite's speedtest1 (our own code, not speedtest1; bulk\n" +
 			"    inserts into tables with 3 indexes, REPLACE, UPDATE, DELETE, VACUUM, joins, reads),\n" +
 			"    size --mixed-size, run by the connection that creates the database, in WAL and DELETE mode;\n" +
-			"  creating --small-dbs small databases (create, 5 inserts, close);\n" +
+			"  creating --small-dbs small databases (create, 5 inserts, close), in a mount started for it\n" +
+			"    (a mount that has served a thousand databases stays slower for everything after them),\n" +
+			"    file replica only;\n" +
 			"  big transactions (WAL): --big-rows INSERTs, REPLACEs, UPDATEs, DELETEs on a table with 3\n" +
 			"    indexes, VACUUM, checkpoint, each step timed;\n" +
 			"  mount only (file replica): walfs's memory (RSS) after --many-dbs small databases were written\n" +
@@ -146,7 +148,7 @@ func runBench(c *cli.Context) error {
 		targets = append(targets, benchTarget{Name: m.name})
 	}
 	for run := 1; run <= runs; run++ {
-		if err := benchRun(c.Context, run, runs, native, mounts, targets, cfg, progress); err != nil {
+		if err := benchRun(c.Context, run, runs, root, capture, native, mounts, targets, cfg, progress); err != nil {
 			return err
 		}
 		if manyDBs > 0 {
@@ -178,43 +180,48 @@ func runBench(c *cli.Context) error {
 // benchRun runs every selected workload once on the plain disk and on each
 // mount, back to back, so that a change in the machine's load (other jobs
 // on a shared host) skews a ratio as little as possible. Odd runs start
-// each workload on the plain disk, even runs on the mounts.
-func benchRun(ctx context.Context, run, runs int, native string, mounts []*benchMountPoint, targets []benchTarget, cfg bench.Config, progress io.Writer) error {
+// each workload on the plain disk, even runs on the mounts. A workload that
+// asks for a fresh mount gets one like the file-replica mount, under root;
+// it does not run on a --replica mount.
+func benchRun(ctx context.Context, run, runs int, root, capture, native string, mounts []*benchMountPoint, targets []benchTarget, cfg bench.Config, progress io.Writer) error {
 	type place struct {
 		target int
-		dir    string
-		mount  *benchMountPoint
+		mount  *benchMountPoint // nil: the plain disk
 	}
-	places := []place{{0, native, nil}}
+	places := []place{{0, nil}}
 	for i, m := range mounts {
-		places = append(places, place{i + 1, m.mnt, m})
+		places = append(places, place{i + 1, m})
 	}
 	if run%2 == 0 {
 		places = append(places[1:], places[0])
+	}
+	prefix := ""
+	if runs > 1 {
+		prefix = fmt.Sprintf("run %d/%d: ", run, runs)
 	}
 	for _, w := range bench.Standard(cfg) {
 		if !cfg.Selected(w.Name) {
 			continue
 		}
 		for _, p := range places {
-			name, wcfg := "native", cfg
-			if p.mount != nil {
-				name, wcfg.Settle = p.mount.name, p.mount.flush
+			if w.Fresh && p.target > 1 {
+				continue
 			}
-			if runs > 1 {
-				name = fmt.Sprintf("run %d/%d: %s", run, runs, name)
-			}
-			fmt.Fprintf(progress, "bench: %s: %s…\n", name, w.Name)
-			rs, err := w.Run(ctx, p.dir, wcfg)
-			if err != nil {
-				return fmt.Errorf("%s on %s: %w", w.Name, name, err)
-			}
-			if p.mount != nil {
-				// Replicating what the workload wrote must not overlap the
-				// next measurement, native or not.
-				if err := p.mount.flush(); err != nil {
+			m := p.mount
+			if w.Fresh && m != nil {
+				dir := filepath.Join(root, "fresh")
+				var err error
+				if m, err = startBenchMount(m.name, filepath.Join(dir, "data"), filepath.Join(dir, "mnt"), "file://"+filepath.Join(dir, "replica"), capture, 30*time.Second); err != nil {
 					return err
 				}
+			}
+			rs, err := runWorkload(ctx, w, m, native, prefix, cfg, progress)
+			if w.Fresh && m != nil {
+				m.stop()
+				os.RemoveAll(filepath.Join(root, "fresh"))
+			}
+			if err != nil {
+				return err
 			}
 			for _, r := range rs {
 				r.Run = run
@@ -223,4 +230,26 @@ func benchRun(ctx context.Context, run, runs int, native string, mounts []*bench
 		}
 	}
 	return nil
+}
+
+// runWorkload runs w once on the mount m, or on the plain disk at native
+// when m is nil.
+func runWorkload(ctx context.Context, w bench.Workload, m *benchMountPoint, native, prefix string, cfg bench.Config, progress io.Writer) ([]bench.Result, error) {
+	name, dir := "native", native
+	if m != nil {
+		name, dir, cfg.Settle = m.name, m.mnt, m.flush
+	}
+	fmt.Fprintf(progress, "bench: %s%s: %s…\n", prefix, name, w.Name)
+	rs, err := w.Run(ctx, dir, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", w.Name, name, err)
+	}
+	if m != nil {
+		// Replicating what the workload wrote must not overlap the next
+		// measurement, native or not.
+		if err := m.flush(); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
 }

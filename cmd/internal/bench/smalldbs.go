@@ -54,8 +54,7 @@ func createOneSmall(path string) error {
 }
 
 // createSmall is the small-databases workload. It removes the databases
-// afterwards (untimed), so that the workloads after it do not run in a
-// mount that serves a thousand more databases than on the plain disk.
+// afterwards (untimed).
 func createSmall(ctx context.Context, dir string, n int) (int, time.Duration, error) {
 	elapsed, err := CreateSmall(ctx, dir, n)
 	if err != nil {
