@@ -31,7 +31,7 @@ func Lag(ctx context.Context, name, dir string, st s3backend.Store, db string, p
 	if err != nil {
 		return LagResult{}, err
 	}
-	conn, err := open(path, "NORMAL")
+	conn, err := open(path, "WAL", "NORMAL")
 	if err != nil {
 		return LagResult{}, err
 	}

@@ -14,34 +14,66 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
-// Result is one workload's figure on one target.
+// Result is one row's figure on one target in one run.
 type Result struct {
 	Workload string  `json:"workload"`
 	Unit     string  `json:"unit"`
 	Value    float64 `json:"value"`
 	Ops      int     `json:"ops"`
 	Seconds  float64 `json:"seconds"`
+	// LowerIsBetter marks durations (unit "s"): the speed ratio of two
+	// targets is then native/mount instead of mount/native.
+	LowerIsBetter bool   `json:"lower_is_better,omitempty"`
+	Run           int    `json:"run,omitempty"`
+	Steps         []Step `json:"steps,omitempty"`
 }
 
-// Workload is a named benchmark body. dir is where its database lives.
+// Step is the time of one step of a multi-step workload.
+type Step struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Rate is a throughput result: ops per second.
+func Rate(name, unit string, ops int, elapsed time.Duration) Result {
+	return Result{Workload: name, Unit: unit, Ops: ops, Seconds: elapsed.Seconds(), Value: float64(ops) / elapsed.Seconds()}
+}
+
+// Duration is a result measured as a time: lower is better.
+func Duration(name string, elapsed time.Duration) Result {
+	return Result{Workload: name, Unit: "s", Seconds: elapsed.Seconds(), Value: elapsed.Seconds(), LowerIsBetter: true}
+}
+
+// Workload is a named benchmark body. dir is where its databases live. A
+// workload yields one result per row it reports (several for one timed in
+// steps).
 type Workload struct {
 	Name string
-	Unit string
-	Run  func(ctx context.Context, dir string, cfg Config) (ops int, elapsed time.Duration, err error)
+	Run  func(ctx context.Context, dir string, cfg Config) ([]Result, error)
+	// Fresh asks for a mount of its own, started for the workload and
+	// stopped after it: what the workload leaves in walfs (a thousand
+	// databases it has served) would slow every workload after it.
+	Fresh bool
 }
 
 // Config sizes the workloads.
 type Config struct {
 	Duration  time.Duration // how long each timed workload runs
 	ReadDBMB  int           // size of the point-read database
-	Writers   int           // concurrent writer connections
+	Writers   int           // concurrent connections (one process) and processes
 	BatchRows int           // rows per transaction in the batch workload
+	SmallDBs  int           // databases in the many-small-databases workload
+	MixedSize int           // size of the mixed workload, as speedtest1's --size
+	BigRows   int           // rows per insert transaction in the big-transaction workload
 	Only      string        // run only workloads whose name contains this; "" runs all
 	// Settle, when set, waits until the target has no background work left
 	// (a walfs mount: until the replica holds every commit). Workloads call
 	// it after their setup, so that replicating the setup (a 200 MB
 	// database for the point reads) does not compete with what is timed.
 	Settle func() error
+	// Worker returns the command of one writer process for the
+	// several-processes workload (see RunWorker); nil skips the workload.
+	Worker func(db, syncMode string, d time.Duration) []string
 }
 
 func (c Config) settle() error {
@@ -57,42 +89,81 @@ func (c Config) Selected(name string) bool {
 }
 
 // Standard returns the workloads in report order.
-func Standard() []Workload {
+func Standard(c Config) []Workload {
+	rate := func(name, unit string, f func(ctx context.Context, dir string, c Config) (int, time.Duration, error)) Workload {
+		return Workload{Name: name, Run: func(ctx context.Context, dir string, c Config) ([]Result, error) {
+			ops, elapsed, err := f(ctx, dir, c)
+			return []Result{Rate(name, unit, ops, elapsed)}, err
+		}}
+	}
+	small := rate(fmt.Sprintf("create %s small dbs (WAL; create, 5 inserts, close)", Thousands(c.SmallDBs)), "dbs/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
+		return createSmall(ctx, filepath.Join(dir, "small"), c.SmallDBs)
+	})
+	small.Fresh = true
 	return []Workload{
-		{"1-row txns, synchronous=NORMAL", "tx/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
-			return singleRow(ctx, dir, "NORMAL", 1, c)
-		}},
-		{"1-row txns, synchronous=FULL", "tx/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
-			return singleRow(ctx, dir, "FULL", 1, c)
-		}},
-		{fmt.Sprintf("%d-row txns", 1000), "rows/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
+		rate("1-row txns, WAL, synchronous=NORMAL", "tx/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
+			return singleRow(ctx, dir, "WAL", "NORMAL", 1, c)
+		}),
+		rate("1-row txns, WAL, synchronous=FULL", "tx/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
+			return singleRow(ctx, dir, "WAL", "FULL", 1, c)
+		}),
+		rate("1-row txns, DELETE journal, synchronous=FULL", "tx/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
+			return singleRow(ctx, dir, "DELETE", "FULL", 1, c)
+		}),
+		rate(fmt.Sprintf("%s-row txns, WAL", Thousands(c.BatchRows)), "rows/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
 			return batchRows(ctx, dir, c.BatchRows, c)
-		}},
-		{"random point reads (warm)", "reads/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
+		}),
+		rate(fmt.Sprintf("random point reads, %d MiB db (warm)", c.ReadDBMB), "reads/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
 			return pointReads(ctx, dir, c.ReadDBMB, c)
+		}),
+		rate(fmt.Sprintf("%d writer connections in one process, WAL", c.Writers), "tx/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
+			return singleRow(ctx, dir, "WAL", "NORMAL", c.Writers, c)
+		}),
+		rate(fmt.Sprintf("%d processes writing one WAL db", c.Writers), "tx/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
+			return processes(ctx, dir, c.Writers, c)
+		}),
+		{Name: fmt.Sprintf("mixed (speedtest1-like, size %d), WAL", c.MixedSize), Run: func(ctx context.Context, dir string, c Config) ([]Result, error) {
+			return mixed(ctx, dir, "WAL", fmt.Sprintf("mixed (speedtest1-like, size %d), WAL", c.MixedSize), c)
 		}},
-		{"concurrent writers", "tx/s", func(ctx context.Context, dir string, c Config) (int, time.Duration, error) {
-			return singleRow(ctx, dir, "NORMAL", c.Writers, c)
+		{Name: fmt.Sprintf("mixed (speedtest1-like, size %d), DELETE journal", c.MixedSize), Run: func(ctx context.Context, dir string, c Config) ([]Result, error) {
+			return mixed(ctx, dir, "DELETE", fmt.Sprintf("mixed (speedtest1-like, size %d), DELETE journal", c.MixedSize), c)
 		}},
+		{Name: bigTxnName, Run: bigTxns},
+		small,
 	}
 }
 
-func open(path, syncMode string) (*sql.DB, error) {
-	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(10000)", path, syncMode)
+// Thousands formats n with comma separators, as the report does.
+func Thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// open opens path with a journal mode (WAL, DELETE) and synchronous setting.
+func open(path, journal, syncMode string) (*sql.DB, error) {
+	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(%s)&_pragma=synchronous(%s)&_pragma=busy_timeout(10000)", path, journal, syncMode)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
-	return db, db.Ping()
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // create makes a database with schema, closes it and opens it again, so the
-// measured connections find an existing database in WAL mode, as an
-// application does at every start but its first. (On a walfs mount with
-// passthrough capture only such connections write the database file without
-// a FUSE round trip per page; see fusefs/dbfile.go.)
-func create(path, syncMode, schema string) (*sql.DB, error) {
-	db, err := open(path, syncMode)
+// measured connections find an existing database, as an application does
+// at every start but its first. (On a walfs mount with passthrough capture
+// only such connections write a WAL database's file without a FUSE round
+// trip per page; see fusefs/dbfile.go. The mixed workload measures the
+// creating connection.)
+func create(path, journal, syncMode, schema string) (*sql.DB, error) {
+	db, err := open(path, journal, syncMode)
 	if err != nil {
 		return nil, err
 	}
@@ -103,12 +174,13 @@ func create(path, syncMode, schema string) (*sql.DB, error) {
 	if err := db.Close(); err != nil {
 		return nil, err
 	}
-	return open(path, syncMode)
+	return open(path, journal, syncMode)
 }
 
+// fresh removes what an earlier run left of database name in dir.
 func fresh(dir, name string) (string, error) {
 	path := filepath.Join(dir, name)
-	for _, suffix := range []string{"", "-wal", "-shm"} {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 		if err := os.Remove(path + suffix); err != nil && !os.IsNotExist(err) {
 			return "", err
 		}
@@ -117,13 +189,13 @@ func fresh(dir, name string) (string, error) {
 }
 
 // singleRow commits one-row transactions from writers connections.
-func singleRow(ctx context.Context, dir, syncMode string, writers int, c Config) (int, time.Duration, error) {
+func singleRow(ctx context.Context, dir, journal, syncMode string, writers int, c Config) (int, time.Duration, error) {
 	d := c.Duration
-	path, err := fresh(dir, fmt.Sprintf("single-%s-%d.db", syncMode, writers))
+	path, err := fresh(dir, fmt.Sprintf("single-%s-%s-%d.db", journal, syncMode, writers))
 	if err != nil {
 		return 0, 0, err
 	}
-	db, err := create(path, syncMode, "create table t(id integer primary key, v blob)")
+	db, err := create(path, journal, syncMode, "create table t(id integer primary key, v blob)")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -179,7 +251,7 @@ func batchRows(ctx context.Context, dir string, rows int, c Config) (int, time.D
 	if err != nil {
 		return 0, 0, err
 	}
-	db, err := create(path, "NORMAL", "create table t(id integer primary key, k integer, v blob)")
+	db, err := create(path, "WAL", "NORMAL", "create table t(id integer primary key, k integer, v blob)")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -224,7 +296,7 @@ func pointReads(ctx context.Context, dir string, mb int, c Config) (int, time.Du
 	if err != nil {
 		return 0, 0, err
 	}
-	db, err := open(path, "NORMAL")
+	db, err := open(path, "WAL", "NORMAL")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -283,7 +355,7 @@ func Fill(ctx context.Context, dir string, mb int) error {
 	if err != nil {
 		return err
 	}
-	db, err := open(path, "NORMAL")
+	db, err := open(path, "WAL", "NORMAL")
 	if err != nil {
 		return err
 	}
