@@ -252,13 +252,26 @@ func (c *Capture) Reset() {
 }
 
 func (c *Capture) resetGeneration() {
+	// A generation that held a big transaction leaves its frame list and
+	// index behind only if they are small: a WAL of a gigabyte would
+	// otherwise cost its 16 bytes per frame until the capture goes away.
+	if cap(c.frames) > keepFrames {
+		c.frames = nil
+	}
 	c.frames = c.frames[:0]
+	if len(c.pages) > keepFrames {
+		c.pages = map[uint32]int64{} // clear keeps a map's buckets
+	}
+	clear(c.pages)
 	c.ncommit = 0
 	c.stuck = -1
 	c.sealed = -1
-	clear(c.pages)
 	c.dbSize = 0
 }
+
+// keepFrames is how many frames' worth of bookkeeping a capture keeps for
+// reuse across generations (and newTxn across transactions).
+const keepFrames = 4096
 
 // readHeader reads the WAL header. A header that differs from the one last
 // read starts a new generation when it is valid and ends the current one when

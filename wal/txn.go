@@ -41,7 +41,8 @@ type Sink interface {
 }
 
 // newTxn builds the transaction made of frames [first, last] of the current
-// generation. scratch is reused between calls; the returned Pages are not.
+// generation. scratch is reused between calls (up to keepFrames); the
+// returned Pages are not.
 func (c *Capture) newTxn(first, last int) *Txn {
 	commit := c.frames[last].commit
 	refs := c.scratch[:0]
@@ -66,6 +67,9 @@ func (c *Capture) newTxn(first, last int) *Txn {
 		}
 	}
 	c.scratch = refs[:0]
+	if cap(refs) > keepFrames {
+		c.scratch = nil // sized by a big transaction: not worth keeping
+	}
 	return &Txn{
 		PageSize: c.hdr.PageSize,
 		Commit:   commit,

@@ -23,8 +23,10 @@ import (
 //     record per transaction;
 //   - snapshots, "<txid %016x>.snap.ltx": a whole-database LTX file.
 //
-// A record (record.go: the transaction's raw pages) is appended in one write
-// before the commit it holds is acknowledged to SQLite. The uploader only reads segments the capture side
+// A record (record.go: the transaction's raw pages) is appended before the
+// commit it holds is acknowledged to SQLite: in one write, or for a big
+// transaction in chunks whose headers are written last (spoolwriter.go); a
+// record cut short by a crash fails its CRC and ends the scan. The uploader only reads segments the capture side
 // has closed (rotated), so the two never touch the same file.
 //
 // Record layout, big-endian: magic "WREC", txid u64, length u32, CRC-32C of
@@ -121,15 +123,6 @@ func readRecords(path string) (recs []record, validEnd int64, err error) {
 		recs = append(recs, record{TXID: txid, Off: off + recordHeaderSize, Len: n})
 		off += recordHeaderSize + n
 	}
-}
-
-// appendRecord frames payload as a record in buf (reused between calls).
-func appendRecord(buf []byte, txid uint64, payload []byte) []byte {
-	buf = append(buf, recordMagic...)
-	buf = binary.BigEndian.AppendUint64(buf, txid)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(payload)))
-	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(payload, crcTable))
-	return append(buf, payload...)
 }
 
 // encodeLTX encodes one LTX file into w; fill encodes its pages and returns

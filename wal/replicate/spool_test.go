@@ -3,6 +3,7 @@ package replicate
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -134,4 +135,13 @@ func TestPageSumsRevert(t *testing.T) {
 	if q.checksum() != p.checksum() {
 		t.Fatal("incremental checksum differs from a fresh one")
 	}
+}
+
+// appendRecord frames payload as a record in buf, as spoolWriter does.
+func appendRecord(buf []byte, txid uint64, payload []byte) []byte {
+	buf = append(buf, recordMagic...)
+	buf = binary.BigEndian.AppendUint64(buf, txid)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(payload)))
+	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(payload, crcTable))
+	return append(buf, payload...)
 }

@@ -1,11 +1,14 @@
 package replicate
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/superfly/ltx"
@@ -13,31 +16,36 @@ import (
 
 // spoolWriter appends one database's captured transactions to its spool
 // (spool.go): a record per transaction into the open segment, a file per
-// snapshot. It owns the open segment and the buffers records wait in.
+// snapshot. It owns the open segment and the buffer records wait in.
 //
 // mu guards the fields below it. The capture side (DB, holding DB.mu)
 // appends and syncs; the uploader (closeSegment), and WALSync, Flush and
 // Close (sync) come without DB.mu. mu is held across the segment's own
-// writes and fsync, never while taking another lock.
+// writes and fsync, and across the build of a record (which reads its pages
+// from the WAL or the database file), never while taking another lock.
 //
-// raw is outside mu: the payload of the transaction being built, reused
-// between commits, touched only by the one appender (appendTxn, called
-// under DB.mu).
+// No buffer grows with the transaction: a record streams through recBuf to
+// the segment in chunks of recordChunk, so after a transaction of a
+// gigabyte walfs holds what it held before it.
 type spoolWriter struct {
 	spool        // the directory; fixed
 	rel   string // the database, for errors
 
-	raw []byte
-
 	mu        sync.Mutex
 	seg       *os.File // open segment, nil until the next record
-	segSize   int64
-	segDirty  bool   // appended since the last fsync
-	segLast   uint64 // last TXID appended to any segment
-	recBuf    []byte // records not yet written to seg (batching), or the one being written
-	batching  bool   // records collect in recBuf until endBatch (during a poll)
-	batchLast uint64 // highest TXID spooled since beginBatch
+	segSize   int64    // bytes of complete records in seg
+	segDirty  bool     // appended since the last fsync
+	segLast   uint64   // last TXID appended to any segment
+	recBuf    []byte   // records not yet written to seg (batching), then the one being built
+	batching  bool     // records collect in recBuf until endBatch (during a poll)
+	batchLast uint64   // highest TXID spooled since beginBatch
 }
+
+// recordChunk is how many bytes of records recBuf holds before they are
+// written to the segment, whatever the size of the transaction (a 200 MB
+// transaction once left two 200 MB buffers behind, and with the mount's
+// memory limit the collector then ran without pause).
+const recordChunk = 512 << 10
 
 func newSpoolWriter(sp spool, rel string) *spoolWriter {
 	return &spoolWriter{spool: sp, rel: rel}
@@ -50,17 +58,15 @@ type recordRef struct {
 	off  int64
 }
 
-// appendTxn builds the payload of transaction txid with build (into a
-// buffer reused between commits) and appends it to the open segment as one
-// record, opening a new segment if needed. written reports that the record
-// is in the segment file; while batching it waits in memory for endBatch.
-// On failure the segment is cut back, so it never holds a torn record.
-func (w *spoolWriter) appendTxn(txid uint64, build func(buf []byte) ([]byte, error)) (ref recordRef, written bool, err error) {
-	payload, err := build(w.raw[:0])
-	w.raw = payload[:0] // keep the grown buffer for the next commit
-	if err != nil {
-		return recordRef{}, false, err
-	}
+// appendTxn appends transaction txid to the open segment as one record,
+// opening a new segment if needed: its raw header h (Post and NPages are
+// filled in at the end), then the pages build adds with txnRecord.page;
+// build returns the post-apply checksum. Each page is copied once, from
+// where build reads it into the buffer that goes to the segment. written
+// reports that the record is in the segment file; while batching a small
+// one waits in memory for endBatch. On failure the segment is cut back, so
+// it never holds a torn record.
+func (w *spoolWriter) appendTxn(txid uint64, h rawTxn, build func(rec *txnRecord) (ltx.Checksum, error)) (ref recordRef, written bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.seg == nil {
@@ -68,19 +74,155 @@ func (w *spoolWriter) appendTxn(txid uint64, build func(buf []byte) ([]byte, err
 			return recordRef{}, false, err
 		}
 	}
-	ref = recordRef{path: w.seg.Name(), off: w.segSize + int64(len(w.recBuf))}
-	before := len(w.recBuf)
-	w.recBuf = appendRecord(w.recBuf, txid, payload)
-	if w.batching {
-		w.segLast, w.batchLast = txid, txid
-		return ref, false, nil
+	if len(w.recBuf) >= recordChunk {
+		if err := w.flushRecords(); err != nil {
+			return recordRef{}, false, err
+		}
 	}
-	if err := w.flushRecords(); err != nil {
-		w.recBuf = w.recBuf[:before] // this one is not spooled; older ones wait for the next flush
-		return recordRef{}, false, err
+	rec := w.beginRecord(txid, h)
+	ref = recordRef{path: w.seg.Name(), off: w.segSize + int64(rec.at)}
+	post, err := build(rec)
+	if err == nil {
+		err = rec.finish(post)
+	}
+	if err != nil {
+		return recordRef{}, false, errors.Join(err, rec.abort())
 	}
 	w.segLast = txid
-	return ref, true, nil
+	if w.batching {
+		w.batchLast = txid
+	}
+	return ref, !w.batching, nil
+}
+
+// txnRecord is one record being appended (appendTxn, under w.mu). Its bytes
+// start in w.recBuf and go to the segment whenever recBuf reaches
+// recordChunk; its two headers, which depend on everything after them, are
+// patched in last, in memory or in the file.
+type txnRecord struct {
+	w        *spoolWriter
+	head     [recordHeaderSize + rawHeaderSize]byte
+	pageSize int
+	npages   uint32
+	at       int    // index in w.recBuf of the record's first byte; -1 once it went to the file (at w.segSize)
+	flushed  int64  // bytes of the record already in the file
+	crcFrom  int    // w.recBuf[crcFrom:] is not in crc yet
+	crc      uint32 // CRC of the payload after its raw header, so far
+}
+
+// beginRecord starts record txid in recBuf. Caller holds w.mu.
+func (w *spoolWriter) beginRecord(txid uint64, h rawTxn) *txnRecord {
+	r := &txnRecord{w: w, pageSize: int(h.PageSize), at: len(w.recBuf)}
+	copy(r.head[:], recordMagic)
+	binary.BigEndian.PutUint64(r.head[4:12], txid)
+	appendRawHeader(r.head[recordHeaderSize:recordHeaderSize], h)
+	w.recBuf = append(w.recBuf, r.head[:]...)
+	r.crcFrom = len(w.recBuf)
+	return r
+}
+
+// page appends page pgno to the record and returns the bytes its image
+// goes in, which the caller fills before the next call.
+func (r *txnRecord) page(pgno uint32) ([]byte, error) {
+	w := r.w
+	r.sum()
+	if len(w.recBuf)+4+r.pageSize > recordChunk {
+		if err := r.flush(); err != nil {
+			return nil, err
+		}
+	}
+	w.recBuf = binary.BigEndian.AppendUint32(w.recBuf, pgno)
+	off := len(w.recBuf)
+	w.recBuf = slices.Grow(w.recBuf, r.pageSize)[:off+r.pageSize]
+	r.npages++
+	return w.recBuf[off:], nil
+}
+
+// sum adds the bytes appended since the last call to crc, while they are
+// in the cache.
+func (r *txnRecord) sum() {
+	r.crc = crc32.Update(r.crc, crcTable, r.w.recBuf[r.crcFrom:])
+	r.crcFrom = len(r.w.recBuf)
+}
+
+// flush writes recBuf (records of the batch, then the start of this one)
+// to the segment.
+func (r *txnRecord) flush() error {
+	w := r.w
+	r.sum()
+	n, err := w.seg.WriteAt(w.recBuf, w.segSize+r.flushed)
+	if err == nil && n < len(w.recBuf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		err = fmt.Errorf("append to spool: %w", err)
+		if terr := w.seg.Truncate(w.segSize); terr != nil {
+			err = errors.Join(err, fmt.Errorf("cut torn record off spool segment: %w", terr))
+		}
+		return err
+	}
+	if r.at >= 0 {
+		w.segSize += int64(r.at) // the records before this one are complete
+		r.flushed, r.at = int64(len(w.recBuf)-r.at), -1
+	} else {
+		r.flushed += int64(len(w.recBuf))
+	}
+	w.segDirty = true
+	w.recBuf, r.crcFrom = w.recBuf[:0], 0
+	return nil
+}
+
+// finish completes the headers. A record still in memory stays there while
+// batching; otherwise it goes to the segment.
+func (r *txnRecord) finish(post ltx.Checksum) error {
+	w := r.w
+	r.sum()
+	n := r.flushed + int64(len(w.recBuf))
+	if r.at >= 0 {
+		n -= int64(r.at)
+	}
+	payload := n - recordHeaderSize
+	setRawPost(r.head[recordHeaderSize:], post, r.npages)
+	binary.BigEndian.PutUint32(r.head[12:16], uint32(payload))
+	crc := crc32.Checksum(r.head[recordHeaderSize:], crcTable)
+	binary.BigEndian.PutUint32(r.head[16:20], crc32Combine(crc, r.crc, payload-rawHeaderSize))
+	if r.at >= 0 {
+		copy(w.recBuf[r.at:], r.head[:])
+		if w.batching {
+			return nil
+		}
+		return w.flushRecords()
+	}
+	// Part of it is in the file: write the rest, then its headers.
+	if len(w.recBuf) > 0 {
+		if err := r.flush(); err != nil {
+			return err
+		}
+	}
+	if _, err := w.seg.WriteAt(r.head[:], w.segSize); err != nil {
+		return fmt.Errorf("append to spool: %w", err)
+	}
+	w.segSize += r.flushed
+	r.flushed = 0
+	return nil
+}
+
+// abort takes the failed record back out: out of recBuf (the records
+// batched before it stay there) and, if part of it reached the segment,
+// out of the file.
+func (r *txnRecord) abort() error {
+	w := r.w
+	if r.at >= 0 {
+		w.recBuf = w.recBuf[:r.at]
+		return nil
+	}
+	w.recBuf = w.recBuf[:0]
+	if err := w.seg.Truncate(w.segSize); err != nil {
+		// The next write starts at segSize and covers the torn bytes;
+		// until then a restart cuts them off (scan).
+		return fmt.Errorf("cut torn record off spool segment: %w", err)
+	}
+	return nil
 }
 
 // openSegment creates the segment whose first record is txid. Caller holds
