@@ -21,12 +21,16 @@ import (
 // kernel keeps the page cache across writes and opens (ioMode.open says when
 // it must not).
 //
-// In passthrough mode a handle opened on a database that is already in WAL
-// mode goes to the kernel too (ioMode): one FUSE round trip per checkpointed
-// page cost 1,000-row transactions more than half their speed. The capture
-// then catches up when SQLite syncs the database at the end of a checkpoint
-// (DBSync), before it may restart the WAL, and a WAL restart walfs did not
-// see (synchronous=OFF) is finished from the file (wal.Capture.Poll).
+// In passthrough mode a handle opened on a file that is already a database
+// goes to the kernel too (ioMode): one FUSE round trip per checkpointed page
+// cost 1,000-row transactions more than half their speed, and serving every
+// page write of a rollback-journal commit cost 1-row commits three quarters
+// of theirs. In WAL mode the capture then catches up when SQLite syncs the
+// database at the end of a checkpoint (DBSync), before it may restart the
+// WAL, and a WAL restart walfs did not see (synchronous=OFF) is finished from
+// the file (wal.Capture.Poll). In rollback-journal mode the capturer finds
+// the changed pages from the journal and the file at the commit
+// (wal.RollbackChanges), without the writes.
 type dbFile struct {
 	*fs.LoopbackFile
 	f   *os.File
@@ -71,7 +75,8 @@ func stampOf(f *os.File) fileStamp {
 
 // open picks the mode of a new handle on f, the file at path: the mode of
 // the handles already open, else passthrough exactly when allowed and the
-// file is a database in WAL mode.
+// file is a database (WAL or rollback journal; an empty file, not yet one,
+// is served by walfs).
 //
 // A page-cached handle keeps the kernel's page cache (keepCache) while other
 // page-cached handles are open, since every write since went through it, or
@@ -88,7 +93,7 @@ func (m *ioMode) open(f *os.File, path string, allowed bool) (passthrough, keepC
 	case m.cached > 0:
 		passthrough, keepCache = false, true
 	default:
-		passthrough = allowed && isWALDatabase(path)
+		passthrough = allowed && isDatabase(path)
 		keepCache = !passthrough && m.left != (fileStamp{}) && m.left == stampOf(f)
 	}
 	if passthrough {
@@ -114,10 +119,10 @@ func (m *ioMode) release(passthrough bool, left fileStamp) {
 	}
 }
 
-// isWALDatabase reports whether the file at path starts with a SQLite header
-// whose read and write versions say WAL mode (both 2). It reads through its
-// own O_NOATIME descriptor: looking must not change the file's atime.
-func isWALDatabase(path string) bool {
+// isDatabase reports whether the file at path starts with a SQLite header.
+// It reads through its own O_NOATIME descriptor: looking must not change the
+// file's atime.
+func isDatabase(path string) bool {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOATIME|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return false
@@ -127,8 +132,8 @@ func isWALDatabase(path string) bool {
 	if n, _ := syscall.Pread(fd, b[:], 0); n < len(b) {
 		return false
 	}
-	h, ok := wal.ParseDBHeader(b[:])
-	return ok && h.WALMode
+	_, ok := wal.ParseDBHeader(b[:])
+	return ok
 }
 
 func (fsys *fileSystem) openDB(n *node, rel, path string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {

@@ -37,7 +37,6 @@ type DB struct {
 	stamp           fileStamp // db file state when its WAL went away
 	dirty           dirtySet  // written since the last rollback-journal commit
 	warnedNoJournal bool
-	warnedUntracked bool // journalCommit: a passthrough handle hides writes
 	spool           spool
 	upMu            sync.Mutex // one upload at a time per database
 	segMu           sync.Mutex // guards the segment fields; never held while waiting on upMu
