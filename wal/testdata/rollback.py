@@ -24,7 +24,8 @@ header (EXCLUSIVE locking mode) when it commits.
     checksum. These databases use a large cache, so the journal has one
     segment.
   - "persist" cases append what an older, longer journal held past the end
-    of this one, as a PERSIST-mode journal file would look.
+    of this one, as a PERSIST-mode journal file would look (an older header
+    right after the live journal loses its first byte, as SQLite does it).
   - "memory" cases run a transaction in journal_mode=MEMORY (no journal file)
     between the .before image and the journaled transaction: the reader
     cannot see it, and the test checks that the original page 1 gives it away.
@@ -110,7 +111,7 @@ def run_db(rnd, out, d, ntx, n, manifest):
             journal = open(link, "rb").read()
             os.remove(link)
         if kind == "persist":
-            journal += prev_journal[len(journal):]
+            journal = persist_tail(journal, prev_journal, sector)
         if not exclusive and len(journal) > 0:
             prev_journal = journal
         name = "%04d" % n
@@ -168,6 +169,18 @@ def transaction(c, rnd, ps, exclusive):
             c.execute("delete from w")
     c.execute("commit")
     return ",".join(ops)
+
+
+def persist_tail(j, prev, sector):
+    """j as a PERSIST-mode journal file holds it: what the older journal prev
+    held past j's end follows. SQLite zeroes the first byte of an older
+    header right after the live journal (pager.c syncJournal), so that it is
+    not read as a segment of this transaction; so does this."""
+    out = bytearray(j + prev[len(j):])
+    nxt = (len(j) + sector - 1) // sector * sector
+    if out[nxt:nxt + 8] == MAGIC:
+        out[nxt] = 0
+    return bytes(out)
 
 
 def restore_header(j, before, sector):
