@@ -112,3 +112,43 @@ func pageDiff(a, b []byte, pageSize int) string {
 	}
 	return "pages " + strings.Join(pages, " ")
 }
+
+// TestRollbackJournalLessCommit: commits in journal_mode=MEMORY write no
+// journal, so walfs cannot see them end; on the passthrough path it does not
+// see their writes either. The next journaled commit finds the file changed
+// since the last commit it captured (page 1's change counter) and ships the
+// difference: walfs verify, which reconciles nothing first, finds the
+// replica equal to the live database right after.
+func TestRollbackJournalLessCommit(t *testing.T) {
+	dir := t.TempDir()
+	dataDir, replicaDir := filepath.Join(dir, "data"), filepath.Join(dir, "replica")
+	m := startMount(t, dataDir, "file://"+replicaDir, "--capture", "passthrough")
+	db := filepath.Join(m.Mnt, "mem.db")
+	py(t, `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("create table t(id integer primary key, v blob)")
+c.execute("insert into t(v) values (randomblob(100))")
+c.close()
+`, db)
+	m.Sync() // done with the new file's reconcile, which would ship the commits below too
+	py(t, `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)  # the kernel serves this handle
+c.execute("pragma journal_mode=memory")
+for i in range(30):
+    c.execute("insert into t(v) values (randomblob(900))")
+c.execute("pragma journal_mode=delete")
+c.execute("insert into t(v) values (randomblob(10))")  # journaled: carries the others
+c.close()
+`, db)
+	requireLines(t, walfsLines(t, 0, "verify", "--no-repair", m.Mnt), map[string]string{db: "equal at TXID"})
+	log := m.log.String()
+	if !strings.Contains(log, "database file served by the kernel") {
+		t.Errorf("the database handle was not passed through to the kernel")
+	}
+	if !strings.Contains(log, "without a journal file") {
+		t.Errorf("the journal-less commits were not reported")
+	}
+	m.Unmount()
+}
