@@ -23,14 +23,14 @@ import (
 //
 // In passthrough mode a handle opened on a file that is already a database
 // goes to the kernel too (ioMode): one FUSE round trip per checkpointed page
-// cost 1,000-row transactions more than half their speed, and serving every
-// page write of a rollback-journal commit cost 1-row commits three quarters
-// of theirs. In WAL mode the capture then catches up when SQLite syncs the
-// database at the end of a checkpoint (DBSync), before it may restart the
-// WAL, and a WAL restart walfs did not see (synchronous=OFF) is finished from
-// the file (wal.Capture.Poll). In rollback-journal mode the capturer finds
-// the changed pages from the journal and the file at the commit
-// (wal.RollbackChanges), without the writes.
+// cost 1,000-row transactions more than half their speed, and a
+// rollback-journal commit paid one per page it wrote. In WAL mode the capture
+// then catches up when SQLite syncs the database at the end of a checkpoint
+// (DBSync), before it may restart the WAL, and a WAL restart walfs did not
+// see (synchronous=OFF) is finished from the file (wal.Capture.Poll). In
+// rollback-journal mode the capturer finds the changed pages from the
+// journal and the file at the commit (wal.RollbackChanges), without the
+// writes.
 type dbFile struct {
 	*fs.LoopbackFile
 	f   *os.File

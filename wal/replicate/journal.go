@@ -152,8 +152,8 @@ func (d *DB) journalPages(j *wal.Journal, jf, dbf *os.File, pageSize, size uint3
 	}
 	switch {
 	case ch.All:
-		// VACUUM or autovacuum cut off the end of the original free list
-		// unjournaled: every page below the new end was rewritten anyway.
+		// The rule cannot tell (VACUUM or autovacuum cut the end of the
+		// original free list off unjournaled): compare every page.
 		return differing(all())
 	case !d.sums.holds(1, ch.Page1):
 		// The file was not as the last captured commit left it when this
