@@ -31,10 +31,11 @@ import (
 // pager.c pager_cksum). A segment whose magic is missing was never synced:
 // SQLite writes no database page before syncing the journal records that
 // protect it, so such segments (and a super-journal name at the end) are not
-// part of the change. A record whose checksum does not match ends the journal,
-// as it ends SQLite's playback: what follows is left over from an older
-// transaction (PERSIST and TRUNCATE modes, EXCLUSIVE locking mode, and
-// synchronous=OFF journals whose record count says "to the end of the file").
+// part of the change. In a segment whose record count says "to the end of
+// the file" (synchronous=OFF, or zero) a record whose checksum does not match
+// ends the journal, as it ends SQLite's playback: what follows is left over
+// from an older transaction (PERSIST and TRUNCATE modes, EXCLUSIVE locking
+// mode). A counted segment is the transaction's own.
 
 // JournalHeaderSize is how many leading bytes of a journal SQLite zeroes to
 // commit in PERSIST mode.
@@ -95,10 +96,18 @@ func ReadJournal(r io.ReaderAt, size int64) (*Journal, error) {
 			n = fit
 		}
 		n = min(n, fit)
+		// Only a segment that runs to the end of the file can hold records
+		// of an older transaction: read whole records there to check them,
+		// elsewhere just the page numbers.
+		toEOF := nrec == 0xFFFFFFFF || nrec == 0
+		read := rec[:4]
+		if toEOF {
+			read = rec
+		}
 		stale := false
 		for i := int64(0); i < n; i++ {
 			at := start + i*recSize
-			if _, err := r.ReadAt(rec, at); err != nil {
+			if _, err := r.ReadAt(read, at); err != nil {
 				return nil, fmt.Errorf("read journal record at %d: %w", at, err)
 			}
 			p := binary.BigEndian.Uint32(rec)
@@ -106,7 +115,7 @@ func ReadJournal(r io.ReaderAt, size int64) (*Journal, error) {
 				n = i
 				break
 			}
-			if journalChecksum(nonce, rec[4:4+pageSize]) != binary.BigEndian.Uint32(rec[4+pageSize:]) {
+			if toEOF && journalChecksum(nonce, rec[4:4+pageSize]) != binary.BigEndian.Uint32(rec[4+pageSize:]) {
 				stale = true
 				break
 			}
@@ -117,7 +126,7 @@ func ReadJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		}
 		end := start + n*recSize
 		off = (end + sector - 1) / sector * sector // next segment: next sector boundary
-		if stale || nrec == 0xFFFFFFFF || nrec == 0 {
+		if stale || toEOF {
 			break
 		}
 	}
