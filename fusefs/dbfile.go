@@ -74,9 +74,8 @@ func stampOf(f *os.File) fileStamp {
 }
 
 // open picks the mode of a new handle on f, the file at path: the mode of
-// the handles already open, else passthrough exactly when allowed and the
-// file is a database (WAL or rollback journal; an empty file, not yet one,
-// is served by walfs).
+// the handles already open, else passthrough exactly when allowed and
+// kernelServes says so.
 //
 // A page-cached handle keeps the kernel's page cache (keepCache) while other
 // page-cached handles are open, since every write since went through it, or
@@ -93,7 +92,7 @@ func (m *ioMode) open(f *os.File, path string, allowed bool) (passthrough, keepC
 	case m.cached > 0:
 		passthrough, keepCache = false, true
 	default:
-		passthrough = allowed && isDatabase(path)
+		passthrough = allowed && kernelServes(path)
 		keepCache = !passthrough && m.left != (fileStamp{}) && m.left == stampOf(f)
 	}
 	if passthrough {
@@ -119,21 +118,25 @@ func (m *ioMode) release(passthrough bool, left fileStamp) {
 	}
 }
 
-// isDatabase reports whether the file at path starts with a SQLite header.
-// It reads through its own O_NOATIME descriptor: looking must not change the
-// file's atime.
-func isDatabase(path string) bool {
+// kernelServes reports whether the file at path is a database whose handles
+// the kernel may serve: in WAL mode, or in a rollback-journal mode with an
+// empty free list. With a free list, each commit that changes a trunk page
+// makes the capturer re-read that trunk's leaves (wal.RollbackChanges,
+// Unsure), which costs more than serving the page writes; an empty file, not
+// yet a database, is served by walfs too. It reads through its own
+// O_NOATIME descriptor: looking must not change the file's atime.
+func kernelServes(path string) bool {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOATIME|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return false
 	}
 	defer syscall.Close(fd)
-	var b [20]byte
+	var b [wal.DBHeaderSize]byte
 	if n, _ := syscall.Pread(fd, b[:], 0); n < len(b) {
 		return false
 	}
-	_, ok := wal.ParseDBHeader(b[:])
-	return ok
+	h, ok := wal.ParseDBHeader(b[:])
+	return ok && (h.WALMode || h.FreePages == 0)
 }
 
 func (fsys *fileSystem) openDB(n *node, rel, path string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {

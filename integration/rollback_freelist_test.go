@@ -1,52 +1,65 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// freeListScript is one step of a rollback-journal workload that reuses
-// free-list pages heavily: SQLite does not journal a free-list leaf it
-// reuses, and a leaf reused and freed again inside one transaction (a
-// savepoint open, or the cache spilled) reaches the file while staying on
-// the free list. argv: path step journal (delete, truncate, persist or
+// freeListApp is an app with one long-lived connection to a rollback-journal
+// database that reuses free-list pages heavily: SQLite does not journal a
+// free-list leaf it reuses, and a leaf reused and freed again inside one
+// transaction (a savepoint open, or the cache spilled) reaches the file
+// while staying on the free list. The connection opens the database while
+// its free list is empty, so on the passthrough path the kernel serves it
+// throughout. After each step it prints the free-list size and waits for a
+// line on stdin. argv: path steps journal (delete, truncate, persist or
 // exclusive: delete with locking_mode=exclusive).
-const freeListScript = `
+const freeListApp = `
 import sqlite3, sys, random
-path, step, journal = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-rnd = random.Random(step)
+path, steps, journal = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+mode = "delete" if journal == "exclusive" else journal
+c = sqlite3.connect(path, isolation_level=None)
+c.execute("pragma page_size=1024")
+c.execute("pragma journal_mode=%s" % mode)
+c.execute("create table t(id integer primary key, k integer, v blob)")
+c.execute("create index t_k on t(k)")
+c.close()
 c = sqlite3.connect(path, isolation_level=None)
 if journal == "exclusive":
     c.execute("pragma locking_mode=exclusive")
-c.execute("pragma journal_mode=%s" % ("delete" if journal == "exclusive" else journal))
-c.execute("pragma cache_size=%d" % rnd.choice([8, 2000]))
-if step == 0:
-    c.execute("pragma page_size=1024")
-    c.execute("create table t(id integer primary key, k integer, v blob)")
-    c.execute("create index t_k on t(k)")
-    c.execute("begin")
-    for i in range(3000):
-        c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(100, 1500)))
-    c.execute("commit")
-    c.execute("delete from t where id % 3 != 0")  # a long free list
-else:
-    c.execute("begin")
-    for i in range(rnd.randint(1, 200)):  # reuse free leaves
-        c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(10, 2500)))
-    c.execute("savepoint a")  # reuse, then free again with a savepoint open
-    for i in range(rnd.randint(1, 100)):
-        c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(500, 3000)))
-    c.execute("delete from t where id > (select max(id) from t) - ?", (rnd.randint(1, 120),))
-    c.execute("release a")
-    c.execute("delete from t where k %% %d = %d" % (rnd.randint(5, 20), rnd.randint(0, 4)))
-    c.execute("commit")
-    if rnd.random() < 0.3:
-        c.execute("update t set v = randomblob(length(v) / 2 + 1) where k % 7 = 0")  # autocommit
-print(c.execute("pragma freelist_count").fetchone()[0])
+c.execute("pragma journal_mode=%s" % mode)
+for step in range(steps):
+    rnd = random.Random(step)
+    c.execute("pragma cache_size=%d" % rnd.choice([8, 2000]))
+    if step == 0:
+        c.execute("begin")
+        for i in range(3000):
+            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(100, 1500)))
+        c.execute("commit")
+        c.execute("delete from t where id % 3 != 0")  # a long free list
+    else:
+        c.execute("begin")
+        for i in range(rnd.randint(1, 200)):  # reuse free leaves
+            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(10, 2500)))
+        c.execute("savepoint a")  # reuse, then free again with a savepoint open
+        for i in range(rnd.randint(1, 100)):
+            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(500, 3000)))
+        c.execute("delete from t where id > (select max(id) from t) - ?", (rnd.randint(1, 120),))
+        c.execute("release a")
+        c.execute("delete from t where k %% %d = %d" % (rnd.randint(5, 20), rnd.randint(0, 4)))
+        c.execute("commit")
+        for i in range(rnd.randint(0, 20)):  # one-row commits
+            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(10, 2500)))
+            c.execute("delete from t where id = (select min(id) from t)")
+    print(c.execute("pragma freelist_count").fetchone()[0], flush=True)
+    sys.stdin.readline()
 c.close()
 `
 
@@ -69,8 +82,26 @@ func TestRollbackFreeListReuse(t *testing.T) {
 			dataDir, replicaDir := filepath.Join(dir, "data"), filepath.Join(dir, "replica")
 			m := startMount(t, dataDir, "file://"+replicaDir, "--sync-interval", "50ms", "--capture", tc.capture)
 			db := filepath.Join(m.Mnt, "free.db")
+			app := exec.Command("python3", "-c", freeListApp, db, fmt.Sprint(steps), tc.journal)
+			stdin, err := app.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stdout, err := app.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			app.Stderr = os.Stderr
+			if err := app.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { stdin.Close(); app.Wait() }()
+			out := bufio.NewReader(stdout)
 			for step := 0; step < steps; step++ {
-				free := strings.TrimSpace(py(t, freeListScript, db, fmt.Sprint(step), tc.journal))
+				free, err := out.ReadString('\n')
+				if err != nil {
+					t.Fatalf("step %d: app: %v", step, err)
+				}
 				m.Sync()
 				restored := restoreTo(t, "file://"+replicaDir+"/free.db")
 				live, err := os.ReadFile(filepath.Join(dataDir, "free.db"))
@@ -82,9 +113,15 @@ func TestRollbackFreeListReuse(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(live, got) {
-					t.Fatalf("step %d (%s free pages): restored database differs from the live one: %s", step, free, pageDiff(live, got, 1024))
+					t.Fatalf("step %d (%s free pages): restored database differs from the live one: %s", step, strings.TrimSpace(free), pageDiff(live, got, 1024))
 				}
-				t.Logf("step %d ok: %s free pages", step, free)
+				t.Logf("step %d ok: %s free pages", step, strings.TrimSpace(free))
+				if _, err := io.WriteString(stdin, "next\n"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := app.Wait(); err != nil {
+				t.Fatalf("app: %v", err)
 			}
 			requireLines(t, walfsLines(t, 0, "verify", m.Mnt), map[string]string{db: "equal at TXID"})
 			log := m.log.String()

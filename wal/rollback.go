@@ -39,8 +39,10 @@ import (
 // at the free, which stops SQLite from dropping the dirty page
 // (sqlite3PagerDontWrite). Such a leaf was taken off a trunk page, so that
 // trunk is journaled. The leaves of journaled original trunks that are
-// still free are returned as Unsure: changed only if their bytes differ
-// from what they were, which the caller checks against its copy.
+// trunks now are rewritten; those still leaves are returned as Unsure:
+// changed only if their bytes differ from what they were, which the caller
+// checks against its copy. (A free leaf's bytes mean nothing to SQLite, a
+// trunk's do.)
 //
 // The original free list is read from the original page 1 and trunk pages:
 // the journal's copy when the transaction changed them, else the database
@@ -128,13 +130,21 @@ func RollbackChanges(j *Journal, journal, db io.ReaderAt, pageSize, size uint32)
 				add(p)
 			}
 		}
+		isTrunk := make(map[uint32]bool, len(after.trunks))
+		for _, t := range after.trunks {
+			isTrunk[t] = true
+		}
 		unsure := make(map[uint32]bool)
 		for _, t := range before.trunks {
 			if _, journaled := j.orig[t]; !journaled {
 				continue // unchanged: none of its leaves left it
 			}
 			for _, p := range before.leaves[t] {
-				if after.pages[p] && p <= size && !changed[p] {
+				switch {
+				case !after.pages[p] || p > size || changed[p]:
+				case isTrunk[p]:
+					add(p) // a leaf that became a trunk: rewritten
+				default:
 					unsure[p] = true
 				}
 			}

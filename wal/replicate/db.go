@@ -37,6 +37,7 @@ type DB struct {
 	stamp           fileStamp // db file state when its WAL went away
 	dirty           dirtySet  // written since the last rollback-journal commit
 	warnedNoJournal bool
+	kernelWrites    bool // a handle the kernel serves was opened since the last rollback-journal commit
 	spool           spool
 	upMu            sync.Mutex // one upload at a time per database
 	segMu           sync.Mutex // guards the segment fields; never held while waiting on upMu

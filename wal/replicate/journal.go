@@ -30,7 +30,7 @@ func (r *Replicator) JournalEnd(db string) error {
 
 // journalCommit spools the transaction the live journal describes, if any.
 // Caller holds d.mu.
-func (d *DB) journalCommit() error {
+func (d *DB) journalCommit() (err error) {
 	jf, err := os.Open(d.path + "-journal")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -62,9 +62,14 @@ func (d *DB) journalCommit() error {
 	if size == 0 {
 		return nil
 	}
-	// In passthrough mode the kernel serves database handles, so their
-	// writes are not seen; the journal and the file tell the changed pages.
-	fromJournal := d.r.opts.Capture == CapturePassthrough
+	// Writes through handles the kernel serves are not seen: the journal
+	// and the file tell the changed pages then.
+	fromJournal := d.kernelWrites || d.r.untracked(d.rel)
+	defer func() {
+		if err == nil { // else SQLite rolls back, still unseen
+			d.kernelWrites = d.r.untracked(d.rel)
+		}
+	}()
 	if d.sums == nil || d.needSnap || d.sums.pageSize != pageSize {
 		if d.sums == nil {
 			d.log.Info("first sight of database (rollback journal): writing snapshot")

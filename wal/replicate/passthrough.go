@@ -99,9 +99,22 @@ func (r *Replicator) DBPassthrough(path string, open bool) {
 		delete(r.direct, path)
 	}
 	r.mu.Unlock()
+	if d := r.lookup(path); open && d != nil {
+		d.mu.Lock()
+		d.kernelWrites = true
+		d.mu.Unlock()
+	}
 	if first {
 		r.log.Info("database file served by the kernel: checkpoints wait for capture at its fsync, rollback-journal commits are read from the journal", "db", path)
 	}
+}
+
+// untracked reports whether a handle the kernel serves alone (so that its
+// writes are not seen) is open on the database at path.
+func (r *Replicator) untracked(path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.direct[path] > 0
 }
 
 // catchUp reads what SQLite appended to the WAL since the last poll (only if
