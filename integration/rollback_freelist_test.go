@@ -14,9 +14,9 @@ import (
 
 // freeListApp is an app with one long-lived connection to a rollback-journal
 // database that reuses free-list pages heavily: SQLite does not journal a
-// free-list leaf it reuses, and a leaf reused and freed again inside one
-// transaction (a savepoint open, or the cache spilled) reaches the file
-// while staying on the free list. The connection opens the database while
+// free-list leaf it reuses, and a leaf reused after a savepoint and given
+// back by ROLLBACK TO reaches the file with its new content while staying
+// on the free list. The connection opens the database while
 // its free list is empty, so on the passthrough path the kernel serves it
 // throughout. After each step it prints the free-list size and waits for a
 // line on stdin. argv: path steps journal (delete, truncate, persist or
@@ -45,19 +45,27 @@ for step in range(steps):
         c.execute("commit")
         c.execute("delete from t where id % 3 != 0")  # a long free list
     else:
-        c.execute("begin")
-        for i in range(rnd.randint(1, 200)):  # reuse free leaves
-            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(10, 2500)))
-        c.execute("savepoint a")  # reuse, then free again with a savepoint open
-        for i in range(rnd.randint(1, 100)):
-            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(500, 3000)))
-        c.execute("delete from t where id > (select max(id) from t) - ?", (rnd.randint(1, 120),))
-        c.execute("release a")
-        c.execute("delete from t where k %% %d = %d" % (rnd.randint(5, 20), rnd.randint(0, 4)))
-        c.execute("commit")
         for i in range(rnd.randint(0, 20)):  # one-row commits
             c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(10, 2500)))
             c.execute("delete from t where id = (select min(id) from t)")
+        c.execute("begin")
+        for i in range(rnd.randint(1, 200)):  # reuse free leaves
+            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(10, 2500)))
+        c.execute("savepoint b")
+        for i in range(rnd.randint(1, 100)):
+            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(500, 3000)))
+        c.execute("delete from t where id > (select max(id) from t) - ?", (rnd.randint(1, 120),))
+        c.execute("release b")
+        c.execute("delete from t where k %% %d = %d" % (rnd.randint(5, 20), rnd.randint(0, 4)))
+        c.execute("commit")
+        c.execute("begin")
+        c.execute("savepoint a")  # reuse free leaves, then give them back by ROLLBACK TO
+        for i in range(rnd.randint(1, 50)):
+            c.execute("insert into t(k, v) values (?, randomblob(?))", (rnd.randint(0, 999), rnd.randint(10, 1000)))
+        c.execute("delete from t where k % 5 = 0")
+        c.execute("rollback to a")
+        c.execute("release a")
+        c.execute("commit")
     print(c.execute("pragma freelist_count").fetchone()[0], flush=True)
     sys.stdin.readline()
 c.close()

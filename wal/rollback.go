@@ -32,13 +32,17 @@ import (
 //     in-header size with PAGER_GET_NOCONTENT);
 //  3. every page on the original free list that is not on the new one.
 //
-// One more case needs the page's content: a leaf reused and then freed
-// again in the same transaction is on both lists, yet its new content
-// reaches the file when the cache spills before the free, or when a
-// savepoint (a statement transaction inside BEGIN, or SAVEPOINT) is open
-// at the free, which stops SQLite from dropping the dirty page
-// (sqlite3PagerDontWrite). Such a leaf was taken off a trunk page, so that
-// trunk is journaled. The leaves of journaled original trunks that are
+// One more case needs the page's content: a leaf reused after a savepoint
+// began (SAVEPOINT, or the statement transaction of a statement inside
+// BEGIN) and given back by ROLLBACK TO that savepoint (or by the statement's
+// failure) is on both lists, yet its new content reaches the file at the
+// commit: the savepoint restores the trunk from the statement journal, but
+// never saved the leaf (pager.c getPageNormal marks a PAGER_GET_NOCONTENT
+// page as saved), so the leaf stays dirty. A leaf freed again while a
+// savepoint is open, or after the cache spilled it, can reach the file the
+// same way (sqlite3PagerDontWrite drops only clean-able pages with no
+// savepoint open). Such a leaf was taken off a trunk page, so that trunk is
+// journaled. The leaves of journaled original trunks that are
 // trunks now are rewritten; those still leaves are returned as Unsure:
 // changed only if their bytes differ from what they were, which the caller
 // checks against its copy. (A free leaf's bytes mean nothing to SQLite, a
