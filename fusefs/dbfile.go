@@ -21,12 +21,16 @@ import (
 // kernel keeps the page cache across writes and opens (ioMode.open says when
 // it must not).
 //
-// In passthrough mode a handle opened on a database that is already in WAL
-// mode goes to the kernel too (ioMode): one FUSE round trip per checkpointed
-// page cost 1,000-row transactions more than half their speed. The capture
+// In passthrough mode a handle opened on a file that is already a database
+// goes to the kernel too (ioMode): one FUSE round trip per checkpointed page
+// cost 1,000-row transactions more than half their speed, and a
+// rollback-journal commit paid one per page it wrote. In WAL mode the capture
 // then catches up when SQLite syncs the database at the end of a checkpoint
 // (DBSync), before it may restart the WAL, and a WAL restart walfs did not
-// see (synchronous=OFF) is finished from the file (wal.Capture.Poll).
+// see (synchronous=OFF) is finished from the file (wal.Capture.Poll). In
+// rollback-journal mode the capturer finds the changed pages from the
+// journal and the file at the commit (wal.RollbackChanges), without the
+// writes.
 type dbFile struct {
 	*fs.LoopbackFile
 	f   *os.File
@@ -70,8 +74,8 @@ func stampOf(f *os.File) fileStamp {
 }
 
 // open picks the mode of a new handle on f, the file at path: the mode of
-// the handles already open, else passthrough exactly when allowed and the
-// file is a database in WAL mode.
+// the handles already open, else passthrough exactly when allowed and
+// kernelServes says so.
 //
 // A page-cached handle keeps the kernel's page cache (keepCache) while other
 // page-cached handles are open, since every write since went through it, or
@@ -88,7 +92,7 @@ func (m *ioMode) open(f *os.File, path string, allowed bool) (passthrough, keepC
 	case m.cached > 0:
 		passthrough, keepCache = false, true
 	default:
-		passthrough = allowed && isWALDatabase(path)
+		passthrough = allowed && kernelServes(path)
 		keepCache = !passthrough && m.left != (fileStamp{}) && m.left == stampOf(f)
 	}
 	if passthrough {
@@ -114,21 +118,25 @@ func (m *ioMode) release(passthrough bool, left fileStamp) {
 	}
 }
 
-// isWALDatabase reports whether the file at path starts with a SQLite header
-// whose read and write versions say WAL mode (both 2). It reads through its
-// own O_NOATIME descriptor: looking must not change the file's atime.
-func isWALDatabase(path string) bool {
+// kernelServes reports whether the file at path is a database whose handles
+// the kernel may serve: in WAL mode, or in a rollback-journal mode with an
+// empty free list. With a free list, each commit that changes a trunk page
+// makes the capturer re-read that trunk's leaves (wal.RollbackChanges,
+// Unsure), which costs more than serving the page writes; an empty file, not
+// yet a database, is served by walfs too. It reads through its own
+// O_NOATIME descriptor: looking must not change the file's atime.
+func kernelServes(path string) bool {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOATIME|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return false
 	}
 	defer syscall.Close(fd)
-	var b [20]byte
+	var b [wal.DBHeaderSize]byte
 	if n, err := syscall.Pread(fd, b[:], 0); err != nil || n < len(b) {
 		return false
 	}
 	h, ok := wal.ParseDBHeader(b[:])
-	return ok && h.WALMode
+	return ok && (h.WALMode || h.FreePages == 0)
 }
 
 func (fsys *fileSystem) openDB(n *node, rel, path string, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {

@@ -23,9 +23,9 @@ type Options struct {
 	DataDir    string // backing directory (absolute)
 	MountPoint string // where the loopback appears (absolute)
 	Capturer   Capturer
-	// Passthrough lets the kernel write -wal files directly (the capturer
-	// reads them back); other files are then served through walfs so that
-	// writes to database files can be held until capture caught up.
+	// Passthrough lets the kernel read and write -wal files and database
+	// files directly (the capturer reads them back: dbFile); journals and
+	// files that are not yet databases are still served through walfs.
 	Passthrough bool
 	// AllowOther lets users other than the one running walfs enter the
 	// mount. Either way the kernel checks every permission against the

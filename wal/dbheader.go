@@ -20,7 +20,8 @@ type DBHeader struct {
 	// PageCount is the in-header database size, 0 when SQLite would not
 	// trust it (not marked valid by a matching version-valid-for number).
 	PageCount uint32
-	WALMode   bool // read and write versions are 2: the database is in WAL mode
+	WALMode   bool   // read and write versions are 2: the database is in WAL mode
+	FreePages uint32 // pages on the free list (0 when b is shorter than DBHeaderSize)
 }
 
 // IsDBHeader reports whether b starts with the SQLite database magic.
@@ -47,6 +48,9 @@ func ParseDBHeader(b []byte) (h DBHeader, ok bool) {
 	// matches version-valid-for (92) (btree.c lockBtree).
 	if len(b) >= DBHeaderSize && binary.BigEndian.Uint32(b[92:96]) == binary.BigEndian.Uint32(b[24:28]) {
 		h.PageCount = binary.BigEndian.Uint32(b[28:32])
+	}
+	if len(b) >= DBHeaderSize {
+		h.FreePages = binary.BigEndian.Uint32(b[36:40])
 	}
 	return h, true
 }

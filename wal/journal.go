@@ -26,10 +26,16 @@ import (
 //	20 4 sector size
 //	24 4 page size
 //
-// followed by records of a 4-byte page number, the page and a 4-byte checksum.
-// A segment whose magic is missing was never synced: SQLite writes no database
-// page before syncing the journal records that protect it, so such segments
-// (and a super-journal name at the end) are not part of the change.
+// followed by records of a 4-byte page number, the page and a 4-byte checksum
+// (the header's nonce plus every 200th byte of the page, from the end:
+// pager.c pager_cksum). A segment whose magic is missing was never synced:
+// SQLite writes no database page before syncing the journal records that
+// protect it, so such segments (and a super-journal name at the end) are not
+// part of the change. In a segment whose record count says "to the end of
+// the file" (synchronous=OFF, or zero) a record whose checksum does not match
+// ends the journal, as it ends SQLite's playback: what follows is left over
+// from an older transaction (PERSIST and TRUNCATE modes, EXCLUSIVE locking
+// mode). A counted segment is the transaction's own.
 
 // JournalHeaderSize is how many leading bytes of a journal SQLite zeroes to
 // commit in PERSIST mode.
@@ -42,6 +48,10 @@ type Journal struct {
 	PageSize uint32   // page size from the first header
 	OrigSize uint32   // database size in pages before the transaction
 	Pages    []uint32 // journaled pages, sorted, each once
+
+	// orig is where the first record of each page keeps the page's
+	// content before the transaction (the offset of the page data).
+	orig map[uint32]int64
 }
 
 // ErrBadJournal reports a journal header that cannot be SQLite's.
@@ -51,9 +61,8 @@ var ErrBadJournal = errors.New("malformed rollback journal")
 // when the journal holds no live transaction: empty, or its header zeroed.
 func ReadJournal(r io.ReaderAt, size int64) (*Journal, error) {
 	var j *Journal
-	seen := make(map[uint32]bool)
 	var hdr [JournalHeaderSize]byte
-	var pgno [4]byte
+	var rec []byte // one record: page number, page, checksum
 	for off := int64(0); off+JournalHeaderSize <= size; {
 		if _, err := r.ReadAt(hdr[:], off); err != nil {
 			return nil, fmt.Errorf("read journal header at %d: %w", off, err)
@@ -70,8 +79,10 @@ func ReadJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		if !ValidPageSize(pageSize) {
 			return nil, fmt.Errorf("%w: page size %d at offset %d", ErrBadJournal, pageSize, off)
 		}
+		nonce := binary.BigEndian.Uint32(hdr[12:])
 		if j == nil {
-			j = &Journal{PageSize: pageSize, OrigSize: binary.BigEndian.Uint32(hdr[16:])}
+			j = &Journal{PageSize: pageSize, OrigSize: binary.BigEndian.Uint32(hdr[16:]), orig: make(map[uint32]int64)}
+			rec = make([]byte, pageSize+8)
 		} else if pageSize != j.PageSize {
 			return nil, fmt.Errorf("%w: page size changes from %d to %d at offset %d", ErrBadJournal, j.PageSize, pageSize, off)
 		}
@@ -85,23 +96,37 @@ func ReadJournal(r io.ReaderAt, size int64) (*Journal, error) {
 			n = fit
 		}
 		n = min(n, fit)
+		// Only a segment that runs to the end of the file can hold records
+		// of an older transaction: read whole records there to check them,
+		// elsewhere just the page numbers.
+		toEOF := nrec == 0xFFFFFFFF || nrec == 0
+		read := rec[:4]
+		if toEOF {
+			read = rec
+		}
+		stale := false
 		for i := int64(0); i < n; i++ {
-			if _, err := r.ReadAt(pgno[:], start+i*recSize); err != nil {
-				return nil, fmt.Errorf("read journal record at %d: %w", start+i*recSize, err)
+			at := start + i*recSize
+			if _, err := r.ReadAt(read, at); err != nil {
+				return nil, fmt.Errorf("read journal record at %d: %w", at, err)
 			}
-			p := binary.BigEndian.Uint32(pgno[:])
+			p := binary.BigEndian.Uint32(rec)
 			if p == 0 { // past the records SQLite wrote
 				n = i
 				break
 			}
-			if !seen[p] {
-				seen[p] = true
+			if toEOF && journalChecksum(nonce, rec[4:4+pageSize]) != binary.BigEndian.Uint32(rec[4+pageSize:]) {
+				stale = true
+				break
+			}
+			if _, ok := j.orig[p]; !ok {
+				j.orig[p] = at + 4
 				j.Pages = append(j.Pages, p)
 			}
 		}
 		end := start + n*recSize
 		off = (end + sector - 1) / sector * sector // next segment: next sector boundary
-		if nrec == 0xFFFFFFFF || nrec == 0 {
+		if stale || toEOF {
 			break
 		}
 	}
@@ -109,6 +134,15 @@ func ReadJournal(r io.ReaderAt, size int64) (*Journal, error) {
 		slices.Sort(j.Pages)
 	}
 	return j, nil
+}
+
+// journalChecksum is SQLite's checksum of a journal record's page.
+func journalChecksum(nonce uint32, page []byte) uint32 {
+	sum := nonce
+	for i := len(page) - 200; i > 0; i -= 200 {
+		sum += uint32(page[i])
+	}
+	return sum
 }
 
 // IsJournalMagic reports whether b starts with a journal header's magic.

@@ -49,7 +49,7 @@ type DB struct {
 	stamp           fileStamp // db file state when its WAL went away
 	dirty           dirtySet  // written since the last rollback-journal commit
 	warnedNoJournal bool
-	warnedUntracked bool // journalCommit: a passthrough handle hides writes
+	kernelWrites    bool // a handle the kernel serves was opened since the last rollback-journal commit
 }
 
 // dbEnv is what a DB is given at construction besides its spool writer and

@@ -35,7 +35,7 @@ func (d *DB) journalEnd() error {
 
 // journalCommit spools the transaction the live journal describes, if any.
 // Caller holds d.mu.
-func (d *DB) journalCommit() error {
+func (d *DB) journalCommit() (err error) {
 	jf, err := os.Open(d.path + "-journal")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -67,16 +67,17 @@ func (d *DB) journalCommit() error {
 	if size == 0 {
 		return nil
 	}
-	untracked := d.env.untracked(d.rel)
-	if d.sums == nil || d.needSnap || d.sums.pageSize != pageSize || untracked {
-		switch {
-		case d.sums == nil:
+	// Writes through handles the kernel serves are not seen: the journal
+	// and the file tell the changed pages then.
+	fromJournal := d.kernelWrites || d.env.untracked(d.rel)
+	defer func() {
+		if err == nil { // else SQLite rolls back, still unseen
+			d.kernelWrites = d.env.untracked(d.rel)
+		}
+	}()
+	if d.sums == nil || d.needSnap || d.sums.pageSize != pageSize {
+		if d.sums == nil {
 			d.log.Info("first sight of database (rollback journal): writing snapshot")
-		case untracked && !d.warnedUntracked:
-			// Opened in WAL mode (so passed through to the kernel), then
-			// switched to a rollback journal: its writes are not seen.
-			d.warnedUntracked = true
-			d.log.Warn("database left WAL mode while a connection that opened it in WAL mode is still open: every commit writes a snapshot until that connection closes")
 		}
 		d.needSnap = true
 		if err := d.snapshot(nil, nil, nil, true); err != nil {
@@ -85,20 +86,28 @@ func (d *DB) journalCommit() error {
 		d.dirty.reset()
 		return nil
 	}
-	// The pages written since the last commit, plus, to be safe, those the
-	// journal names and those past the original end.
-	pages := d.dirty.pages(pageSize, size)
-	pages = append(pages, j.Pages...)
-	for p := j.OrigSize + 1; p <= size; p++ {
-		pages = append(pages, p)
-	}
-	slices.Sort(pages)
-	pages = slices.Compact(pages)
 	dbf, err := os.Open(d.path)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer dbf.Close() // read only
+	var pages []uint32
+	if fromJournal {
+		pages, err = d.journalPages(j, jf, dbf, pageSize, size)
+		if err != nil {
+			return err
+		}
+	} else {
+		// The pages written since the last commit, plus, to be safe, those
+		// the journal names and those past the original end.
+		pages = d.dirty.pages(pageSize, size)
+		pages = append(pages, j.Pages...)
+		for p := j.OrigSize + 1; p <= size; p++ {
+			pages = append(pages, p)
+		}
+		slices.Sort(pages)
+		pages = slices.Compact(pages)
+	}
 	if same, err := d.unchanged(size, pages, dbf); err != nil || same {
 		// A rollback (ROLLBACK, or a hot journal played back) put back
 		// what the replica already holds: nothing to spool. This also lets
@@ -118,6 +127,63 @@ func (d *DB) journalCommit() error {
 	}
 	d.dirty.reset()
 	return d.syncSpool() // no fsync of another file stands for this commit
+}
+
+// journalPages returns the pages the committed transaction j describes
+// changed, read from the journal and the database file (wal.RollbackChanges)
+// and checked against what the replica holds where the rule is unsure.
+// Caller holds d.mu.
+func (d *DB) journalPages(j *wal.Journal, jf, dbf *os.File, pageSize, size uint32) ([]uint32, error) {
+	ch, err := wal.RollbackChanges(j, jf, dbf, pageSize, size)
+	if err != nil {
+		return nil, fmt.Errorf("read rollback transaction: %w", err)
+	}
+	buf := getPage(pageSize)
+	defer putPage(buf)
+	// differing returns those of pages whose content is not the replica's.
+	differing := func(pages []uint32) ([]uint32, error) {
+		var out []uint32
+		for _, p := range pages {
+			if err := readPage(buf, p, nil, nil, dbf); err != nil {
+				return nil, err
+			}
+			if !d.sums.holds(p, buf) {
+				out = append(out, p)
+			}
+		}
+		return out, nil
+	}
+	all := func() []uint32 {
+		pages := make([]uint32, size)
+		for i := range pages {
+			pages[i] = uint32(i) + 1
+		}
+		return pages
+	}
+	switch {
+	case ch.All:
+		// The rule cannot tell (VACUUM or autovacuum cut the end of the
+		// original free list off unjournaled): compare every page.
+		return differing(all())
+	case !d.sums.holds(1, ch.Page1):
+		// The file was not as the last captured commit left it when this
+		// transaction began: commits in journal_mode=MEMORY or OFF, which
+		// write no journal. They ship now, with this commit.
+		if !d.warnedNoJournal {
+			d.warnedNoJournal = true
+			d.log.Warn("database written without a journal file (journal_mode=MEMORY or OFF?): walfs cannot see its commits; they reach the replica with its next commit in WAL, DELETE, TRUNCATE or PERSIST mode")
+		}
+		return differing(all())
+	}
+	// A free-list leaf reused and freed again in the transaction changed
+	// only if its bytes differ from the replica's.
+	reused, err := differing(ch.Unsure)
+	if err != nil {
+		return nil, err
+	}
+	pages := append(ch.Pages, reused...)
+	slices.Sort(pages)
+	return pages, nil
 }
 
 // noteWrite records a write to the database file of a rollback-journal
@@ -172,4 +238,13 @@ func (d *DB) unchanged(size uint32, pages []uint32, dbf *os.File) (bool, error) 
 		}
 	}
 	return true, nil
+}
+
+// kernelOpened records that a handle the kernel serves was opened on the
+// database: its writes are not seen, so the next rollback-journal commit
+// takes its pages from the journal and the file (wal.RollbackChanges).
+func (d *DB) kernelOpened() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.kernelWrites = true
 }

@@ -109,8 +109,11 @@ func (r *Replicator) DBPassthrough(path string, open bool) {
 		delete(r.direct, path)
 	}
 	r.mu.Unlock()
+	if d := r.lookup(path); open && d != nil {
+		d.kernelOpened()
+	}
 	if first {
-		r.log.Info("database file served by the kernel (it was in WAL mode when opened): checkpoints wait for capture at its fsync", "db", path)
+		r.log.Info("database file served by the kernel: checkpoints wait for capture at its fsync, rollback-journal commits are read from the journal", "db", path)
 	}
 }
 
