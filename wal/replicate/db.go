@@ -3,7 +3,6 @@ package replicate
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -369,19 +368,10 @@ func (d *DB) shape(txn *wal.Txn, idx *wal.Index) (pageSize, size uint32, err err
 	if err != nil {
 		return 0, 0, fmt.Errorf("database %s: %w", d.rel, err)
 	}
-	if n == len(hdr) {
-		pageSize = uint32(binary.BigEndian.Uint16(hdr[16:18]))
-		if pageSize == 1 {
-			pageSize = 65536
-		}
-		if pageSize > 0 {
-			size = uint32(fileSize / int64(pageSize))
-		}
-		// Trust the header's page count when it is marked valid.
-		if binary.BigEndian.Uint32(hdr[92:96]) == binary.BigEndian.Uint32(hdr[24:28]) {
-			if c := binary.BigEndian.Uint32(hdr[28:32]); c > 0 {
-				size = c
-			}
+	if h, ok := wal.ParseDBHeader(hdr[:n]); ok && n == len(hdr) {
+		pageSize, size = h.PageSize, uint32(fileSize/int64(h.PageSize))
+		if h.PageCount > 0 { // the in-header size, when SQLite would trust it
+			size = h.PageCount
 		}
 	}
 	if idx != nil && idx.PageSize != 0 {
