@@ -20,21 +20,20 @@ import (
 // Close (sync) come without DB.mu. mu is held across the segment's own
 // writes and fsync, never while taking another lock.
 //
-// raw is outside mu: the payload of the transaction being built, reused
-// between commits, touched only by the one appender (appendTxn, called
-// under DB.mu).
+// The buffers a transaction is built and batched in come from bufPool and
+// go back once written: a database keeps none while it is quiet (with
+// 10,000 databases written once, the kept buffers were 40 KB of each
+// one's memory).
 type spoolWriter struct {
 	spool        // the directory; fixed
 	rel   string // the database, for errors
-
-	raw []byte
 
 	mu        sync.Mutex
 	seg       *os.File // open segment, nil until the next record
 	segSize   int64
 	segDirty  bool   // appended since the last fsync
 	segLast   uint64 // last TXID appended to any segment
-	recBuf    []byte // records not yet written to seg (batching), or the one being written
+	recBuf    []byte // records not yet written to seg (batching), or the one being written; nil when none
 	batching  bool   // records collect in recBuf until endBatch (during a poll)
 	batchLast uint64 // highest TXID spooled since beginBatch
 }
@@ -56,8 +55,8 @@ type recordRef struct {
 // is in the segment file; while batching it waits in memory for endBatch.
 // On failure the segment is cut back, so it never holds a torn record.
 func (w *spoolWriter) appendTxn(txid uint64, build func(buf []byte) ([]byte, error)) (ref recordRef, written bool, err error) {
-	payload, err := build(w.raw[:0])
-	w.raw = payload[:0] // keep the grown buffer for the next commit
+	payload, err := build(getBuf())
+	defer putBuf(payload) // appendRecord copies it
 	if err != nil {
 		return recordRef{}, false, err
 	}
@@ -70,6 +69,9 @@ func (w *spoolWriter) appendTxn(txid uint64, build func(buf []byte) ([]byte, err
 	}
 	ref = recordRef{path: w.seg.Name(), off: w.segSize + int64(len(w.recBuf))}
 	before := len(w.recBuf)
+	if w.recBuf == nil {
+		w.recBuf = getBuf()
+	}
 	w.recBuf = appendRecord(w.recBuf, txid, payload)
 	if w.batching {
 		w.segLast, w.batchLast = txid, txid
@@ -151,7 +153,8 @@ func (w *spoolWriter) flushRecords() error {
 	}
 	w.segSize += int64(n)
 	w.segDirty = true
-	w.recBuf = w.recBuf[:0]
+	putBuf(w.recBuf)
+	w.recBuf = nil
 	return nil
 }
 
@@ -269,7 +272,32 @@ func (w *spoolWriter) drop() {
 		w.seg.Close()
 		w.seg, w.segDirty = nil, false
 	}
-	w.recBuf = w.recBuf[:0]
+	putBuf(w.recBuf)
+	w.recBuf = nil
+}
+
+// bufPool holds the buffers of spoolWriters between commits (*[]byte).
+var bufPool sync.Pool
+
+// maxPooledBuf bounds the buffers kept in bufPool: a huge transaction's
+// buffer is left to the garbage collector.
+const maxPooledBuf = 8 << 20
+
+// getBuf returns an empty buffer, reused when one is free.
+func getBuf() []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+// putBuf gives b back for reuse; the caller no longer touches it.
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledBuf {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
 }
 
 // resumed records the last TXID of the closed segments a previous run
