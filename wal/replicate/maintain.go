@@ -88,9 +88,17 @@ type maintenance struct {
 func (r *Replicator) initMaintenance() {
 	o := r.opts.Maintenance.withDefaults()
 	cache := &writeCache{dir: filepath.Join(r.stateDir, "cache")}
-	if err := cache.reset(); err != nil {
+	if remove, err := cache.reset(); err != nil {
 		r.log.Warn("cannot empty the compaction cache; compaction will download its inputs", "err", err)
 		cache.dir = ""
+	} else {
+		r.wg.Add(1)
+		go func() { // the old copies may be many: behind the mount
+			defer r.wg.Done()
+			if err := remove(); err != nil {
+				r.log.Warn("cannot remove the compaction cache of an earlier run; it holds disk space until removed", "err", err)
+			}
+		}()
 	}
 	if o.Disabled {
 		cache.dir = "" // nothing would ever compact the copies away

@@ -494,11 +494,24 @@ func (r *Replicator) get(rel string) (*DB, error) {
 	return r.open(ctx, rel, false)
 }
 
-// lookup returns the DB for rel if it is tracked.
+// lookup returns the DB for rel if it is tracked. A database Start found
+// and has not resumed yet is tracked: lookup resumes it first (or waits
+// for the resume under way), so a write to it is seen by a resumed DB.
 func (r *Replicator) lookup(rel string) *DB {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.dbs[rel]
+	d, op := r.dbs[rel], r.opening[rel]
+	r.mu.Unlock()
+	if d != nil || op == nil || !op.atStart {
+		return d
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	d, err := r.run(ctx, rel, op)
+	if err != nil {
+		r.log.Error("cannot resume database", "db", rel, "err", err)
+		return nil
+	}
+	return d
 }
 
 func (r *Replicator) all() []*DB {
