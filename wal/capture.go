@@ -249,6 +249,10 @@ func (c *Capture) Reset() {
 	c.gen = false
 	c.hdr = Header{}
 	c.resetGeneration()
+	// The WAL is gone (SQLite's last connection closed): a quiet database
+	// keeps no frame buffers and no index.
+	c.frames, c.buf, c.scratch = nil, nil, nil
+	c.pages = map[uint32]int64{}
 }
 
 func (c *Capture) resetGeneration() {

@@ -37,6 +37,9 @@ func TestFailedBatchIsRetried(t *testing.T) {
 	if err := r.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.WaitResumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	defer r.Close()
 	// What the mount does when SQLite opens the WAL.
 	wf, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)

@@ -51,6 +51,8 @@ func (c Comparison) Equal() bool { return c.Difference == "" && c.Err == "" && c
 // that the last post-apply checksum equals the live database's. A database
 // that differs is repaired with a new snapshot when repair is true.
 func (r *Replicator) Compare(ctx context.Context, repair bool) []Comparison {
+	//walfs:ignore-error when ctx ends first, the databases resumed so far are compared (each comparison then reports ctx's error)
+	r.WaitResumed(ctx)
 	var out []Comparison
 	for _, d := range r.all() {
 		out = append(out, r.compare(ctx, d, repair))

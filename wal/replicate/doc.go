@@ -38,11 +38,15 @@
 //
 // # Goroutines
 //
-// Per mount: the reconciler (reconcile.go) and, in passthrough mode, the
-// inotify watcher (watch_linux.go). Per database: the uploader's run and
-// the maintenance loop (dbMaint.run). Replicator.Close stops and joins them
-// all. Everything else runs in its caller's goroutine: FUSE requests, and
-// Flush, Verify, Compare, Reconcile and Status from the control socket.
+// Per mount: the reconciler (reconcile.go), in passthrough mode the inotify
+// watcher (watch_linux.go), and after Start, until the databases it found
+// are resumed, resumeAll and its few workers. No goroutine or timer per
+// database: two schedulers (sched.go) run every uploader's step and every
+// database's maintenance step on a few workers, started only while a step
+// is due, with one timer each; a quiet database holds only its state.
+// Replicator.Close stops and joins them all. Everything else runs in its
+// caller's goroutine: FUSE requests, and Flush, Verify, Compare, Reconcile
+// and Status from the control socket.
 //
 // # Lock order
 //
@@ -54,7 +58,7 @@
 //	spoolWriter.mu    the open segment (held across its writes and fsync)
 //
 // Every other mutex is a leaf, held only to read or set a few fields and
-// never while taking another lock: uploader.mu, dbMaint.mu, Replicator.mu,
+// never while taking another lock: uploader.mu, dbMaint.mu, Replicator.mu, sched.mu,
 // maintenance.mu, suspects.mu, watcher.mu and indexStore.mu. Methods lock
 // only their own type's mutexes; other types ask (uploader.Status,
 // dbMaint.status).

@@ -47,7 +47,11 @@ func (e *PendingError) Error() string {
 
 // Flush uploads everything captured so far and waits until the store holds
 // it, or ctx ends (then it returns a *PendingError naming what is left).
+// It covers the databases Start found once they are resumed (WaitResumed).
 func (r *Replicator) Flush(ctx context.Context) error {
+	if err := r.WaitResumed(ctx); err != nil {
+		return err
+	}
 	for _, d := range r.all() {
 		if err := d.pollNow(); err != nil { // passthrough: what SQLite wrote may not have woken the watcher yet
 			return err
@@ -69,6 +73,9 @@ func (r *Replicator) Flush(ctx context.Context) error {
 // position walfs uploaded: it lists the store rather than trusting memory.
 // A replica that lost objects is repaired with a new snapshot (repair.go).
 func (r *Replicator) Verify(ctx context.Context) error {
+	if err := r.WaitResumed(ctx); err != nil {
+		return err
+	}
 	var errs []error
 	for _, d := range r.all() {
 		want := d.up.Status().Uploaded

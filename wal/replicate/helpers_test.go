@@ -1,7 +1,6 @@
 package replicate
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"testing"
@@ -20,8 +19,8 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // rig is a Replicator that is never started, with the maintenance of one
-// database ("app.db") seeded and, once start is called, run by the real loop
-// (dbMaint.run). Use it inside a synctest bubble: advance sleeps on the
+// database ("app.db") seeded and, once start is called, run by the real
+// loop (dbMaint.step on the Replicator's maintenance scheduler). Use it inside a synctest bubble: advance sleeps on the
 // bubble's fake clock, so the loop runs its jobs at the moments its schedule
 // says, and returns once the loop waits again. Writes go through
 // r.opts.Store, the index wrapper, as the uploader's do.
@@ -51,10 +50,8 @@ func newRig(t testing.TB, inner s3backend.Store, opts MaintenanceOptions) *rig {
 // start runs the maintenance loop until the test ends, and returns once it
 // waits for its first job.
 func (g *rig) start() {
-	ctx, cancel := context.WithCancel(g.t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); g.dm.run(ctx) }()
-	g.t.Cleanup(func() { cancel(); <-done })
+	g.dm.task = g.r.maintSched.newTask(g.dm.step)
+	g.r.maintSched.wake(g.dm.task)
 	g.loop = true
 	synctest.Wait()
 }

@@ -69,8 +69,8 @@ func (o MaintenanceOptions) withDefaults() MaintenanceOptions {
 }
 
 // maintenance is the Replicator's share of compaction, snapshots and
-// retention: the index of what the replica holds, the write cache and one
-// loop per database.
+// retention: the index of what the replica holds, the write cache and each
+// database's jobs (dbMaint), run by a scheduler shared by all of them.
 type maintenance struct {
 	opts   MaintenanceOptions
 	store  *indexStore
@@ -88,9 +88,17 @@ type maintenance struct {
 func (r *Replicator) initMaintenance() {
 	o := r.opts.Maintenance.withDefaults()
 	cache := &writeCache{dir: filepath.Join(r.stateDir, "cache")}
-	if err := cache.reset(); err != nil {
+	if remove, err := cache.reset(); err != nil {
 		r.log.Warn("cannot empty the compaction cache; compaction will download its inputs", "err", err)
 		cache.dir = ""
+	} else {
+		r.wg.Add(1)
+		go func() { // the old copies may be many: behind the mount
+			defer r.wg.Done()
+			if err := remove(); err != nil {
+				r.log.Warn("cannot remove the compaction cache of an earlier run; it holds disk space until removed", "err", err)
+			}
+		}()
 	}
 	if o.Disabled {
 		cache.dir = "" // nothing would ever compact the copies away
@@ -134,7 +142,8 @@ func (m *maintenance) lookup(db string) *dbMaint {
 }
 
 // dbMaint maintains the replica of one database. Its jobs run one at a time
-// on one goroutine, so a compaction never reads a file retention is deleting.
+// (step, on one scheduler goroutine at a time), so a compaction never reads
+// a file retention is deleting.
 type dbMaint struct {
 	m   *maintenance
 	db  string
@@ -148,6 +157,11 @@ type dbMaint struct {
 	// its upload (DB.repairSnapshot); nil when there is no local database.
 	snapshotLocal func(ctx context.Context) (uint64, error)
 	repairMu      sync.Mutex // one repair at a time: the loop, sync and verify may each find a problem
+
+	// Owned by step, which the scheduler runs on one goroutine at a time.
+	plan     []job         // the jobs and when each runs next; nil until the index is seeded
+	seedWait time.Duration // the wait after the last failed seed
+	task     *task         // step's place in the maintenance scheduler
 
 	mu         sync.Mutex // guards the fields below, which Status reads
 	baseTXID   uint64     // highest TXID spooled when the loop started
@@ -203,44 +217,41 @@ func (dm *dbMaint) jobs() []job {
 // maxBackoff bounds how far a failing job's next run is pushed out.
 const maxBackoff = time.Hour
 
-// run seeds the index, then runs the jobs on schedule until ctx ends. While
-// nothing new reaches the replica, no job sends a request.
-func (dm *dbMaint) run(ctx context.Context) {
-	for wait := time.Second; ; wait = min(2*wait, maxBackoff) {
-		err := dm.seed(ctx)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		dm.failed(errKindSeed, err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+// step is the maintenance loop, one turn per call from the Replicator's
+// maintenance scheduler (sched.go): it seeds the index (backing off while
+// that fails), then runs the jobs that are due and says when the next one
+// is. While nothing new reaches the replica, no job sends a request.
+func (dm *dbMaint) step(ctx context.Context) time.Duration {
+	if ctx.Err() != nil {
+		return idle
 	}
-	jobs := dm.jobs()
-	now := time.Now()
-	for i := range jobs {
-		jobs[i].next = now.Add(jobs[i].every)
-	}
-	for {
-		next := jobs[0].next
-		for _, j := range jobs[1:] {
-			if j.next.Before(next) {
-				next = j.next
+	if dm.plan == nil {
+		if err := dm.seed(ctx); err != nil {
+			if ctx.Err() != nil {
+				return idle
 			}
+			dm.failed(errKindSeed, err)
+			dm.seedWait = min(max(2*dm.seedWait, time.Second), maxBackoff)
+			return dm.seedWait
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(next.Sub(now)):
+		dm.plan = dm.jobs()
+		now := time.Now()
+		for i := range dm.plan {
+			dm.plan[i].next = now.Add(dm.plan[i].every)
 		}
-		now = time.Now()
-		dm.runDue(ctx, jobs, now)
+	} else {
+		dm.runDue(ctx, dm.plan, time.Now())
+		if ctx.Err() != nil {
+			return idle
+		}
 	}
+	next := dm.plan[0].next
+	for _, j := range dm.plan[1:] {
+		if j.next.Before(next) {
+			next = j.next
+		}
+	}
+	return max(time.Until(next), 0)
 }
 
 // runDue runs, in order, every job whose time has come (runJob: repairs,

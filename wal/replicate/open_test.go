@@ -39,6 +39,9 @@ func TestOpenDoesNotBlockOtherDatabases(t *testing.T) {
 	if err := r.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.WaitResumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	defer r.Close()
 
 	makeWALDatabase(t, filepath.Join(dataDir, "slow.db"), 3) // after Start: opened by its first request
@@ -87,7 +90,8 @@ func TestOpenDoesNotBlockOtherDatabases(t *testing.T) {
 }
 
 // Close returns only once every goroutine the Replicator started has
-// returned: uploaders, maintenance, the reconciler and the inotify watcher.
+// returned: the scheduler's workers (uploads, maintenance), the background
+// resume, the reconciler and the inotify watcher.
 func TestCloseJoinsGoroutines(t *testing.T) {
 	dataDir := t.TempDir()
 	makeWALDatabase(t, filepath.Join(dataDir, "app.db"), 3)
@@ -99,7 +103,11 @@ func TestCloseJoinsGoroutines(t *testing.T) {
 	if err := r.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	loops := []string{"(*watcher).run", "(*uploader).run", "(*dbMaint).run", "(*Replicator).reconcileLoop"}
+	if err := r.WaitResumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	loops := []string{"(*watcher).run", "(*Replicator).reconcileLoop"} // always running
+	all := append(loops, "(*sched).work", "(*Replicator).resumeAll")
 	running := func() []string {
 		buf := make([]byte, 1<<20)
 		stacks := string(buf[:runtime.Stack(buf, true)])
@@ -120,6 +128,7 @@ func TestCloseJoinsGoroutines(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
+	loops = all
 	if got := running(); len(got) > 0 {
 		t.Errorf("still running after Close: %v", got)
 	}

@@ -50,6 +50,9 @@ func newQueueRig(t *testing.T) *queueRig {
 	if err := r.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.WaitResumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { r.Close() })
 	g.r, g.d = r, r.lookup("app.db")
 	// What the mount does when SQLite opens the WAL.

@@ -46,6 +46,9 @@ func liveReplicator(t *testing.T, inner s3backend.Store, maint MaintenanceOption
 	if err := r.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.WaitResumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { r.Close() })
 	wf, err := os.OpenFile(path+"-wal", os.O_RDWR, 0) // what the mount does when SQLite opens the WAL
 	if err != nil {

@@ -86,8 +86,13 @@ type Replicator struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the Replicator started
 	maint  *maintenance   // compaction, snapshots, retention (maintain.go)
-	sus    suspects       // databases written outside SQLite's protocol (reconcile.go)
-	quiet  atomic.Pointer[QuietFunc]
+	// uploads and maintSched run every database's uploader and maintenance
+	// steps on a few goroutines (sched.go): a quiet database has none.
+	uploads    *sched
+	maintSched *sched
+	resumed    chan struct{} // closed once Start's background resumes are done
+	sus        suspects      // databases written outside SQLite's protocol (reconcile.go)
+	quiet      atomic.Pointer[QuietFunc]
 }
 
 // New returns a Replicator; call Start before mounting.
@@ -132,6 +137,9 @@ func New(opts Options) (*Replicator, error) {
 		sus:        suspects{wake: make(chan struct{}, 1)},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.uploads = newSched(r.ctx, uploadWorkers)
+	r.maintSched = newSched(r.ctx, maintWorkers)
+	r.resumed = make(chan struct{})
 	r.initMaintenance()
 	if opts.Capture == CapturePassthrough {
 		w, err := newWatcher()
@@ -151,9 +159,19 @@ func New(opts Options) (*Replicator, error) {
 // StateDir is the directory holding walfs's local state.
 func (r *Replicator) StateDir() string { return r.stateDir }
 
-// Start restores databases that only the replica has, takes stock of the
-// local ones (resuming their spools, snapshotting where local and replica
-// disagree) and starts the uploaders.
+// How many uploads and maintenance jobs run at once, over all databases,
+// and how many databases Start resumes at once behind the mount.
+const (
+	uploadWorkers = 32
+	maintWorkers  = 4
+	resumeWorkers = 4
+)
+
+// Start restores databases that only the replica has and then returns:
+// taking stock of the local ones (resuming their spools, snapshotting where
+// local and replica disagree) goes on behind it, a few at a time (resumeAll),
+// so a mount over thousands of databases appears at once. A request for a
+// database not resumed yet resumes it first (open).
 func (r *Replicator) Start(ctx context.Context) error {
 	if err := MakeStateDir(r.stateDir); err != nil {
 		return err
@@ -199,15 +217,18 @@ func (r *Replicator) Start(ctx context.Context) error {
 		local = append(local, db)
 	}
 	sort.Strings(local)
-	for _, db := range local {
-		d, err := r.open(ctx, db, true)
-		if err != nil {
-			return err
-		}
-		if _, err := r.checkLineage(ctx, d); err != nil {
-			return err
-		}
+	ops := make([]*opening, len(local))
+	r.mu.Lock()
+	for i, db := range local {
+		ops[i] = &opening{done: make(chan struct{}), atStart: true}
+		r.opening[db] = ops[i]
 	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		r.resumeAll(local, ops)
+	}()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -281,13 +302,78 @@ func isDatabase(path string) bool {
 	return wal.IsDBHeader(hdr[:n])
 }
 
+// resumeAll resumes the databases Start found, resumeWorkers at a time,
+// each unless a request claimed it first, and closes r.resumed.
+func (r *Replicator) resumeAll(dbs []string, ops []*opening) {
+	defer close(r.resumed)
+	start := time.Now()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range min(resumeWorkers, len(dbs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if _, err := r.run(r.ctx, dbs[i], ops[i]); err != nil && !errors.Is(err, errClosed) && r.ctx.Err() == nil {
+					failed.Add(1)
+					r.log.Error("cannot resume database; its first request tries again", "db", dbs[i], "err", err)
+				}
+			}
+		}()
+	}
+	for i := range dbs {
+		if r.ctx.Err() != nil {
+			// Close began: what is not resumed stays on disk for the next Start.
+			r.abandon(dbs[i], ops[i])
+			continue
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if len(dbs) > 0 {
+		r.log.Info("databases resumed", "databases", len(dbs), "failed", failed.Load(), "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// abandon ends op unrun (Close began), unless a request claimed it.
+func (r *Replicator) abandon(rel string, op *opening) {
+	r.mu.Lock()
+	claimed := op.claimed
+	op.claimed = true
+	if !claimed {
+		delete(r.opening, rel)
+	}
+	r.mu.Unlock()
+	if !claimed {
+		op.err = errClosed
+		close(op.done)
+	}
+}
+
+// WaitResumed waits until the databases Start found are resumed (or ctx
+// ends): Flush, Verify and Compare cover them only then.
+func (r *Replicator) WaitResumed(ctx context.Context) error {
+	select {
+	case <-r.resumed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for databases to resume: %w", ctx.Err())
+	}
+}
+
 // opening is a database being opened. Opening may list the store (resume),
 // so it runs without r.mu: other databases' requests and Status never wait
-// for it, and concurrent requests for the same database wait on done.
+// for it, and concurrent requests for the same database wait on done. The
+// databases Start finds get an opening each at once, run in the background
+// (resumeAll) unless a request claims one first and runs it itself.
 type opening struct {
-	done chan struct{} // closed once d or err is set
-	d    *DB
-	err  error
+	done    chan struct{} // closed once d or err is set
+	atStart bool          // found by Start: load the WAL as it was then, and check the lineage
+	claimed bool          // someone runs it; guarded by Replicator.mu
+	d       *DB
+	err     error
 }
 
 // errClosed is returned by open once Close has begun.
@@ -302,6 +388,11 @@ func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, e
 		return d, nil
 	}
 	if op, ok := r.opening[rel]; ok {
+		if !op.claimed {
+			// Found by Start and not resumed yet: this request resumes it.
+			r.mu.Unlock()
+			return r.run(ctx, rel, op)
+		}
 		r.mu.Unlock()
 		select {
 		case <-op.done:
@@ -314,12 +405,32 @@ func (r *Replicator) open(ctx context.Context, rel string, atStart bool) (*DB, e
 		r.mu.Unlock()
 		return nil, errClosed
 	}
-	op := &opening{done: make(chan struct{})}
+	op := &opening{done: make(chan struct{}), atStart: atStart}
 	r.opening[rel] = op
 	r.mu.Unlock()
+	return r.run(ctx, rel, op)
+}
 
-	op.d, op.err = r.start(ctx, rel, atStart)
-	close(op.done)
+// run opens rel for op unless someone else claimed op first, in which case
+// it waits for them.
+func (r *Replicator) run(ctx context.Context, rel string, op *opening) (*DB, error) {
+	r.mu.Lock()
+	claimed := op.claimed
+	op.claimed = true
+	r.mu.Unlock()
+	if claimed {
+		select {
+		case <-op.done:
+			return op.d, op.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open %s: %w", rel, ctx.Err())
+		}
+	}
+	defer close(op.done)
+	op.d, op.err = r.start(ctx, rel, op.atStart)
+	if op.err == nil && op.atStart {
+		_, op.err = r.checkLineage(ctx, op.d)
+	}
 	return op.d, op.err
 }
 
@@ -332,16 +443,16 @@ func (r *Replicator) start(ctx context.Context, rel string, atStart bool) (*DB, 
 	var dm *dbMaint
 	if err == nil {
 		dm = r.maint.add(rel, d.up.Status().Last, d.repairSnapshot)
+		d.up.sched, d.up.task = r.uploads, r.uploads.newTask(d.up.step)
+		if !r.maint.opts.Disabled {
+			dm.task = r.maintSched.newTask(dm.step)
+		}
 	}
 	r.mu.Lock()
 	delete(r.opening, rel)
 	closed := r.closed
 	if err == nil && !closed {
 		r.dbs[rel] = d
-		r.wg.Add(1)
-		if !r.maint.opts.Disabled {
-			r.wg.Add(1)
-		}
 	}
 	r.mu.Unlock()
 	switch {
@@ -351,17 +462,8 @@ func (r *Replicator) start(ctx context.Context, rel string, atStart bool) (*DB, 
 		// What resume spooled stays on disk for the next Start.
 		return nil, errors.Join(errClosed, d.syncSpool())
 	}
-	go func() {
-		defer r.wg.Done()
-		d.up.run(r.ctx)
-	}()
-	d.up.spooled(0) // kick the uploader in case the spool has work
-	if !r.maint.opts.Disabled {
-		go func() {
-			defer r.wg.Done()
-			dm.run(r.ctx)
-		}()
-	}
+	d.up.kick() // in case the spool has work
+	r.maintSched.wake(dm.task)
 	return d, nil
 }
 
@@ -392,11 +494,24 @@ func (r *Replicator) get(rel string) (*DB, error) {
 	return r.open(ctx, rel, false)
 }
 
-// lookup returns the DB for rel if it is tracked.
+// lookup returns the DB for rel if it is tracked. A database Start found
+// and has not resumed yet is tracked: lookup resumes it first (or waits
+// for the resume under way), so a write to it is seen by a resumed DB.
 func (r *Replicator) lookup(rel string) *DB {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.dbs[rel]
+	d, op := r.dbs[rel], r.opening[rel]
+	r.mu.Unlock()
+	if d != nil || op == nil || !op.atStart {
+		return d
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	d, err := r.run(ctx, rel, op)
+	if err != nil {
+		r.log.Error("cannot resume database", "db", rel, "err", err)
+		return nil
+	}
+	return d
 }
 
 func (r *Replicator) all() []*DB {
@@ -422,6 +537,8 @@ func (r *Replicator) Close() error {
 	if r.watch != nil {
 		r.watch.stop()
 	}
+	r.uploads.close()
+	r.maintSched.close()
 	r.wg.Wait()
 	if r.watch != nil {
 		r.watch.close() // run has returned: no one polls its descriptors

@@ -56,6 +56,9 @@ func startReplicator(t *testing.T, dataDir string, inner s3backend.Store) (*Repl
 	if err := r.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.WaitResumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { r.Close() })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

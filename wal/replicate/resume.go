@@ -82,7 +82,7 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 	}
 	if pos.TXID > 0 && sums != nil && sums.checksum() == pos.Checksum {
 		d.sums = sums
-		d.log.Info("database matches its replica; continuing", "txid", pos.TXID, "pending_upload", len(entries))
+		d.log.Debug("database matches its replica; continuing", "txid", pos.TXID, "pending_upload", len(entries))
 		return nil
 	}
 	if pos.TXID > 0 && idx != nil {

@@ -16,13 +16,14 @@ import (
 // uploader ships one database's spool to the store and knows how far the
 // store has it: it owns the upload state below.
 //
-// run (a goroutine per database today, started when it opens) uploads
-// a batch at most once per interval; a sync commit, Compare and a repair
-// upload from their own goroutines through uploadThrough, and upMu makes
-// every upload one at a time. mu guards the fields after it, which Status,
-// WaitFor and the capture side's notices (spooled, burn, drop) read and
-// change; it is held only to copy or set them, never across I/O or while
-// taking another lock. backoff belongs to the goroutine in run.
+// step, run by the Replicator's upload scheduler (sched.go) when woken,
+// uploads a batch at most once per interval; a sync commit, Compare and a
+// repair upload from their own goroutines through uploadThrough, and upMu
+// makes every upload one at a time. mu guards the fields after it, which
+// Status, WaitFor and the capture side's notices (spooled, burn, drop) read
+// and change; it is held only to copy or set them, never across I/O or
+// while taking another lock. backoff and retryAt belong to step, which the
+// scheduler runs on one goroutine at a time.
 type uploader struct {
 	rel      string
 	log      *slog.Logger
@@ -30,8 +31,10 @@ type uploader struct {
 	stateDir string        // positions (pos/) and merge files (tmp/)
 	interval time.Duration // at most one level-0 upload per interval
 	spool    *spoolWriter  // its open segment is closed before each batch
-	wake     chan struct{} // buffered 1: something to upload, or someone waits
-	backoff  time.Duration // run's wait after a failed batch
+	sched    *sched        // runs step; nil in tests that upload by hand
+	task     *task         // step's place in sched; set before the uploader is shared
+	backoff  time.Duration // step's wait after a failed batch
+	retryAt  time.Time     // step uploads nothing before this (backoff)
 
 	upMu sync.Mutex // one upload at a time
 
@@ -59,7 +62,7 @@ type uploaderConfig struct {
 func newUploader(c uploaderConfig, spool *spoolWriter) *uploader {
 	return &uploader{
 		rel: c.rel, log: c.log, store: c.store, stateDir: c.stateDir, interval: c.interval,
-		spool: spool, wake: make(chan struct{}, 1), backoff: time.Second,
+		spool: spool, backoff: time.Second,
 		progress: make(chan struct{}),
 	}
 }
@@ -120,11 +123,10 @@ func (u *uploader) spooled(txid uint64) {
 	u.kick()
 }
 
-// kick wakes run (if it sleeps, else it looks again before it does).
+// kick has step run soon (again, if it runs now).
 func (u *uploader) kick() {
-	select {
-	case u.wake <- struct{}{}:
-	default:
+	if u.sched != nil {
+		u.sched.wake(u.task)
 	}
 }
 
@@ -183,27 +185,26 @@ func (u *uploader) Flush(ctx context.Context) error {
 	return u.WaitFor(ctx, u.Status().Last)
 }
 
-// run ships the spool until ctx ends: woken by spooled or WaitFor, it
-// uploads until nothing more can be taken, then sleeps. Between waits all
-// it does is pass, which a scheduler shared by many databases could call
-// instead of a goroutine per database.
-func (u *uploader) run(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-u.wake:
-		}
-		for {
-			next := u.pass(ctx)
-			if next.idle || ctx.Err() != nil {
-				break
-			}
-			if !next.sleep(ctx, u.wake) {
-				return
-			}
-		}
+// step is the uploader's work whenever the scheduler runs it: woken by
+// spooled or WaitFor, it uploads what pass takes and says when to look
+// again (sched.go: idle, at once, or after a wait). A wake cuts the rest of
+// the interval short (WaitFor skips it), never a backoff after a failure.
+func (u *uploader) step(ctx context.Context) time.Duration {
+	if ctx.Err() != nil {
+		return idle
 	}
+	if wait := time.Until(u.retryAt); wait > 0 {
+		return wait
+	}
+	next := u.pass(ctx)
+	switch {
+	case next.idle || ctx.Err() != nil:
+		return idle
+	case next.backoff > 0:
+		u.retryAt = time.Now().Add(next.backoff)
+		return next.backoff
+	}
+	return next.wait
 }
 
 // nextPass says when pass wants to run again.
@@ -211,22 +212,6 @@ type nextPass struct {
 	idle    bool          // not before the next wake-up: nothing pending, or nothing could be taken yet
 	wait    time.Duration // the rest of the interval; a wake-up cuts it short
 	backoff time.Duration // after a failed batch; a wake-up does not cut it short
-}
-
-// sleep waits as n says; false when ctx ended first.
-func (n nextPass) sleep(ctx context.Context, wake <-chan struct{}) bool {
-	if n.backoff > 0 {
-		return waitCtx(ctx, n.backoff)
-	}
-	if n.wait > 0 {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(n.wait):
-		case <-wake: // a flush request cuts the wait short
-		}
-	}
-	return true
 }
 
 // pass does what is due now: one batch (uploadOnce) if something is pending
