@@ -50,6 +50,9 @@ var (
 // ioMode keeps the handles of one database file in one I/O mode: the kernel
 // fails an open (EIO) that would mix page-cached and passthrough handles on
 // one inode. It also decides when the kernel may keep the file's page cache.
+// A release counts from walfs's Release on; the node's next open waits until
+// go-fuse has finished that RELEASE too (turns.go), or go-fuse's passthrough
+// bookkeeping for the node goes wrong when the mode switches.
 type ioMode struct {
 	mu             sync.Mutex
 	cached, direct int // open handles of each kind
@@ -195,8 +198,15 @@ func (d *dbFile) Release(ctx context.Context) syscall.Errno {
 	if d.pt {
 		d.cap.DBPassthrough(d.rel, false)
 	}
+	if testHookReleased != nil {
+		testHookReleased(d.rel, d.pt)
+	}
 	return errno
 }
+
+// testHookReleased, when set (tests only, before mounting), is called at the
+// end of a database handle's Release, before go-fuse finishes the RELEASE.
+var testHookReleased func(rel string, passthrough bool)
 
 // PassthroughFd hands the kernel the backing file for handles chosen to be
 // passed through (see dbFile).

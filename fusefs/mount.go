@@ -104,7 +104,12 @@ func New(opts Options) (*Mount, error) {
 			ExplicitDataCacheControl: true,
 		},
 	}
-	server, err := fs.Mount(opts.MountPoint, rootNode, fopts)
+	// fs.Mount, with OPEN and RELEASE taking turns per node (turns.go).
+	server, err := fuse.NewServer(newTurns(fs.NewNodeFS(rootNode, fopts)), opts.MountPoint, &fopts.MountOptions)
+	if err == nil {
+		go server.Serve()
+		err = server.WaitMount()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w (check that /dev/fuse exists and that you may use it; non-root users need fusermount3 from the fuse3 package)", opts.MountPoint, err)
 	}
