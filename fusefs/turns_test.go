@@ -189,7 +189,8 @@ func TestPassthroughAfterPageCachedRelease(t *testing.T) {
 	hdr := make([]byte, 4096)
 	copy(hdr, "SQLite format 3\x00")
 	hdr[16], hdr[17] = 0x10, 0x00 // 4096-byte pages
-	hdr[18], hdr[19] = 1, 1       // rollback journal: opened page-cached
+	hdr[18], hdr[19] = 1, 1       // rollback journal...
+	hdr[39] = 1                   // ...with a free list: opened page-cached (kernelServes)
 	if err := os.WriteFile(filepath.Join(data, "app.db"), hdr, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +239,9 @@ func TestPassthroughAfterPageCachedRelease(t *testing.T) {
 	db := filepath.Join(mnt, "app.db")
 	if got := a.do(t, "open %s", db); got != "ok 0" {
 		t.Fatalf("first open: %s", got)
+	}
+	if _, direct := rec.counts("app.db"); direct != 0 {
+		t.Fatal("the first open was passed through: the test needs a page-cached handle (see kernelServes)")
 	}
 	// The connection puts the database in WAL mode, then closes.
 	if got := a.do(t, "pwrite 0 18 0202"); got != "ok" {
