@@ -212,6 +212,9 @@ type freeList struct {
 // big (SQLite would report corruption; the caller then trusts nothing).
 func (r *rollbackReader) freeList(page1 []byte, read func(uint32) ([]byte, error), size uint32) (freeList, bool, error) {
 	l := freeList{leaves: make(map[uint32][]uint32), pages: make(map[uint32]bool)}
+	if len(page1) < 36 || r.pageSize < 512 {
+		return l, false, nil // no page 1 (an empty file now) or no real page size: read nothing
+	}
 	maxLeaves := r.pageSize/4 - 2
 	for t := binary.BigEndian.Uint32(page1[32:]); t != 0; {
 		if t > size || l.pages[t] {
