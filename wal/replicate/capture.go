@@ -83,9 +83,9 @@ func (d *DB) walTruncate(f *os.File, size int64) error {
 // SQLite restart the WAL. A second fsync per commit, of a file that grows,
 // cost synchronous=FULL about a fifth of its speed.)
 func (r *Replicator) WALSync(db string) error {
-	d := r.lookup(db)
+	d, err := r.find(db)
 	if d == nil {
-		return nil
+		return err
 	}
 	return d.syncSpool()
 }

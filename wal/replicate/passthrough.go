@@ -43,9 +43,9 @@ func ParseCapture(s string) (CaptureMode, error) {
 // (DBPassthrough) never get here; their checkpoints are held by DBSync
 // instead.
 func (r *Replicator) BeforeWrite(path string, off int64, n int) error {
-	d := r.lookup(path)
+	d, err := r.find(path)
 	if d == nil {
-		return nil // not a database walfs tracks yet: its first commit snapshots
+		return err // nil: not a database walfs tracks yet: its first commit snapshots
 	}
 	return d.beforeWrite(off, n)
 }
@@ -81,9 +81,9 @@ func (r *Replicator) DBSync(path string) error {
 // catchUpWAL runs catchUp for the database at path if walfs tracks it and it
 // has a WAL.
 func (r *Replicator) catchUpWAL(path string) error {
-	d := r.lookup(path)
+	d, err := r.find(path)
 	if d == nil {
-		return nil
+		return err
 	}
 	return d.catchUpWAL()
 }

@@ -497,21 +497,33 @@ func (r *Replicator) get(rel string) (*DB, error) {
 // lookup returns the DB for rel if it is tracked. A database Start found
 // and has not resumed yet is tracked: lookup resumes it first (or waits
 // for the resume under way), so a write to it is seen by a resumed DB.
+// It serves events that cannot fail (Removed, DBPassthrough, the watcher)
+// and logs a failed resume; requests that can fail use find.
 func (r *Replicator) lookup(rel string) *DB {
+	d, err := r.find(rel)
+	if err != nil {
+		r.log.Error("cannot resume database", "db", rel, "err", err)
+	}
+	return d
+}
+
+// find is lookup for requests that can fail: a database Start found and
+// could not resume is an error, not "untracked" (its writes would go
+// unrecorded, and a later commit would miss their pages).
+func (r *Replicator) find(rel string) (*DB, error) {
 	r.mu.Lock()
 	d, op := r.dbs[rel], r.opening[rel]
 	r.mu.Unlock()
 	if d != nil || op == nil || !op.atStart {
-		return d
+		return d, nil
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
 	d, err := r.run(ctx, rel, op)
 	if err != nil {
-		r.log.Error("cannot resume database", "db", rel, "err", err)
-		return nil
+		return nil, fmt.Errorf("resume %s: %w", rel, err)
 	}
-	return d
+	return d, nil
 }
 
 func (r *Replicator) all() []*DB {
