@@ -291,7 +291,7 @@ func (f *followerRig) bad() int {
 // killMidApply sends SIGKILL to the follower as soon as the files of db in
 // its data dir (db, -journal, -wal) have grown by more than 1 MiB, which is
 // the middle of applying the large transaction the primary just uploaded,
-// or after 20s if they never do.
+// or after 10s if they never do.
 func (f *followerRig) killMidApply(db string) {
 	f.t.Helper()
 	size := func() int64 {
@@ -304,14 +304,14 @@ func (f *followerRig) killMidApply(db string) {
 		return n
 	}
 	before := size()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for size() <= before+1<<20 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	after := size()
 	f.m.Kill()
 	if after <= before+1<<20 {
-		f.t.Logf("%s: %s did not grow in its data dir within 20s (%d → %d bytes); killed it anyway", f.name, db, before, after)
+		f.t.Logf("%s: %s did not grow in its data dir within 10s (%d → %d bytes); killed it anyway", f.name, db, before, after)
 	} else {
 		f.t.Logf("%s killed while applying a large transaction to %s (%d → %d bytes seen)", f.name, db, before, after)
 	}

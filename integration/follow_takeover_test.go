@@ -245,3 +245,52 @@ print(c.execute("select count(*) from acks").fetchone()[0])
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A follower started with --takeover-after becomes the writer by itself
+// once the primary is gone (here killed with SIGKILL): a write on it
+// succeeds without `walfs promote`, it holds what the primary uploaded, and
+// the old primary restarted on its data dir is refused.
+func TestFollowTakeoverAfter(t *testing.T) {
+	requireEnv(t)
+	srv := testserver.StartMinIO(t)
+	env := s3Env(srv)
+	const prefix = "auto"
+	replica := s3URL(srv, prefix)
+	primaryFlags := []string{"--lease", "required", "--lease-ttl", "6s"}
+	dataA := filepath.Join(t.TempDir(), "primary")
+	mntA := filepath.Join(t.TempDir(), "mnt")
+	a := startMountAt(t, env, dataA, replica, mntA, primaryFlags...)
+	dbA := filepath.Join(mntA, "acks.db")
+	insertRows(t, dbA, 1, 30)
+	a.Sync()
+	b := startFollowerAt(t, env, filepath.Join(t.TempDir(), "follower"), replica, filepath.Join(t.TempDir(), "mnt"),
+		"--lease-ttl", "6s", "--takeover-after", "2s")
+	dbB := filepath.Join(b.Mnt, "acks.db")
+	waitSameDB(t, dbA, dbB)
+	a.Kill()
+	killed := time.Now()
+
+	const write = `
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=1)
+c.execute("insert into acks(id, v) values (1001, 'on the new primary')")
+print("OK")
+`
+	deadline := time.Now().Add(90 * time.Second)
+	var last string
+	for last = pyQuiet(write, dbB); !strings.Contains(last, "OK"); last = pyQuiet(write, dbB) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower did not take over within 90s of the primary's death; last write: %s\nfollower log:\n%s", strings.TrimSpace(last), b.log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("automatic takeover: first write accepted %s after kill -9 of the primary", time.Since(killed).Round(time.Millisecond))
+	if n := missingAcks(t, dbB, 30); n != 0 {
+		t.Errorf("%d of the primary's 30 uploaded rows are missing on the new primary", n)
+	}
+	b.Sync()
+	clearDeadMount(t, mntA)
+	out := runOldPrimary(t, env, dataA, replica, mntA, primaryFlags...)
+	t.Logf("old primary refused: %s", requireFencedRefusal(t, out, dataA, b.cmd.Process.Pid))
+	b.Unmount()
+}
