@@ -7,11 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -260,25 +260,48 @@ print("%.6f" % t0)
 	return time.Unix(0, int64(f*1e9))
 }
 
-// compactedKey matches the keys of compacted LTX files (levels 1 to 8),
-// which a running primary's maintenance may add at any time.
-var compactedKey = regexp.MustCompile(`(^|/)000[1-8]/[0-9a-f]{16}-[0-9a-f]{16}\.ltx$`)
-
-// replicaObjects returns the objects under prefix that only a writer
-// uploading transactions (or starting a new snapshot) changes: everything
-// but the lease object, which its holder renews, and compacted files,
-// which its maintenance writes. Keyed by object key; the value is the ETag.
+// replicaObjects returns the objects under prefix: key relative to prefix
+// → ETag.
 func replicaObjects(t testing.TB, srv *testserver.Server, prefix string) map[string]string {
 	t.Helper()
 	objs := map[string]string{}
 	for _, o := range srv.List(t, prefix) {
-		rel := strings.TrimPrefix(o.Key, prefix)
-		if rel == ".walfs-lease.json" || compactedKey.MatchString(rel) {
-			continue
-		}
-		objs[rel] = o.ETag
+		objs[strings.TrimPrefix(o.Key, prefix)] = o.ETag
 	}
 	return objs
+}
+
+// frozen stops a walfs process with SIGSTOP until the returned function
+// (also run at cleanup) continues it: while frozen it changes nothing in the
+// store, not even its lease or compacted files, so what changes then was
+// written by someone else. Its lease stays valid for a while (its TTL) and
+// its pid alive.
+func frozen(t testing.TB, m *mountProc) (thaw func()) {
+	t.Helper()
+	if err := m.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	thaw = func() { once.Do(func() { m.cmd.Process.Signal(syscall.SIGCONT) }) }
+	t.Cleanup(thaw)
+	return thaw
+}
+
+// stableObjects returns replicaObjects once two listings 300ms apart agree
+// (a request the frozen process sent just before it stopped has landed).
+func stableObjects(t testing.TB, srv *testserver.Server, prefix string) map[string]string {
+	t.Helper()
+	objs := replicaObjects(t, srv, prefix)
+	for range 20 {
+		time.Sleep(300 * time.Millisecond)
+		again := replicaObjects(t, srv, prefix)
+		if len(diffObjects(objs, again)) == 0 {
+			return again
+		}
+		objs = again
+	}
+	t.Fatalf("the replica under %s kept changing while its writer was frozen", prefix)
+	return nil
 }
 
 // diffObjects describes how two listings of replicaObjects differ.

@@ -65,8 +65,10 @@ func clearDeadMount(t testing.TB, mnt string) {
 // follower into the writer, which holds every commit the old primary
 // acknowledged and writes on. The old primary, restarted on its data dir,
 // refuses in one line naming the new holder, mounts nothing and changes
-// nothing in the replica; the real `litestream restore` reads the replica
-// after the takeover to the new primary's databases.
+// nothing in the replica (the new primary is frozen with SIGSTOP meanwhile,
+// its lease still valid, so any change would be the old one's); the real
+// `litestream restore` reads the replica after the takeover to the new
+// primary's databases.
 func TestFollowTakeoverSync(t *testing.T) {
 	requireEnv(t)
 	srv := testserver.StartMinIO(t)
@@ -85,7 +87,7 @@ func TestFollowTakeoverSync(t *testing.T) {
 		writers[i].waitAcked(t, 20)
 	}
 	b := startFollowerAt(t, env, filepath.Join(t.TempDir(), "follower"), replica, filepath.Join(t.TempDir(), "mnt"),
-		"--poll-interval", "200ms", "--lease-ttl", "6s")
+		"--poll-interval", "200ms")
 	// The follower applies while the writers go on; then the primary dies.
 	for i, db := range dbs {
 		writers[i].waitAcked(t, writers[i].acked()+50)
@@ -126,14 +128,17 @@ func TestFollowTakeoverSync(t *testing.T) {
 
 	// The old primary comes back on its data dir.
 	clearDeadMount(t, mntA)
-	before := replicaObjects(t, srv, prefix+"/")
+	thaw := frozen(t, b)
+	before := stableObjects(t, srv, prefix+"/")
 	out := runOldPrimary(t, env, dataA, replica, mntA, primaryFlags...)
+	after := replicaObjects(t, srv, prefix+"/")
+	thaw()
 	line := requireFencedRefusal(t, out, dataA, b.cmd.Process.Pid)
 	t.Logf("old primary refused: %s", line)
 	if isMounted(mntA) {
 		t.Errorf("the old primary left %s mounted", mntA)
 	}
-	if d := diffObjects(before, replicaObjects(t, srv, prefix+"/")); len(d) > 0 {
+	if d := diffObjects(before, after); len(d) > 0 {
 		t.Errorf("the old primary changed the replica:\n%s", strings.Join(d, "\n"))
 	}
 	if holder := string(srv.Get(t, prefix+"/.walfs-lease.json")); !strings.Contains(holder, `"pid":`+strconv.Itoa(b.cmd.Process.Pid)) {
@@ -173,7 +178,7 @@ c.execute("pragma journal_mode=wal")
 `, dbA)
 	insertRows(t, dbA, 1, 50)
 	a.Sync()
-	b := startFollowerAt(t, env, filepath.Join(t.TempDir(), "follower"), replica, filepath.Join(t.TempDir(), "mnt"), "--lease-ttl", "6s")
+	b := startFollowerAt(t, env, filepath.Join(t.TempDir(), "follower"), replica, filepath.Join(t.TempDir(), "mnt"))
 	dbB := filepath.Join(b.Mnt, "acks.db")
 	waitSameDB(t, dbA, dbB)
 
@@ -187,8 +192,11 @@ c.execute("pragma journal_mode=wal")
 	b.Sync()
 
 	clearDeadMount(t, mntA)
-	before := replicaObjects(t, srv, prefix+"/")
+	thaw := frozen(t, b)
+	before := stableObjects(t, srv, prefix+"/")
 	out := runOldPrimary(t, env, dataA, replica, mntA, primaryFlags...)
+	after := replicaObjects(t, srv, prefix+"/")
+	thaw()
 	line := requireFencedRefusal(t, out, dataA, b.cmd.Process.Pid)
 	t.Logf("old primary refused: %s", line)
 	fenced := filepath.Join(dataA, ".walfs", "fenced")
@@ -211,7 +219,7 @@ c.execute("pragma journal_mode=wal")
 	if isMounted(mntA) {
 		t.Errorf("the old primary left %s mounted", mntA)
 	}
-	if d := diffObjects(before, replicaObjects(t, srv, prefix+"/")); len(d) > 0 {
+	if d := diffObjects(before, after); len(d) > 0 {
 		t.Errorf("the old primary changed the replica:\n%s", strings.Join(d, "\n"))
 	}
 	got := py(t, `
