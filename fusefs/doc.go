@@ -12,6 +12,10 @@
 // as the calling user, controls the kernel's page cache of database files,
 // and reads the kernel's lock table and mount table.
 //
+// A follower's mount (NewFollower, follow*.go) is a second, separate view of
+// a data dir: read-only, uncached, every read passed through a HeaderPatcher
+// of the follower core. It shares the mount conventions and nothing else.
+//
 // It never parses SQLite's formats itself (package wal does: journal header
 // zeroing, the database header) and never talks to a replica store.
 package fusefs

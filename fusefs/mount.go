@@ -76,51 +76,64 @@ func New(opts Options) (*Mount, error) {
 	fsys.root.RootNode = rootNode
 
 	timeout := time.Second
+	mo := mountOptions(opts.DataDir, opts.Debug, opts.AllowOther)
+	mo.DisableXAttrs = true
+	mo.MaxWrite = 1 << 20
+	// Without this the kernel drops a file's whole page cache whenever a
+	// GETATTR shows a new mtime, which after any write it does (the
+	// kernel stamps its own mtime first): a process reading a database
+	// another one had just written re-read every page through walfs.
+	// Every write comes through the mount; where the backing file can
+	// change without the kernel's cache seeing it, walfs opens without
+	// FOPEN_KEEP_CACHE (ioMode.open).
+	mo.ExplicitDataCacheControl = true
 	fopts := &fs.Options{
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,
 		NegativeTimeout: &timeout,
 		NullPermissions: true, // mode 000 is a mode, not "unknown"
-		MountOptions: fuse.MountOptions{
-			// The kernel checks permissions from the attributes walfs
-			// returns; without this it checks none and every user acts
-			// as root in the mount.
-			Options:       []string{"default_permissions"},
-			FsName:        opts.DataDir,
-			Name:          FsType,
-			DisableXAttrs: true,
-			MaxWrite:      1 << 20,
-			DirectMount:   os.Geteuid() == 0,
-			Debug:         opts.Debug,
-			AllowOther:    opts.AllowOther,
-			// Without this the kernel drops a file's whole page cache
-			// whenever a GETATTR shows a new mtime, which after any
-			// write it does (the kernel stamps its own mtime first): a
-			// process reading a database another one had just written
-			// re-read every page through walfs. Every write comes
-			// through the mount; where the backing file can change
-			// without the kernel's cache seeing it, walfs opens without
-			// FOPEN_KEEP_CACHE (ioMode.open).
-			ExplicitDataCacheControl: true,
-		},
+		MountOptions:    mo,
 	}
 	// fs.Mount, with OPEN and RELEASE taking turns per node (turns.go).
-	server, err := fuse.NewServer(newTurns(fs.NewNodeFS(rootNode, fopts)), opts.MountPoint, &fopts.MountOptions)
+	m, err := serve(newTurns(fs.NewNodeFS(rootNode, fopts)), rootNode.EmbeddedInode(), opts.MountPoint, &fopts.MountOptions, log)
+	if err == nil && m.lockDev == "" {
+		log.Warn("cannot find the mount's device: databases written outside SQLite are checked without waiting for their writers")
+	}
+	return m, err
+}
+
+// mountOptions are the options every walfs mount shares (New, NewFollower).
+func mountOptions(dataDir string, debug, allowOther bool) fuse.MountOptions {
+	return fuse.MountOptions{
+		// The kernel checks permissions from the attributes walfs
+		// returns; without this it checks none and every user acts as
+		// root in the mount.
+		Options:     []string{"default_permissions"},
+		FsName:      dataDir,
+		Name:        FsType,
+		DirectMount: os.Geteuid() == 0,
+		Debug:       debug,
+		AllowOther:  allowOther,
+	}
+}
+
+// serve mounts raw at mountPoint, starts serving its requests and returns
+// the mount once the kernel shows it. Its lockDev is "" where the mount's
+// device cannot be found.
+func serve(raw fuse.RawFileSystem, root *fs.Inode, mountPoint string, mo *fuse.MountOptions, log *slog.Logger) (*Mount, error) {
+	server, err := fuse.NewServer(raw, mountPoint, mo)
 	if err == nil {
 		go server.Serve()
 		err = server.WaitMount()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mount %s: %w (check that /dev/fuse exists and that you may use it; non-root users need fusermount3 from the fuse3 package)", opts.MountPoint, err)
+		return nil, fmt.Errorf("mount %s: %w (check that /dev/fuse exists and that you may use it; non-root users need fusermount3 from the fuse3 package)", mountPoint, err)
 	}
-	m := &Mount{server: server, mountPoint: opts.MountPoint, log: log, root: rootNode.EmbeddedInode()}
-	if ok, e := IsMountPoint(opts.MountPoint); ok {
+	m := &Mount{server: server, mountPoint: mountPoint, log: log, root: root}
+	if ok, e := IsMountPoint(mountPoint); ok {
 		if dev, err := lockDev(e.Dev); err == nil {
 			m.lockDev = dev
 		}
-	}
-	if m.lockDev == "" {
-		log.Warn("cannot find the mount's device: databases written outside SQLite are checked without waiting for their writers")
 	}
 	return m, nil
 }

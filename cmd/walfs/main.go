@@ -38,6 +38,7 @@ func newApp() *cli.App {
 			syncCommand(),
 			verifyCommand(),
 			statusCommand(),
+			promoteCommand(),
 			benchCommand(),
 			restoreCommand(),
 			lsCommand(),

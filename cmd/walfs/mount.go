@@ -21,6 +21,7 @@ import (
 	"github.com/walfs/walfs/s3backend"
 	"github.com/walfs/walfs/s3backend/instrument"
 	"github.com/walfs/walfs/s3backend/lease"
+	"github.com/walfs/walfs/wal/follow"
 	"github.com/walfs/walfs/wal/replicate"
 	"github.com/walfs/walfs/wal/restore"
 )
@@ -53,6 +54,10 @@ func mountCommand() *cli.Command {
 			&cli.DurationFlag{Name: "snapshot-interval", Value: replicate.DefaultSnapshotInterval, EnvVars: []string{"WALFS_SNAPSHOT_INTERVAL"}, Usage: "write a snapshot when the newest one is this old and transactions followed it (also when the level-0 files after it outgrow it 10x); 0: only by size"},
 			&cli.DurationFlag{Name: "retention", Value: replicate.DefaultRetention, EnvVars: []string{"WALFS_RETENTION"}, Usage: "keep every point in time of this window restorable and delete what no restore in it needs; 0: keep everything"},
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"WALFS_METRICS_ADDR"}, Usage: "serve Prometheus metrics at http://`ADDR`/metrics, e.g. 127.0.0.1:9090"},
+			&cli.DurationFlag{Name: "lease-ttl", Value: lease.DefaultTTL, EnvVars: []string{"WALFS_LEASE_TTL"}, Usage: "how long the lease lasts without renewal (renewed every third of it): a standby can take over this long after the primary died"},
+			&cli.BoolFlag{Name: "follow", EnvVars: []string{"WALFS_FOLLOW"}, Usage: "serve the replica's databases read-only and keep them current, for readers on another host; `walfs promote` makes this mount the writer"},
+			&cli.DurationFlag{Name: "poll-interval", Value: follow.DefaultInterval, EnvVars: []string{"WALFS_POLL_INTERVAL"}, Usage: "follower: how often to ask the store for news (one small request per poll when the primary publishes its head object)"},
+			&cli.DurationFlag{Name: "takeover-after", EnvVars: []string{"WALFS_TAKEOVER_AFTER"}, Usage: "follower: promote itself once the primary's lease has been expired this long (0: only `walfs promote` does)"},
 			allowOtherFlag(),
 			&cli.BoolFlag{Name: "debug-fuse", Usage: "log every FUSE request (very verbose)"},
 		),
@@ -112,11 +117,29 @@ func runMount(c *cli.Context) error {
 	if err := store.Init(ctx); err != nil {
 		return err // access is checked before the mount becomes visible
 	}
-	leaseMode, _ := lease.ParseMode(cfg.Lease)
-	held, err := lease.Open(ctx, store, leaseMode, lease.Options{Logger: log})
-	if err != nil {
-		return err // another walfs writes this replica path: the line names it
+	var held *lease.Lease
+	if cfg.Follow {
+		// A follower serves the replica read-only until promoted; then it
+		// goes on below as the primary, with the lease it took.
+		if held, err = runFollower(c, cfg, store, requests, log, sigs); err != nil || held == nil {
+			return err
+		}
+	} else if held, err = openLease(ctx, cfg, store, log); err != nil {
+		var he *lease.HeldError
+		if errors.As(err, &he) {
+			// Another walfs writes this replica path (a standby took over?):
+			// what this data dir holds and the replica lacks is kept aside.
+			return setAsideFenced(ctx, cfg.DataDir, store, he)
+		}
+		return err
 	}
+	return servePrimary(c, cfg, store, requests, held, log, sigs)
+}
+
+// servePrimary mounts the data dir as the writer of the replica, holding
+// held (nil: running without a lease), until unmounted.
+func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests *instrument.Counter, held *lease.Lease, log *slog.Logger, sigs chan os.Signal) error {
+	ctx := c.Context
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

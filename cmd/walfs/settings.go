@@ -29,6 +29,10 @@ type settings struct {
 	Retention           time.Duration         // 0: keep everything
 	MetricsAddr         string
 	Lease               string
+	LeaseTTL            time.Duration
+	Follow              bool          // a read-only follower of the replica (follow.go)
+	PollInterval        time.Duration // follower: between polls
+	TakeoverAfter       time.Duration // follower: promote itself once the lease has been expired this long; 0: never
 	LogLevel, LogFormat string
 	Access              mountAccess // who may enter the mount (access.go)
 }
@@ -97,6 +101,29 @@ func loadSettings(c *cli.Context) (*settings, error) {
 	}
 	if s.SyncTimeout <= 0 {
 		return nil, usagef("--sync-timeout must be positive, got %s", s.SyncTimeout)
+	}
+	s.LeaseTTL = pickDur("lease-ttl", file.LeaseTTL, "lease-ttl")
+	if s.LeaseTTL < 6*time.Second {
+		return nil, usagef("--lease-ttl must be at least 6s (the lease is renewed every third of it), got %s", s.LeaseTTL)
+	}
+	s.Follow = c.Bool("follow")
+	if !c.IsSet("follow") && file.Follow != nil {
+		s.Follow = *file.Follow
+	}
+	s.PollInterval = pickDur("poll-interval", file.PollInterval, "poll-interval")
+	s.TakeoverAfter = pickDur("takeover-after", file.TakeoverAfter, "takeover-after")
+	if s.PollInterval < 10*time.Millisecond {
+		return nil, usagef("--poll-interval must be at least 10ms, got %s", s.PollInterval)
+	}
+	if s.TakeoverAfter < 0 {
+		return nil, usagef("--takeover-after must not be negative (0: never take over on its own), got %s", s.TakeoverAfter)
+	}
+	if !s.Follow {
+		for _, name := range []string{"poll-interval", "takeover-after"} {
+			if c.IsSet(name) || file.Set[name] {
+				return nil, usagef("--%s applies to a follower only: add --follow, or remove it", name)
+			}
+		}
 	}
 	s.Access = pickAccess(c, file)
 	s.LogLevel = pick("log-level", file.LogLevel)

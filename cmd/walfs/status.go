@@ -42,6 +42,8 @@ func statusCommand() *cli.Command {
 // statusReport is what GET /status on the control socket returns.
 type statusReport struct {
 	MountPoint    string            `json:"mount_point,omitempty"` // filled in by the client
+	Role          string            `json:"role,omitempty"`        // "follower" for a follower mount; empty for the primary
+	Follow        *followJSON       `json:"follow,omitempty"`      // a follower's polling
 	DataDir       string            `json:"data_dir"`
 	Replica       string            `json:"replica"`
 	StoreRequests map[string]uint64 `json:"store_requests"` // since the mount started, by operation
@@ -71,6 +73,14 @@ type dbStatusJSON struct {
 	Repairs               uint64             `json:"repairs"`               // inconsistent replicas replaced by a new snapshot
 	LastRepair            *repairJSON        `json:"last_repair,omitempty"` // the newest of them
 	Stuck                 []string           `json:"stuck,omitempty"`       // maintenance jobs that gave up, with why
+
+	// A follower's databases: LocalTXID is the point readers see,
+	// ReplicatedTXID the newest the follower knows of, LagSeconds how long
+	// it has been behind that.
+	Waiting string     `json:"waiting,omitempty"` // what the pending update waits for
+	Applied uint64     `json:"applied,omitempty"` // updates applied since start
+	Reloads uint64     `json:"reloads,omitempty"` // full restores since start
+	Commit  *time.Time `json:"commit,omitempty"`  // when the primary committed LocalTXID
 }
 
 type repairJSON struct {
@@ -177,6 +187,10 @@ func printStatus(w io.Writer, rep statusReport, now time.Time) {
 		total += n
 	}
 	fmt.Fprintf(w, "%s  (data %s, replica %s, %d store requests since start)\n", rep.MountPoint, rep.DataDir, rep.Replica, total)
+	if rep.Role == "follower" {
+		printFollowStatus(w, rep, now)
+		return
+	}
 	if len(rep.Databases) == 0 {
 		fmt.Fprintln(w, "no databases replicated yet")
 		return

@@ -1,12 +1,15 @@
 package lease
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/walfs/walfs/s3backend"
 )
 
 // DefaultKey is the lease object's key under the replica root. It never
@@ -86,4 +89,25 @@ func CurrentHolder(start time.Time) Holder {
 		Host: host, PID: os.Getpid(), Start: start.UTC(), ID: hex.EncodeToString(id[:]),
 		BootID: boot, PIDNamespace: ns,
 	}
+}
+
+// Peek reads the lease record at key (DefaultKey when empty) without
+// taking it: a follower uses it to tell when the primary's lease expired.
+// A missing record is an error matching s3backend.ErrNotFound.
+func Peek(ctx context.Context, cw s3backend.ConditionalWriter, key string) (Record, error) {
+	if key == "" {
+		key = DefaultKey
+	}
+	b, _, err := cw.Get(ctx, key)
+	if err != nil {
+		return Record{}, err
+	}
+	return parseRecord(b)
+}
+
+// Gone reports whether the record's holder can no longer write at now: it
+// released the lease, the lease expired, or it names a process of this
+// kernel that no longer runs.
+func (r Record) Gone(now time.Time) bool {
+	return r.Released || !now.Before(r.Expires) || holderGone(r.Holder)
 }

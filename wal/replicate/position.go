@@ -108,3 +108,9 @@ func savePos(stateDir, db string, p Pos) error {
 	}
 	return nil
 }
+
+// SavedPos returns the last position a mount of dataDir uploaded for db
+// (zero when it has none).
+func SavedPos(dataDir, db string) (Pos, error) {
+	return loadPos(filepath.Join(dataDir, StateDirName), db)
+}

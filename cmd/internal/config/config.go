@@ -26,11 +26,18 @@ type Config struct {
 	SnapshotInterval Duration // snapshot-interval: how often a full snapshot is uploaded
 	Retention        Duration // retention: how long replica history is kept
 
-	Durability string // durability: "async" or "sync"
-	Capture    string // capture: "auto", "passthrough" or "userspace"
-	LogLevel   string // log-level: "debug", "info", "warn" or "error"
-	LogFormat  string // log-format: "text" or "json"
-	Lease      string // lease: "auto", "required" or "off"
+	Durability string   // durability: "async" or "sync"
+	Capture    string   // capture: "auto", "passthrough" or "userspace"
+	LogLevel   string   // log-level: "debug", "info", "warn" or "error"
+	LogFormat  string   // log-format: "text" or "json"
+	Lease      string   // lease: "auto", "required" or "off"
+	LeaseTTL   Duration // lease-ttl: how long the lease lasts without renewal
+
+	// Follow (follow) makes the mount a read-only follower of the
+	// replica; nil when the file does not say.
+	Follow        *bool
+	PollInterval  Duration // poll-interval: how often a follower asks the store for news
+	TakeoverAfter Duration // takeover-after: a follower promotes itself once the primary's lease has been expired this long
 
 	// AllowOther (allow-other) lets users other than the one running
 	// walfs enter the mount; nil when the file does not say.

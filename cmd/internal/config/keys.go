@@ -37,6 +37,10 @@ var topFields = index(
 	duration("retention", func(c *Config) *Duration { return &c.Retention }),
 	oneOf("lease", func(c *Config) *string { return &c.Lease }, "auto", "required", "off"),
 	boolean("allow-other", func(c *Config) **bool { return &c.AllowOther }),
+	boolean("follow", func(c *Config) **bool { return &c.Follow }),
+	duration("poll-interval", func(c *Config) *Duration { return &c.PollInterval }),
+	duration("takeover-after", func(c *Config) *Duration { return &c.TakeoverAfter }),
+	duration("lease-ttl", func(c *Config) *Duration { return &c.LeaseTTL }),
 )
 
 // replicaFields are the keys of a replica block.
