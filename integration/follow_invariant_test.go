@@ -309,10 +309,10 @@ func (f *followerRig) killMidApply(db string) {
 		time.Sleep(time.Millisecond)
 	}
 	after := size()
-	f.m.Kill()
 	if after <= before+1<<20 {
-		f.t.Logf("%s: %s did not grow in its data dir within 10s (%d → %d bytes); killed it anyway", f.name, db, before, after)
+		f.t.Logf("%s: %s did not grow in its data dir within 10s (%d → %d bytes); killing it anyway", f.name, db, before, after)
 	} else {
-		f.t.Logf("%s killed while applying a large transaction to %s (%d → %d bytes seen)", f.name, db, before, after)
+		f.t.Logf("%s: killing it while it applies a large transaction to %s (%d → %d bytes seen)", f.name, db, before, after)
 	}
+	f.m.Kill()
 }

@@ -109,7 +109,7 @@ func startMountAt(t testing.TB, env []string, dataDir, replica, mnt string, extr
 	go func() { m.done <- cmd.Wait() }()
 	t.Cleanup(m.cleanup)
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(logBuf.String(), "mounted; open your databases") || !isMounted(mnt) {
+	for !mountedLogged(logBuf.String()) || !isMounted(mnt) {
 		select {
 		case err := <-m.done:
 			m.done <- err
@@ -122,6 +122,12 @@ func startMountAt(t testing.TB, env []string, dataDir, replica, mnt string, extr
 		time.Sleep(20 * time.Millisecond)
 	}
 	return m
+}
+
+// mountedLogged reports whether a walfs mount log says the mount is ready:
+// a primary's, or a follower's once every database is restored.
+func mountedLogged(log string) bool {
+	return strings.Contains(log, "mounted; open your databases") || strings.Contains(log, "mounted read-only; databases follow the replica")
 }
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutines of exec.
@@ -174,11 +180,29 @@ func (m *mountProc) Sync() {
 	}
 }
 
-// Kill sends SIGKILL to the mount process (a crash) and waits for it.
+// Kill sends SIGKILL to the mount process (a crash) and waits for it. A
+// process still there 30s later is stuck in the kernel, typically exiting
+// while it waits for an answer from its own FUSE mount: Kill then fails the
+// test with its threads' kernel stacks, after aborting the mount's FUSE
+// connection so that the process can end.
 func (m *mountProc) Kill() {
+	m.t.Helper()
 	m.cmd.Process.Kill()
-	<-m.done
-	m.done <- nil
+	select {
+	case <-m.done:
+		m.done <- nil
+		return
+	case <-time.After(30 * time.Second):
+	}
+	stacks := kernelStacks(m.cmd.Process.Pid)
+	abort := abortFUSE(m.Mnt)
+	select {
+	case <-m.done:
+		m.done <- nil
+	case <-time.After(30 * time.Second):
+		abort += "; the process is still there"
+	}
+	m.t.Fatalf("walfs mount (pid %d) did not exit within 30s of SIGKILL (%s); its threads:\n%s", m.cmd.Process.Pid, abort, stacks)
 }
 
 func (m *mountProc) wait(wantCode int) {
