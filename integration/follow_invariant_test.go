@@ -21,7 +21,10 @@ const (
 	bankTotal    = bankAccounts * bankBalance
 	// minReaderTxns is how many read transactions the followers' readers
 	// must complete in all (issue #16: at least 10,000).
-	minReaderTxns      = 10000
+	minReaderTxns = 10000
+	// minTransfers is how many transfers the primary's writers commit
+	// before the test ends (readers are much faster).
+	minTransfers       = 2500
 	readersPerFollower = 3
 )
 
@@ -71,7 +74,7 @@ func TestFollowInvariants(t *testing.T) {
 	counter := func(name string) func(string) {
 		return func(line string) {
 			var n int
-			if _, err := fmt.Sscanf(line, "W %d", &n); err == nil {
+			if _, err := fmt.Sscanf(line[min(2, len(line)):], "%d", &n); err == nil && (strings.HasPrefix(line, "W ") || strings.HasPrefix(line, "P ")) {
 				wmu.Lock()
 				written[name] = n
 				wmu.Unlock()
@@ -101,13 +104,21 @@ func TestFollowInvariants(t *testing.T) {
 			f.checkReaders()
 		}
 	}
-	// progress waits until the readers completed n transactions in all.
+	transfers := func() int {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return written["transfer 1"] + written["transfer 2"]
+	}
+	// progress waits until the readers completed n transactions in all
+	// and the transfer writers as large a share of minTransfers, so that
+	// the followers apply many updates while they are read.
 	progress := func(n int) {
+		wantTransfers := minTransfers * n / minReaderTxns
 		deadline := time.Now().Add(150 * time.Second)
-		for total() < n {
+		for total() < n || transfers() < wantTransfers {
 			check()
 			if time.Now().After(deadline) {
-				t.Fatalf("readers completed %d transactions in 150s, want %d", total(), n)
+				t.Fatalf("in 150s readers completed %d transactions (want %d), transfer writers %d (want %d)", total(), n, transfers(), wantTransfers)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -4,7 +4,8 @@
 # counts itself in meta.n, logs itself in ledger with id = meta.n, and
 # sometimes inserts or deletes churn rows in other. One in twenty moves money
 # around a ring of 200 accounts (a transaction touching many pages); one in
-# five hundred checkpoints the WAL afterwards.
+# five hundred checkpoints the WAL afterwards. Prints "P <transactions>"
+# every hundred and "W <transactions>" at the end.
 import os, random, sqlite3, sys, time
 
 db, stop, seed, nacc = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -35,6 +36,8 @@ while not os.path.exists(stop):
         c.execute("delete from other where id in (select id from other order by random() limit 3)")
     c.execute("commit")
     k += 1
+    if k % 100 == 0:
+        print("P", k, flush=True)
     if rnd.random() < 0.002:
         c.execute("pragma wal_checkpoint(TRUNCATE)")
     time.sleep(rnd.random() * 0.004)
