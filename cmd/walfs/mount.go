@@ -255,9 +255,31 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 	defer ctl.Close()
 
 	go func() {
-		sig, ok := <-sigs
-		if !ok {
+		var sig os.Signal
+		select {
+		case <-held.Lost():
+			lost := held.Err()
+			if lost == nil {
+				return // released by our own shutdown
+			}
+			// A standby took the lease: never write again. Unmounting
+			// refuses the app's writes; what was not uploaded stays in the
+			// data dir, and the next mount keeps it aside (fenced.go).
+			once.Do(func() {
+				shutdownMu.Lock()
+				defer shutdownMu.Unlock()
+				shutdownErr = fmt.Errorf("%w: this mount stopped serving and unmounted; commits it had not uploaded stay in %s and are kept aside at its next start", lost, cfg.DataDir)
+				log.Error("replica lease lost to another walfs", "err", shutdownErr)
+				if err := m.Unmount(true); err != nil {
+					log.Error("lazy unmount failed", "err", err)
+				}
+			})
 			return
+		case s, ok := <-sigs:
+			if !ok {
+				return
+			}
+			sig = s
 		}
 		log.Info("signal received: flushing and unmounting", "signal", sig.String(), "timeout", cfg.Timeout)
 		once.Do(func() {
@@ -285,6 +307,9 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 		cancel()
 	}
 	closeErr := rep.Close()
+	if errors.Is(stopErr, lease.ErrLost) {
+		return stopErr
+	}
 	if p := rep.Pending(); len(p) > 0 {
 		err := &replicate.PendingError{Pending: p}
 		log.Warn("stopped with transactions not yet uploaded; they upload at the next mount of this data dir", "err", err)

@@ -237,7 +237,7 @@ func (f *Follower) restoreNew(ctx context.Context, db string) (*dbState, error) 
 	if err := f.mark(db); err != nil {
 		return nil, err
 	}
-	res, err := restore.Restore(ctx, f.opts.Store, db, path, restore.Options{Force: true, Logger: f.log})
+	res, err := restore.Restore(ctx, f.opts.Store, db, path, restore.Options{Force: true, Logger: f.log, IntegrityCheck: f.opts.Integrity})
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", dbLabel(db), err)
 	}
@@ -294,7 +294,7 @@ func (f *Follower) restoreScratch(ctx context.Context, db string) (string, *rest
 		return "", nil, err
 	}
 	tmp := filepath.Join(dir, fmt.Sprintf("follow-%d.db", time.Now().UnixNano()))
-	res, err := restore.Restore(ctx, f.opts.Store, db, tmp, restore.Options{Force: true, Logger: f.log})
+	res, err := restore.Restore(ctx, f.opts.Store, db, tmp, restore.Options{Force: true, Logger: f.log, IntegrityCheck: f.opts.Integrity})
 	if err != nil {
 		return "", nil, fmt.Errorf("restore %s: %w", dbLabel(db), err)
 	}

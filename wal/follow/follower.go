@@ -27,6 +27,9 @@ type Options struct {
 	Source   Source        // news; ListSource(Store) when nil
 	Interval time.Duration // between polls; DefaultInterval when 0
 	Logger   *slog.Logger
+	// Integrity is the SQLite check a full restore runs
+	// (restore.IntegrityQuick when empty).
+	Integrity string
 }
 
 // Follower keeps the databases of a data dir equal to a replica (doc.go).
