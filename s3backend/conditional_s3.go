@@ -17,10 +17,6 @@ var (
 	_ ChangeReader      = (*S3Store)(nil)
 )
 
-// maxConditionalSize bounds what Get reads: conditional objects are small
-// records (the lease is a few hundred bytes), never LTX files.
-const maxConditionalSize = 1 << 20
-
 // Get reads a small object under the root with its ETag.
 func (s *S3Store) Get(ctx context.Context, key string) ([]byte, string, error) {
 	return s.GetIfNoneMatch(ctx, key, "")
@@ -54,12 +50,12 @@ func (s *S3Store) GetIfNoneMatch(ctx context.Context, key, etag string) ([]byte,
 	if etag != "" && newETag == etag {
 		return nil, "", fmt.Errorf("get %s: %w (the store ignored If-None-Match and sent it again)", full, ErrNotModified)
 	}
-	body, err := io.ReadAll(io.LimitReader(out.Body, maxConditionalSize+1))
+	body, err := io.ReadAll(io.LimitReader(out.Body, MaxConditionalSize+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("get %s: %w", full, s.ec.classify(err))
 	}
-	if len(body) > maxConditionalSize {
-		return nil, "", fmt.Errorf("get %s: object larger than %d bytes is not a walfs record", full, maxConditionalSize)
+	if len(body) > MaxConditionalSize {
+		return nil, "", fmt.Errorf("get %s: object larger than %d bytes is not a walfs record", full, MaxConditionalSize)
 	}
 	return body, newETag, nil
 }
