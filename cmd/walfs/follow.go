@@ -102,7 +102,7 @@ func runFollower(c *cli.Context, cfg *settings, store s3backend.Store, requests 
 // followSource picks how a follower learns what is new: the primary's head
 // object when the store can read it conditionally, else listings.
 func followSource(store s3backend.Store) follow.Source {
-	return follow.ListSource(store)
+	return follow.NewSource(store)
 }
 
 type promoteRequest struct {

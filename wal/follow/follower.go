@@ -103,7 +103,9 @@ func (f *Follower) Start(ctx context.Context) error {
 	if err := clearScratch(filepath.Join(f.stateDir, "tmp")); err != nil {
 		return err
 	}
-	news, _, err := f.src.Poll(ctx)
+	// A listing, not the head object: only a listing is sure to name every
+	// database (a primary publishes the ones it uploaded to).
+	news, _, err := ListSource(f.opts.Store).Poll(ctx)
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", f.opts.Store, err)
 	}
@@ -266,23 +268,44 @@ func (f *Follower) Step(ctx context.Context) {
 	if err != nil {
 		f.log.Warn("poll the replica", "err", err)
 	}
-	if latest == nil {
-		return
+	if latest == nil || !changed && !f.pending(latest) {
+		return // steady state: no request but the poll
 	}
-	f.applyAll(ctx, latest)
+	f.applyAll(ctx, latest, changed)
 }
 
-// applyAll brings every database to what latest says.
-func (f *Follower) applyAll(ctx context.Context, latest map[string]Latest) {
+// pending reports whether a database is behind latest or its last update
+// failed, so a poll without news still has work.
+func (f *Follower) pending(latest map[string]Latest) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for db, l := range latest {
+		st := f.dbs[db]
+		if st == nil || st.txid < l.TXID || st.lastErr != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// applyAll brings every database to what latest says; removals only when
+// latest is news (each costs a listing).
+func (f *Follower) applyAll(ctx context.Context, latest map[string]Latest, removals bool) {
 	f.mu.RLock()
 	var gone []string
 	for db := range f.dbs {
-		if _, ok := latest[db]; !ok {
+		if _, ok := latest[db]; !ok && removals {
 			gone = append(gone, db)
 		}
 	}
 	f.mu.RUnlock()
 	for _, db := range gone {
+		// The head object names the databases its primary uploaded to; one
+		// it does not name may still be in the replica. Only a listing
+		// proves a database was deleted.
+		if files, err := listAll(ctx, f.opts.Store, db, true); err != nil || len(files) > 0 {
+			continue
+		}
 		if err := f.remove(ctx, db); err != nil {
 			f.log.Warn("remove a database the replica no longer has", "db", db, "err", err)
 		}
@@ -316,7 +339,7 @@ func (f *Follower) CatchUp(ctx context.Context) error {
 	f.mu.Lock()
 	f.latest = news
 	f.mu.Unlock()
-	f.applyAll(ctx, news)
+	f.applyAll(ctx, news, true)
 	var errs []error
 	f.mu.RLock()
 	for db, l := range news {
