@@ -148,11 +148,16 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 		}
 	}()
 	store = lease.Fence(store, held) // a writer that lost its lease stops uploading at once
+	leaseMode, _ := lease.ParseMode(cfg.Lease)
+	pub := startHeadPublisher(ctx, store, held, leaseMode, log)
+	// After the last upload (rep.Close comes first on every path) and
+	// before the lease is released.
+	defer closeHeadPublisher(pub, 10*time.Second, log)
 	log.Info("starting", "data_dir", cfg.DataDir, "mount_point", cfg.MountPoint, "replica", store.String(), "sync_interval", cfg.SyncInterval, "durability", cfg.Durability)
 	capture, why := chooseCapture(cfg.Capture, cfg.Durability)
 	log.Info("capture path", "path", capture, "why", why)
 	log.Info("mount access", "who", cfg.Access.who(os.Geteuid()), "from", cfg.Access.From, "permissions", "checked by the kernel against each file's owner and mode, as on the disk")
-	rep, err := replicate.New(replicate.Options{
+	repOpts := replicate.Options{
 		Capture:      capture,
 		DataDir:      cfg.DataDir,
 		Store:        store,
@@ -168,12 +173,14 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 			}
 			return replicate.Pos{TXID: res.Plan.TXID}, nil
 		},
-	})
+	}
+	headHooks(pub, &repOpts)
+	rep, err := replicate.New(repOpts)
 	if err != nil {
 		return err
 	}
 	if cfg.MetricsAddr != "" {
-		stopMetrics, err := startMetrics(cfg.MetricsAddr, metricsSource{dbs: rep.Status, requests: requests.Ops}, log)
+		stopMetrics, err := startMetrics(cfg.MetricsAddr, metricsSource{dbs: rep.Status, requests: requests.Ops, head: pub}, log)
 		if err != nil {
 			rep.Close()
 			return err
@@ -245,7 +252,11 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 			return err
 		}
 		return rep.Verify(fctx)
-	}, statusRoute(func() statusReport { return buildStatus(rep.Status(), requests, cfg.DataDir, store.String()) }),
+	}, statusRoute(func() statusReport {
+		report := buildStatus(rep.Status(), requests, cfg.DataDir, store.String())
+		report.Head = headStatusOf(pub)
+		return report
+	}),
 		verifyRoute(mountVerifier(rep, cfg.DataDir, store.String(), cfg.Timeout)))
 	if err != nil {
 		m.Unmount(true)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"sync"
 	"time"
@@ -68,8 +69,8 @@ type Status struct {
 // Removed, called by the uploader, record the change and wake the
 // publishing goroutine; they never wait for the store. Changes coalesce:
 // at most one PUT is in flight, and any number of changes made during it
-// cause exactly one more PUT after it. Create with NewPublisher, then Start;
-// Close at shutdown. Methods are safe for concurrent use.
+// cause exactly one more PUT after it. Create with NewPublisher, then Start
+// (once); Close at shutdown. Methods are safe for concurrent use.
 type Publisher struct {
 	cw    s3backend.ConditionalWriter
 	check func() error
@@ -86,11 +87,11 @@ type Publisher struct {
 	// mu guards everything below; never held across a request.
 	mu      sync.Mutex
 	started bool
-	local   map[string]*DB // databases changed since Start; nil: removed
+	local   map[string]*DB // databases changed since Start; nil: removed. An entry is replaced, never changed
 	gen     uint64         // bumped on every change of local
 	pubGen  uint64         // gen of the last record written
 	seeded  bool           // base and etag reflect a read or write of the object
-	base    Record         // what the store holds, as far as we know
+	base    Record         // what the store holds, as far as we know; replaced, never changed
 	etag    string         // base's ETag; "" while the object is absent
 	st      Status
 }
@@ -271,10 +272,13 @@ func (p *Publisher) publish(ctx context.Context) error {
 				return fmt.Errorf("publish head record: %w", err)
 			}
 		}
+		// The entries are never changed once made (Uploaded makes new
+		// ones), so a copy of the map is a snapshot; the encoding, which
+		// for many databases takes a while, runs outside the lock.
 		p.mu.Lock()
-		gen, etag := p.gen, p.etag
-		rec, body, err := p.buildLocked(time.Now())
+		gen, etag, base, local := p.gen, p.etag, p.base, maps.Clone(p.local)
 		p.mu.Unlock()
+		rec, body, err := build(base, local, p.who, time.Now())
 		if err != nil {
 			return err
 		}
@@ -300,19 +304,19 @@ func (p *Publisher) publish(ctx context.Context) error {
 	}
 }
 
-// buildLocked makes the next record: the entries of the databases changed
-// since Start over those of the object last seen, under the next seq. When
-// it would not fit in a conditional object, each database names fewer
-// files. Caller holds p.mu.
-func (p *Publisher) buildLocked(now time.Time) (Record, []byte, error) {
+// build makes the next record: the entries of the databases changed since
+// Start (local) over those of the object last seen (base), under the next
+// seq. When it would not fit in a conditional object, each database names
+// fewer files.
+func build(base Record, local map[string]*DB, writer string, now time.Time) (Record, []byte, error) {
 	for n := MaxFiles; ; n /= 2 {
-		rec := Record{Version: Version, Seq: p.base.Seq + 1, Written: now.UTC(), Writer: p.who, DBs: map[string]DB{}}
-		for db, e := range p.base.DBs {
-			if _, touched := p.local[db]; !touched {
+		rec := Record{Version: Version, Seq: base.Seq + 1, Written: now.UTC(), Writer: writer, DBs: map[string]DB{}}
+		for db, e := range base.DBs {
+			if _, touched := local[db]; !touched {
 				rec.DBs[db] = e.trimmed(n)
 			}
 		}
-		for db, e := range p.local {
+		for db, e := range local {
 			if e != nil {
 				rec.DBs[db] = e.trimmed(n)
 			}
