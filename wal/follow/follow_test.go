@@ -304,3 +304,42 @@ func TestSumFileTracksChecksum(t *testing.T) {
 		t.Fatal("a write of part of a page was accepted")
 	}
 }
+
+// hintSource answers every poll with what the test set, like a head object.
+type hintSource struct{ dbs map[string]Latest }
+
+func (s *hintSource) Poll(context.Context) (map[string]Latest, bool, error) { return s.dbs, true, nil }
+func (s *hintSource) String() string                                          { return "hints" }
+
+// The head names a file that compaction removed since: the follower lists
+// and uses the compacted file instead of failing at every poll.
+func TestFollowerListsWhenAHintedFileIsGone(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	h := &history{}
+	h.tx(3)
+	h.put(t, st, "app.db", s3backend.LevelSnapshot, 1, 1)
+	src := &hintSource{}
+	f, err := New(Options{Store: st, DataDir: t.TempDir(), Source: src, Integrity: restore.IntegrityNone, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.tx(3, 2)
+	h.tx(4, 3)
+	h.put(t, st, "app.db", 0, 2, 2)
+	h.put(t, st, "app.db", 0, 3, 3)
+	h.put(t, st, "app.db", 1, 2, 3)
+	if err := st.Delete(ctx, []s3backend.FileInfo{{DB: "app.db", Level: 0, MinTXID: 2, MaxTXID: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	src.dbs = map[string]Latest{"app.db": {TXID: 3, Files: []s3backend.FileInfo{
+		{DB: "app.db", Level: 0, MinTXID: 2, MaxTXID: 2}, {DB: "app.db", Level: 0, MinTXID: 3, MaxTXID: 3}}}}
+	f.Step(ctx)
+	requireAt(t, f, h, "app.db", 3)
+	if s := f.Status().DBs[0]; s.Reloads != 0 || s.Applied != 1 {
+		t.Fatalf("applied %d, reloads %d: want the compacted file applied, no restore", s.Applied, s.Reloads)
+	}
+}
