@@ -309,7 +309,7 @@ func TestSumFileTracksChecksum(t *testing.T) {
 type hintSource struct{ dbs map[string]Latest }
 
 func (s *hintSource) Poll(context.Context) (map[string]Latest, bool, error) { return s.dbs, true, nil }
-func (s *hintSource) String() string                                          { return "hints" }
+func (s *hintSource) String() string                                        { return "hints" }
 
 // The head names a file that compaction removed since: the follower lists
 // and uses the compacted file instead of failing at every poll.
