@@ -109,6 +109,9 @@ func (f *Follower) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", f.opts.Store, err)
 	}
+	if _, ok := news[""]; ok {
+		return fmt.Errorf("follow %s: the URL names one database, not a directory of them; follow the path above it (a follower serves every database under its replica path)", f.opts.Store)
+	}
 	if err := f.removeStrays(news); err != nil {
 		return err
 	}
