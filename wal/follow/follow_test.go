@@ -174,6 +174,9 @@ func TestFollowerAppliesExtendsAndRestores(t *testing.T) {
 	h.put(t, st, "app.db", 0, 4, 5)
 	f.Step(ctx)
 	requireAt(t, f, h, "app.db", 5)
+	if vs := f.Verify(ctx); len(vs) != 1 || !vs[0].Equal() || vs[0].TXID != 5 || vs[0].ReplicaTXID != 5 {
+		t.Fatalf("verify: %+v", vs)
+	}
 
 	// The header readers see: rollback journal, a counter that moved, the
 	// size now.
@@ -224,6 +227,15 @@ func TestFollowerRestoresWhatItCannotTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireAt(t, f, h, "sub/b.db", 1)
+	bad := filepath.Join(dir, "sub/b.db")
+	img, _ := os.ReadFile(bad)
+	img[testPageSize+1] ^= 1
+	if err := os.WriteFile(bad, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if vs := f.Verify(ctx); len(vs) != 2 || !vs[0].Equal() || vs[1].Difference == "" {
+		t.Fatalf("verify after a byte of sub/b.db changed: %+v", vs)
+	}
 
 	// A page changed behind its back: the follower trusts its own file
 	// between updates (only it writes there), but the page an update

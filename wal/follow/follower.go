@@ -41,6 +41,9 @@ type Follower struct {
 
 	// lock is set once before Go and read only by the applying goroutine.
 	lock LockFunc
+	// applyMu is held by whatever changes databases (Step, CatchUp, Start)
+	// and by Verify, so a verification never reads a database mid-update.
+	applyMu sync.Mutex
 
 	// mu guards dbs, each dbState's fields and latest/lastPoll/pollErr.
 	mu       sync.RWMutex
@@ -100,6 +103,8 @@ func New(opts Options) (*Follower, error) {
 // by a crash, or a checksum that differs, means a restore) and caught up,
 // and ones the replica no longer has are removed.
 func (f *Follower) Start(ctx context.Context) error {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	if err := clearScratch(filepath.Join(f.stateDir, "tmp")); err != nil {
 		return err
 	}
@@ -255,6 +260,8 @@ func (f *Follower) run(ctx context.Context) {
 // Step polls once and applies what is new; Go's goroutine calls it every
 // interval.
 func (f *Follower) Step(ctx context.Context) {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	news, changed, err := f.src.Poll(ctx)
 	f.mu.Lock()
 	f.polls++
@@ -335,6 +342,8 @@ func (f *Follower) applyAll(ctx context.Context, latest map[string]Latest, remov
 // holds. A promotion calls it after taking the lease: from then on the
 // replica cannot move.
 func (f *Follower) CatchUp(ctx context.Context) error {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	news, _, err := ListSource(f.opts.Store).Poll(ctx)
 	if err != nil {
 		return err
