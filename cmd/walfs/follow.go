@@ -291,7 +291,7 @@ func followVerify(vs []follow.Verification, dataDir, replica string) verifyRepor
 	for _, v := range vs {
 		j := comparisonJSON{DB: v.DB, TXID: v.TXID, Live: v.Live.String()}
 		if v.Replica != 0 {
-			j.Replica = v.Replica.String()
+			j.Replica, j.Files = v.Replica.String(), 1 // the file ending at TXID
 		}
 		switch {
 		case v.Equal():
