@@ -257,7 +257,10 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 		report.Head = headStatusOf(pub)
 		return report
 	}),
-		verifyRoute(mountVerifier(rep, cfg.DataDir, store.String(), cfg.Timeout)))
+		verifyRoute(mountVerifier(rep, cfg.DataDir, store.String(), cfg.Timeout)),
+		jsonRoute("POST /promote", func(context.Context, promoteRequest) unmountResponse {
+			return unmountResponse{Error: "promote: " + cfg.MountPoint + " is already the writer of " + store.String() + "; promote a walfs mount --follow"}
+		}))
 	if err != nil {
 		m.Unmount(true)
 		rep.Close()
