@@ -169,6 +169,16 @@ func TestBadInput(t *testing.T) {
 		{name: "durability sometimes flag", prep: args("mount", "--data-dir", "{dir}/data", "--durability", "sometimes", "{dir}/mnt"), want: []string{"--durability", "async or sync"}},
 		{name: "unknown flag", prep: args("mount", "--data-dri", "{dir}/data", "{dir}/mnt"), want: []string{"data-dri", "walfs mount --help"}},
 		{name: "no mount point", prep: args("mount", "--data-dir", "{dir}/data"), want: []string{"mount point", "MOUNTPOINT"}},
+		{name: "poll-interval without follow", prep: args("mount", "--data-dir", "{dir}/data", "--poll-interval", "2s", "{dir}/mnt"), want: []string{"--poll-interval", "--follow"}},
+		{name: "takeover-after in config without follow", prep: mountWith(cfgHead + "takeover-after: 1m\n"), want: []string{"--takeover-after", "--follow"}},
+		{name: "lease-ttl too short", prep: args("mount", "--data-dir", "{dir}/data", "--lease-ttl", "1s", "{dir}/mnt"), want: []string{"--lease-ttl", "at least 6s"}},
+		{name: "poll-interval too short", prep: args("mount", "--follow", "--data-dir", "{dir}/data", "--poll-interval", "1ms", "{dir}/mnt"), want: []string{"--poll-interval", "at least 10ms"}},
+		{name: "follow a one-database url", prep: func(t *testing.T, dir string) []string {
+			return []string{"mount", "--follow", "--data-dir", filepath.Join(dir, "data"), "--replica", appDB, filepath.Join(dir, "mnt")}
+		}, want: []string{"names one database", "path above it"}},
+		{name: "promote a primary", prep: func(t *testing.T, dir string) []string {
+			return []string{"promote", fx.live.Mnt}
+		}, want: []string{"promote", "walfs mount --follow"}},
 
 		// Mount points and data dirs.
 		{name: "mount point is a file", prep: func(t *testing.T, dir string) []string {

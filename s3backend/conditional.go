@@ -32,6 +32,12 @@ var (
 	ErrInvalidKey = errors.New("invalid conditional object key")
 )
 
+// MaxConditionalSize bounds a conditional object: the S3 store's Get refuses
+// a larger one. They are small records (the lease is a few hundred bytes,
+// the head record a few KiB per database), never LTX files; writers keep
+// them below it.
+const MaxConditionalSize = 1 << 20
+
 // ConditionalWriter is a store that can create, replace and delete small
 // objects only when they are in the state the caller last saw. It is the
 // building block of the replica lease (package s3backend/lease); LTX files

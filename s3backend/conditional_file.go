@@ -12,7 +12,10 @@ import (
 	"time"
 )
 
-var _ ConditionalWriter = (*FileStore)(nil)
+var (
+	_ ConditionalWriter = (*FileStore)(nil)
+	_ ChangeReader      = (*FileStore)(nil)
+)
 
 // The file store's conditional writes hold an exclusive flock on the root
 // directory while they read, compare and replace (temp file, fsync, rename,
@@ -32,6 +35,13 @@ func fileETag(body []byte) string {
 
 // Get reads a conditional object and its ETag.
 func (s *FileStore) Get(ctx context.Context, key string) ([]byte, string, error) {
+	return s.GetIfNoneMatch(ctx, key, "")
+}
+
+// GetIfNoneMatch reads a conditional object unless its content still
+// hashes to etag. The file is read either way: the saving is the caller's
+// (it parses nothing).
+func (s *FileStore) GetIfNoneMatch(ctx context.Context, key, match string) ([]byte, string, error) {
 	if err := ValidateConditionalKey(key); err != nil {
 		return nil, "", err
 	}
@@ -44,6 +54,9 @@ func (s *FileStore) Get(ctx context.Context, key string) ([]byte, string, error)
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("get %s: %w", key, err)
+	}
+	if etag == match && match != "" {
+		return nil, "", fmt.Errorf("get %s: %w", key, ErrNotModified)
 	}
 	return body, etag, nil
 }

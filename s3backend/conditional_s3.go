@@ -12,34 +12,59 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-var _ ConditionalWriter = (*S3Store)(nil)
-
-// maxConditionalSize bounds what Get reads: conditional objects are small
-// records (the lease is a few hundred bytes), never LTX files.
-const maxConditionalSize = 1 << 20
+var (
+	_ ConditionalWriter = (*S3Store)(nil)
+	_ ChangeReader      = (*S3Store)(nil)
+)
 
 // Get reads a small object under the root with its ETag.
 func (s *S3Store) Get(ctx context.Context, key string) ([]byte, string, error) {
+	return s.GetIfNoneMatch(ctx, key, "")
+}
+
+// GetIfNoneMatch reads a small object unless its ETag is etag: a GET with
+// If-None-Match, which S3 answers with 304 Not Modified and no body. A
+// store that ignores the header sends the object again; its ETag tells
+// the same, so the answer is ErrNotModified either way.
+func (s *S3Store) GetIfNoneMatch(ctx context.Context, key, etag string) ([]byte, string, error) {
 	if err := ValidateConditionalKey(key); err != nil {
 		return nil, "", err
 	}
 	full := s.prefix + key
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &full})
+	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &full}
+	if etag != "" {
+		in.IfNoneMatch = aws.String(etag)
+	}
+	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
-		if isNotFound(err) {
+		switch {
+		case isNotModified(err):
+			return nil, "", fmt.Errorf("get %s: %w", full, &kindError{ErrNotModified, err})
+		case isNotFound(err):
 			return nil, "", fmt.Errorf("get %s: %w", full, &kindError{ErrNotFound, err})
 		}
 		return nil, "", fmt.Errorf("get %s: %w", full, s.ec.classify(err))
 	}
 	defer out.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(out.Body, maxConditionalSize+1))
+	newETag := aws.ToString(out.ETag)
+	if etag != "" && newETag == etag {
+		return nil, "", fmt.Errorf("get %s: %w (the store ignored If-None-Match and sent it again)", full, ErrNotModified)
+	}
+	body, err := io.ReadAll(io.LimitReader(out.Body, MaxConditionalSize+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("get %s: %w", full, s.ec.classify(err))
 	}
-	if len(body) > maxConditionalSize {
-		return nil, "", fmt.Errorf("get %s: object larger than %d bytes is not a walfs record", full, maxConditionalSize)
+	if len(body) > MaxConditionalSize {
+		return nil, "", fmt.Errorf("get %s: object larger than %d bytes is not a walfs record", full, MaxConditionalSize)
 	}
-	return body, aws.ToString(out.ETag), nil
+	return body, newETag, nil
+}
+
+// isNotModified recognizes S3's answer to a GET whose If-None-Match
+// matched: HTTP 304 with no body, which the SDK turns into an API error
+// coded from the status text ("NotModified").
+func isNotModified(err error) bool {
+	return httpStatus(err) == http.StatusNotModified || apiCode(err) == "NotModified"
 }
 
 // PutIfAbsent creates key with If-None-Match: *.

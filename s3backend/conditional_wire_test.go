@@ -27,6 +27,7 @@ type condFake struct {
 	mu      sync.Mutex
 	objects map[string][]byte
 	headers []http.Header // of every PUT
+	gets    []http.Header // of every GET of an object
 }
 
 func newCondFake(t *testing.T, mode string) *condFake {
@@ -71,11 +72,16 @@ func (f *condFake) serve(w http.ResponseWriter, r *http.Request) {
 			f.list(w, r.URL.Query().Get("prefix"))
 			return
 		}
+		f.gets = append(f.gets, r.Header.Clone())
 		if !exists {
 			s3Error(w, http.StatusNotFound, "NoSuchKey", "no such key")
 			return
 		}
 		w.Header().Set("ETag", etagOf(cur))
+		if inm := r.Header.Get("If-None-Match"); inm == etagOf(cur) && f.mode != "ignore" {
+			w.WriteHeader(http.StatusNotModified) // as S3 does: no body
+			return
+		}
 		w.Write(cur)
 	case http.MethodPut:
 		f.headers = append(f.headers, r.Header.Clone())
@@ -208,5 +214,44 @@ func TestS3ConditionalNotImplemented(t *testing.T) {
 	defer f.mu.Unlock()
 	if n := len(f.headers); n != 2 {
 		t.Fatalf("got %d PUTs, want 2: a 501 must not be retried", n)
+	}
+}
+
+// A poll sends If-None-Match with the ETag it has; S3's 304 (no body, no
+// error document) is ErrNotModified, not a failure. A store that ignores
+// the header (s3rver) sends the object again: the unchanged ETag tells.
+func TestS3GetIfNoneMatchWire(t *testing.T) {
+	for _, mode := range []string{"honour", "ignore"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newCondFake(t, mode)
+			s := f.store(t, "replica")
+			cw, cr := s.(s3backend.ConditionalWriter), s.(s3backend.ChangeReader)
+			etag, err := cw.PutIfAbsent(t.Context(), ".walfs-head.json", []byte("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			f.gets = nil
+			f.mu.Unlock()
+			_, _, err = cr.GetIfNoneMatch(t.Context(), ".walfs-head.json", etag)
+			if !errors.Is(err, s3backend.ErrNotModified) {
+				t.Fatalf("GetIfNoneMatch with the current ETag: got %v, want ErrNotModified", err)
+			}
+			if errors.Is(err, s3backend.ErrUnreachable) || errors.Is(err, s3backend.ErrNotFound) {
+				t.Fatalf("GetIfNoneMatch: %v is classified as another failure too", err)
+			}
+			body, got, err := cr.GetIfNoneMatch(t.Context(), ".walfs-head.json", `"stale"`)
+			if err != nil || string(body) != "{}" || got != etag {
+				t.Fatalf("GetIfNoneMatch with a stale ETag: %q, %s, %v", body, got, err)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.gets) != 2 {
+				t.Fatalf("got %d GETs, want 2: a 304 must not be retried", len(f.gets))
+			}
+			if h := f.gets[0].Get("If-None-Match"); h != etag {
+				t.Errorf("sent If-None-Match %q, want %s", h, etag)
+			}
+		})
 	}
 }

@@ -54,6 +54,9 @@ func runFollower(c *cli.Context, cfg *settings, store s3backend.Store, requests 
 			return nil
 		},
 		statusRoute(func() statusReport { return followStatus(fl.Status(), requests, cfg.DataDir, store.String()) }),
+		verifyRoute(func(ctx context.Context, req verifyRequest) verifyReport {
+			return followVerify(fl.Verify(ctx), cfg.DataDir, store.String())
+		}),
 		jsonRoute("POST /promote", func(ctx context.Context, req promoteRequest) unmountResponse {
 			if err := p.promote(ctx, req.Wait); err != nil {
 				return unmountResponse{Error: oneLine(err)}
@@ -102,7 +105,7 @@ func runFollower(c *cli.Context, cfg *settings, store s3backend.Store, requests 
 // followSource picks how a follower learns what is new: the primary's head
 // object when the store can read it conditionally, else listings.
 func followSource(store s3backend.Store) follow.Source {
-	return follow.ListSource(store)
+	return follow.NewSource(store)
 }
 
 type promoteRequest struct {
@@ -279,4 +282,26 @@ func printFollowStatus(w io.Writer, rep statusReport, now time.Time) {
 			time.Duration(d.LagSeconds*float64(time.Second)).Round(time.Millisecond), committed, d.Applied, d.Reloads, why)
 	}
 	tw.Flush()
+}
+
+// followVerify is a follower's answer to `walfs verify`: each database's
+// file against the replica's checksum at the TXID it serves.
+func followVerify(vs []follow.Verification, dataDir, replica string) verifyReport {
+	out := verifyReport{DataDir: dataDir, Replica: replica, Databases: []comparisonJSON{}}
+	for _, v := range vs {
+		j := comparisonJSON{DB: v.DB, TXID: v.TXID, Live: v.Live.String()}
+		if v.Replica != 0 {
+			j.Replica, j.Files = v.Replica.String(), 1 // the file ending at TXID
+		}
+		switch {
+		case v.Equal():
+			j.Status = verifyEqual
+		case v.Difference != "":
+			j.Status, j.Problem = verifyDifferent, v.Difference
+		default:
+			j.Status, j.Problem = verifyError, v.Err
+		}
+		out.Databases = append(out.Databases, j)
+	}
+	return out
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/walfs/walfs/s3backend/instrument"
+	"github.com/walfs/walfs/wal/head"
 	"github.com/walfs/walfs/wal/replicate"
 )
 
@@ -22,6 +23,7 @@ import (
 type metricsSource struct {
 	dbs      func() []replicate.DBStatus
 	requests func() map[string]instrument.OpCount
+	head     *head.Publisher // nil: no head record published
 }
 
 // startMetrics serves Prometheus text metrics on addr at /metrics until the
@@ -36,6 +38,9 @@ func startMetrics(addr string, src metricsSource, log *slog.Logger) (stop func()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		writeMetrics(w, src.dbs(), src.requests())
+		if src.head != nil {
+			writeHeadMetrics(w, src.head.Status())
+		}
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -148,11 +148,16 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 		}
 	}()
 	store = lease.Fence(store, held) // a writer that lost its lease stops uploading at once
+	leaseMode, _ := lease.ParseMode(cfg.Lease)
+	pub := startHeadPublisher(ctx, store, held, leaseMode, log)
+	// After the last upload (rep.Close comes first on every path) and
+	// before the lease is released.
+	defer closeHeadPublisher(pub, 10*time.Second, log)
 	log.Info("starting", "data_dir", cfg.DataDir, "mount_point", cfg.MountPoint, "replica", store.String(), "sync_interval", cfg.SyncInterval, "durability", cfg.Durability)
 	capture, why := chooseCapture(cfg.Capture, cfg.Durability)
 	log.Info("capture path", "path", capture, "why", why)
 	log.Info("mount access", "who", cfg.Access.who(os.Geteuid()), "from", cfg.Access.From, "permissions", "checked by the kernel against each file's owner and mode, as on the disk")
-	rep, err := replicate.New(replicate.Options{
+	repOpts := replicate.Options{
 		Capture:      capture,
 		DataDir:      cfg.DataDir,
 		Store:        store,
@@ -168,12 +173,14 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 			}
 			return replicate.Pos{TXID: res.Plan.TXID}, nil
 		},
-	})
+	}
+	headHooks(pub, &repOpts)
+	rep, err := replicate.New(repOpts)
 	if err != nil {
 		return err
 	}
 	if cfg.MetricsAddr != "" {
-		stopMetrics, err := startMetrics(cfg.MetricsAddr, metricsSource{dbs: rep.Status, requests: requests.Ops}, log)
+		stopMetrics, err := startMetrics(cfg.MetricsAddr, metricsSource{dbs: rep.Status, requests: requests.Ops, head: pub}, log)
 		if err != nil {
 			rep.Close()
 			return err
@@ -245,8 +252,15 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 			return err
 		}
 		return rep.Verify(fctx)
-	}, statusRoute(func() statusReport { return buildStatus(rep.Status(), requests, cfg.DataDir, store.String()) }),
-		verifyRoute(mountVerifier(rep, cfg.DataDir, store.String(), cfg.Timeout)))
+	}, statusRoute(func() statusReport {
+		report := buildStatus(rep.Status(), requests, cfg.DataDir, store.String())
+		report.Head = headStatusOf(pub)
+		return report
+	}),
+		verifyRoute(mountVerifier(rep, cfg.DataDir, store.String(), cfg.Timeout)),
+		jsonRoute("POST /promote", func(context.Context, promoteRequest) unmountResponse {
+			return unmountResponse{Error: "promote: " + cfg.MountPoint + " is already the writer of " + store.String() + "; promote a walfs mount --follow"}
+		}))
 	if err != nil {
 		m.Unmount(true)
 		rep.Close()
@@ -255,9 +269,31 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 	defer ctl.Close()
 
 	go func() {
-		sig, ok := <-sigs
-		if !ok {
+		var sig os.Signal
+		select {
+		case <-held.Lost():
+			lost := held.Err()
+			if lost == nil {
+				return // released by our own shutdown
+			}
+			// A standby took the lease: never write again. Unmounting
+			// refuses the app's writes; what was not uploaded stays in the
+			// data dir, and the next mount keeps it aside (fenced.go).
+			once.Do(func() {
+				shutdownMu.Lock()
+				defer shutdownMu.Unlock()
+				shutdownErr = fmt.Errorf("%w: this mount stopped serving and unmounted; commits it had not uploaded stay in %s and are kept aside at its next start", lost, cfg.DataDir)
+				log.Error("replica lease lost to another walfs", "err", shutdownErr)
+				if err := m.Unmount(true); err != nil {
+					log.Error("lazy unmount failed", "err", err)
+				}
+			})
 			return
+		case s, ok := <-sigs:
+			if !ok {
+				return
+			}
+			sig = s
 		}
 		log.Info("signal received: flushing and unmounting", "signal", sig.String(), "timeout", cfg.Timeout)
 		once.Do(func() {
@@ -285,6 +321,9 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 		cancel()
 	}
 	closeErr := rep.Close()
+	if errors.Is(stopErr, lease.ErrLost) {
+		return stopErr
+	}
 	if p := rep.Pending(); len(p) > 0 {
 		err := &replicate.PendingError{Pending: p}
 		log.Warn("stopped with transactions not yet uploaded; they upload at the next mount of this data dir", "err", err)

@@ -47,6 +47,7 @@ type statusReport struct {
 	DataDir       string            `json:"data_dir"`
 	Replica       string            `json:"replica"`
 	StoreRequests map[string]uint64 `json:"store_requests"` // since the mount started, by operation
+	Head          *headStatusJSON   `json:"head,omitempty"` // the head record followers poll; nil when not published
 	Databases     []dbStatusJSON    `json:"databases"`
 }
 
@@ -191,6 +192,7 @@ func printStatus(w io.Writer, rep statusReport, now time.Time) {
 		printFollowStatus(w, rep, now)
 		return
 	}
+	printHeadStatus(w, rep.Head, now)
 	if len(rep.Databases) == 0 {
 		fmt.Fprintln(w, "no databases replicated yet")
 		return

@@ -24,12 +24,14 @@ const (
 	OpConditionalGet    = "conditional_get"
 	OpConditionalPut    = "conditional_put"
 	OpConditionalDelete = "conditional_delete"
+	OpConditionalPoll   = "conditional_poll" // GetIfNoneMatch
 	OpProbe             = "probe"
 )
 
 // Error kinds a failed call is counted under.
 const (
 	KindNotFound       = "not_found"
+	KindNotModified    = "not_modified" // a poll that found no change: the expected answer
 	KindPrecondition   = "precondition_failed"
 	KindUnsupported    = "unsupported"
 	KindAccessDenied   = "access_denied"
@@ -47,6 +49,8 @@ func ErrorKind(err error) string {
 		return KindCanceled
 	case errors.Is(err, s3backend.ErrNotFound):
 		return KindNotFound
+	case errors.Is(err, s3backend.ErrNotModified):
+		return KindNotModified
 	case errors.Is(err, s3backend.ErrPreconditionFailed):
 		return KindPrecondition
 	case errors.Is(err, s3backend.ErrConditionalUnsupported):

@@ -6,8 +6,9 @@
 //
 // It only observes: it never changes arguments, results or errors, never
 // retries, never reads object bodies and never logs. It keeps the optional
-// interfaces of the real stores (Stater, ConditionalWriter, Prober), so code
-// that type-asserts them on the wrapped store keeps working. One call is one Store
-// method call, whatever it costs on the wire (a multipart upload, a paged
-// listing or a batch delete of more than 1000 keys is one call).
+// interfaces of the real stores (Stater, ConditionalWriter, ChangeReader,
+// Prober), so code that type-asserts them on the wrapped store keeps
+// working. One call is one Store method call, whatever it costs on the wire
+// (a multipart upload, a paged listing or a batch delete of more than 1000
+// keys is one call).
 package instrument

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"testing"
 	"testing/synctest"
@@ -95,13 +96,13 @@ func TestCountsByOperation(t *testing.T) {
 func TestWrapKeepsOptionalInterfaces(t *testing.T) {
 	fs := s3backend.NewFileStore(t.TempDir())
 	for _, tc := range []struct {
-		name                        string
-		inner                       s3backend.Store
-		stater, conditional, prober bool
+		name                                 string
+		inner                                s3backend.Store
+		stater, conditional, changes, prober bool
 	}{
-		{"file store", fs, true, true, true},
-		{"stater only", staterOnly{fs, fs}, true, false, false},
-		{"plain", plain{fs}, false, false, false},
+		{"file store", fs, true, true, true, true},
+		{"stater only", staterOnly{fs, fs}, true, false, false, false},
+		{"plain", plain{fs}, false, false, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := instrument.Wrap(tc.inner, instrument.NewCounter())
@@ -110,6 +111,9 @@ func TestWrapKeepsOptionalInterfaces(t *testing.T) {
 			}
 			if _, ok := s.(s3backend.ConditionalWriter); ok != tc.conditional {
 				t.Errorf("ConditionalWriter: %v, want %v", ok, tc.conditional)
+			}
+			if _, ok := s.(s3backend.ChangeReader); ok != tc.changes {
+				t.Errorf("ChangeReader: %v, want %v", ok, tc.changes)
 			}
 			if _, ok := s.(s3backend.Prober); ok != tc.prober {
 				t.Errorf("Prober: %v, want %v", ok, tc.prober)
@@ -149,6 +153,35 @@ func TestCountsConditionalWrites(t *testing.T) {
 	}
 	if ops[instrument.OpConditionalGet].Calls != 1 || ops[instrument.OpConditionalDelete].Calls != 1 {
 		t.Errorf("conditional get/delete: %+v", ops)
+	}
+}
+
+// A poll is counted whatever it finds; an unchanged object is counted as
+// not_modified, never as another failure.
+func TestCountsPolls(t *testing.T) {
+	c := instrument.NewCounter()
+	s := instrument.Wrap(s3backend.NewFileStore(t.TempDir()), c)
+	cw, cr := s.(s3backend.ConditionalWriter), s.(s3backend.ChangeReader)
+	ctx := t.Context()
+	if _, _, err := cr.GetIfNoneMatch(ctx, "head", ""); !errors.Is(err, s3backend.ErrNotFound) {
+		t.Fatalf("poll of a missing object: %v", err)
+	}
+	etag, err := cw.PutIfAbsent(ctx, "head", []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cr.GetIfNoneMatch(ctx, "head", ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, _, err := cr.GetIfNoneMatch(ctx, "head", etag); !errors.Is(err, s3backend.ErrNotModified) {
+			t.Fatalf("poll of an unchanged object: %v", err)
+		}
+	}
+	got := c.Ops()[instrument.OpConditionalPoll]
+	want := map[string]uint64{instrument.KindNotFound: 1, instrument.KindNotModified: 3}
+	if got.Calls != 5 || !maps.Equal(got.Errors, want) {
+		t.Errorf("polls: %+v, want 5 calls and errors %v", got, want)
 	}
 }
 

@@ -9,18 +9,19 @@ import (
 
 // Wrap returns a Store that forwards every call to inner and counts it in c.
 // The result implements the optional interfaces of the real stores
-// (s3backend.Stater, s3backend.ConditionalWriter, s3backend.Prober) when
-// inner implements all three, and only Stater when inner implements only
-// that; the calls are counted too. For any other optional interface, type
-// assert on Unwrap().
+// (s3backend.Stater, s3backend.ConditionalWriter, s3backend.ChangeReader,
+// s3backend.Prober) when inner implements all four, and only Stater when
+// inner implements that but not all four; the calls are counted too. For
+// any other optional interface, type assert on Unwrap().
 func Wrap(inner s3backend.Store, c *Counter) s3backend.Store {
 	s := &store{inner: inner, c: c}
 	st, stater := inner.(s3backend.Stater)
 	cw, conditional := inner.(s3backend.ConditionalWriter)
+	cr, changes := inner.(s3backend.ChangeReader)
 	pr, prober := inner.(s3backend.Prober)
 	switch {
-	case stater && conditional && prober:
-		return &fullStore{staterStore: &staterStore{store: s, stater: st}, cw: cw, prober: pr}
+	case stater && conditional && changes && prober:
+		return &fullStore{staterStore: &staterStore{store: s, stater: st}, cw: cw, cr: cr, prober: pr}
 	case stater:
 		return &staterStore{store: s, stater: st}
 	}
@@ -37,6 +38,7 @@ var (
 	_ s3backend.Stater            = (*staterStore)(nil)
 	_ s3backend.Stater            = (*fullStore)(nil)
 	_ s3backend.ConditionalWriter = (*fullStore)(nil)
+	_ s3backend.ChangeReader      = (*fullStore)(nil)
 	_ s3backend.Prober            = (*fullStore)(nil)
 )
 
@@ -98,11 +100,20 @@ func (s *staterStore) Stat(ctx context.Context, info s3backend.FileInfo) (s3back
 	return out, err
 }
 
-// fullStore also forwards conditional writes and the probe.
+// fullStore also forwards conditional writes, polls and the probe.
 type fullStore struct {
 	*staterStore
 	cw     s3backend.ConditionalWriter
+	cr     s3backend.ChangeReader
 	prober s3backend.Prober
+}
+
+// GetIfNoneMatch counts as a poll; an unchanged object is counted under
+// KindNotModified, so the polls that found a change are the difference.
+func (s *fullStore) GetIfNoneMatch(ctx context.Context, key, etag string) ([]byte, string, error) {
+	body, newETag, err := s.cr.GetIfNoneMatch(ctx, key, etag)
+	s.c.record(OpConditionalPoll, err)
+	return body, newETag, err
 }
 
 func (s *fullStore) Get(ctx context.Context, key string) ([]byte, string, error) {

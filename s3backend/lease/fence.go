@@ -12,13 +12,24 @@ import (
 // with l's fence error (matching ErrFenced) instead of reaching the store
 // while l is fenced, and a Write in flight is cancelled the moment l is lost.
 // Reads pass through. A nil l returns store unchanged. The result
-// implements s3backend.Stater when store does.
+// implements s3backend.Stater when store does, and also
+// s3backend.ConditionalWriter and s3backend.ChangeReader when store
+// implements all three: its conditional reads pass through and its
+// conditional writes are guarded like Write (the head record a primary
+// publishes goes through them; the lease's own writes do not: it holds the
+// unfenced store).
 func Fence(store s3backend.Store, l *Lease) s3backend.Store {
 	if l == nil {
 		return store
 	}
 	f := fenced{Store: store, l: l}
-	if st, ok := store.(s3backend.Stater); ok {
+	st, stater := store.(s3backend.Stater)
+	cw, conditional := store.(s3backend.ConditionalWriter)
+	cr, changes := store.(s3backend.ChangeReader)
+	switch {
+	case stater && conditional && changes:
+		return fencedFull{fencedStater{f, st}, cw, cr}
+	case stater:
 		return fencedStater{f, st}
 	}
 	return f
@@ -29,7 +40,12 @@ type fenced struct {
 	l *Lease
 }
 
-var _ s3backend.Stater = fencedStater{}
+var (
+	_ s3backend.Stater            = fencedStater{}
+	_ s3backend.Stater            = fencedFull{}
+	_ s3backend.ConditionalWriter = fencedFull{}
+	_ s3backend.ChangeReader      = fencedFull{}
+)
 
 type fencedStater struct {
 	fenced
@@ -63,4 +79,43 @@ func (f fenced) Delete(ctx context.Context, infos []s3backend.FileInfo) error {
 		return fmt.Errorf("delete %d objects: %w", len(infos), err)
 	}
 	return f.Store.Delete(ctx, infos)
+}
+
+// fencedFull also forwards the conditional objects' methods.
+type fencedFull struct {
+	fencedStater
+	cw s3backend.ConditionalWriter
+	cr s3backend.ChangeReader
+}
+
+func (f fencedFull) Get(ctx context.Context, key string) ([]byte, string, error) {
+	return f.cw.Get(ctx, key)
+}
+
+func (f fencedFull) GetIfNoneMatch(ctx context.Context, key, etag string) ([]byte, string, error) {
+	return f.cr.GetIfNoneMatch(ctx, key, etag)
+}
+
+// PutIfAbsent creates key only while the lease holds.
+func (f fencedFull) PutIfAbsent(ctx context.Context, key string, body []byte) (string, error) {
+	if err := f.l.Check(); err != nil {
+		return "", fmt.Errorf("put %s: %w", key, err)
+	}
+	return f.cw.PutIfAbsent(ctx, key, body)
+}
+
+// PutIfMatch replaces key only while the lease holds.
+func (f fencedFull) PutIfMatch(ctx context.Context, key string, body []byte, etag string) (string, error) {
+	if err := f.l.Check(); err != nil {
+		return "", fmt.Errorf("put %s: %w", key, err)
+	}
+	return f.cw.PutIfMatch(ctx, key, body, etag)
+}
+
+// DeleteKey removes key only while the lease holds.
+func (f fencedFull) DeleteKey(ctx context.Context, key string) error {
+	if err := f.l.Check(); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return f.cw.DeleteKey(ctx, key)
 }

@@ -57,6 +57,44 @@ func TestFenceGuardsWritesAndDeletes(t *testing.T) {
 	})
 }
 
+// The fenced store keeps the conditional objects' methods: reads pass
+// through, writes stop while fenced (the head record a fenced primary
+// must not publish).
+func TestFenceGuardsConditionalWrites(t *testing.T) {
+	inBubble(t, func(t *testing.T, e *env) {
+		l := e.acquire(t, hostA)
+		st := lease.Fence(e.store, l)
+		cw, ok := st.(s3backend.ConditionalWriter)
+		if !ok {
+			t.Fatal("Fence hides the store's conditional writes")
+		}
+		cr, ok := st.(s3backend.ChangeReader)
+		if !ok {
+			t.Fatal("Fence hides the store's GetIfNoneMatch")
+		}
+		etag, err := cw.PutIfAbsent(t.Context(), "head.json", []byte("1"))
+		if err != nil {
+			t.Fatalf("PutIfAbsent while held: %v", err)
+		}
+		time.Sleep(25 * time.Second) // not renewed: fenced
+		if _, err := cw.PutIfMatch(t.Context(), "head.json", []byte("2"), etag); !errors.Is(err, lease.ErrFenced) {
+			t.Fatalf("PutIfMatch while fenced: got %v, want ErrFenced", err)
+		}
+		if _, err := cw.PutIfAbsent(t.Context(), "other.json", []byte("1")); !errors.Is(err, lease.ErrFenced) {
+			t.Fatalf("PutIfAbsent while fenced: got %v, want ErrFenced", err)
+		}
+		if err := cw.DeleteKey(t.Context(), "head.json"); !errors.Is(err, lease.ErrFenced) {
+			t.Fatalf("DeleteKey while fenced: got %v, want ErrFenced", err)
+		}
+		if body, got, err := cw.Get(t.Context(), "head.json"); err != nil || string(body) != "1" || got != etag {
+			t.Fatalf("Get while fenced: %q, %s, %v; want the first version", body, got, err)
+		}
+		if _, _, err := cr.GetIfNoneMatch(t.Context(), "head.json", etag); !errors.Is(err, s3backend.ErrNotModified) {
+			t.Fatalf("GetIfNoneMatch while fenced: got %v, want ErrNotModified", err)
+		}
+	})
+}
+
 // blockingStore holds every Write until its context ends.
 type blockingStore struct {
 	s3backend.Store

@@ -1,6 +1,6 @@
 // Package memstore is the in-memory replica store for tests: Store
-// implements s3backend.Store, s3backend.Stater and
-// s3backend.ConditionalWriter and passes the same conformance suite
+// implements s3backend.Store, s3backend.Stater, s3backend.ConditionalWriter
+// and s3backend.ChangeReader and passes the same conformance suite
 // (s3backend/storetest) as the file store and S3, so a test that passes
 // against it exercises the written contracts, not the quirks of a test
 // double. Faults (failed calls, broken downloads, objects that vanish

@@ -72,7 +72,7 @@ type Fault struct {
 // Faulty wraps a store, logs the calls that reach it and makes the ones
 // the injected faults match go wrong. It is an s3backend.Stater: Stat fails
 // with errors.ErrUnsupported when the inner store is not one. It does not
-// forward s3backend.ConditionalWriter. Safe for
+// forward s3backend.ConditionalWriter or s3backend.ChangeReader. Safe for
 // concurrent use; faults can be injected and removed while calls run.
 type Faulty struct {
 	inner s3backend.Store
@@ -274,7 +274,7 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // ListOnly hides every optional interface of s (s3backend.Stater,
-// s3backend.ConditionalWriter): a store like those that cannot read an
+// s3backend.ConditionalWriter, s3backend.ChangeReader): a store like those that cannot read an
 // object's commit time without downloading it, for the code paths that
 // handle them.
 func ListOnly(s s3backend.Store) s3backend.Store { return listOnly{s} }

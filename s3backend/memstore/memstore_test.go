@@ -156,4 +156,7 @@ func TestListOnly(t *testing.T) {
 	if _, ok := s.(s3backend.ConditionalWriter); ok {
 		t.Error("ListOnly store is a ConditionalWriter")
 	}
+	if _, ok := s.(s3backend.ChangeReader); ok {
+		t.Error("ListOnly store is a ChangeReader")
+	}
 }

@@ -37,6 +37,7 @@ var (
 	_ s3backend.Store             = (*Store)(nil)
 	_ s3backend.Stater            = (*Store)(nil)
 	_ s3backend.ConditionalWriter = (*Store)(nil)
+	_ s3backend.ChangeReader      = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -205,15 +206,24 @@ func (s *Store) Rewrite(info s3backend.FileInfo, change func([]byte) []byte) err
 }
 
 // Get returns a conditional object's content and ETag.
-func (s *Store) Get(_ context.Context, key string) ([]byte, string, error) {
+func (s *Store) Get(ctx context.Context, key string) ([]byte, string, error) {
+	return s.GetIfNoneMatch(ctx, key, "")
+}
+
+// GetIfNoneMatch returns a conditional object's content and ETag unless its
+// ETag is etag.
+func (s *Store) GetIfNoneMatch(_ context.Context, key, etag string) ([]byte, string, error) {
 	if err := s3backend.ValidateConditionalKey(key); err != nil {
 		return nil, "", fmt.Errorf("get: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, ok := s.cond[key]
-	if !ok {
+	switch {
+	case !ok:
 		return nil, "", fmt.Errorf("get %s: %w", key, s3backend.ErrNotFound)
+	case etag != "" && o.etag == etag:
+		return nil, "", fmt.Errorf("get %s: %w", key, s3backend.ErrNotModified)
 	}
 	return bytes.Clone(o.body), o.etag, nil
 }

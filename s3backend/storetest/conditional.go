@@ -14,8 +14,8 @@ import (
 
 // RunConditional runs every conditional-write conformance test against
 // stores made by newStore, which must also implement
-// s3backend.ConditionalWriter. Each call must return an empty store, as for
-// Run.
+// s3backend.ConditionalWriter and s3backend.ChangeReader. Each call must
+// return an empty store, as for Run.
 func RunConditional(t *testing.T, newStore func(t *testing.T) s3backend.Store) {
 	t.Helper()
 	tests := []struct {
@@ -33,6 +33,9 @@ func RunConditional(t *testing.T, newStore func(t *testing.T) s3backend.Store) {
 		{"RacePutIfAbsent", testCondRacePutIfAbsent},
 		{"RacePutIfMatch", testCondRacePutIfMatch},
 		{"Probe", testCondProbe},
+		{"GetIfNoneMatch", testCondGetIfNoneMatch},
+		{"GetIfNoneMatchNotFound", testCondGetIfNoneMatchNotFound},
+		{"GetIfNoneMatchInvalidKeys", testCondGetIfNoneMatchInvalidKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,34 +35,48 @@ func (f *Follower) update(ctx context.Context, st *dbState, l Latest) error {
 	f.mu.Unlock()
 
 	chain, reached := restore.Cover(filesOnly(l.Files), cur)
-	if reached < l.TXID {
-		listed, err := listAll(ctx, f.opts.Store, st.rel, false)
+	listed := false
+	for {
+		if reached < l.TXID && !listed {
+			files, err := listAll(ctx, f.opts.Store, st.rel, false)
+			if err != nil {
+				return f.failed(st, err)
+			}
+			chain, reached = restore.Cover(files, cur)
+			listed = true
+		}
+		if reached <= cur {
+			f.log.Info("followed database fell behind what the replica keeps: restoring it", "db", st.rel, "txid", cur, "replica_txid", l.TXID)
+			return f.failed(st, f.reload(ctx, st, nil))
+		}
+		paths, err := f.download(ctx, chain)
+		if errors.Is(err, s3backend.ErrNotFound) && !listed {
+			// A hinted file was compacted away since: list instead.
+			removeAll(paths)
+			reached = 0
+			continue
+		}
 		if err != nil {
+			removeAll(paths)
 			return f.failed(st, err)
 		}
-		chain, reached = restore.Cover(listed, cur)
+		defer removeAll(paths)
+		return f.failed(st, f.applyChain(ctx, st, chain, paths))
 	}
-	if reached <= cur {
-		f.log.Info("followed database fell behind what the replica keeps: restoring it", "db", st.rel, "txid", cur, "replica_txid", l.TXID)
-		return f.failed(st, f.reload(ctx, st, nil))
-	}
-	paths, err := f.download(ctx, chain)
-	defer removeAll(paths)
-	if err != nil {
-		return f.failed(st, err)
-	}
+}
+
+// applyChain applies the downloaded chain under SQLite's lock; a failure
+// rebuilds the database before the lock is released.
+func (f *Follower) applyChain(ctx context.Context, st *dbState, chain []s3backend.FileInfo, paths []string) error {
 	unlock, err := f.lockDB(ctx, st)
 	if err != nil {
-		return f.failed(st, err)
+		return err
 	}
-	err = f.applyLocked(st, chain, paths)
-	if err != nil {
+	if err := f.applyLocked(st, chain, paths); err != nil {
 		f.log.Warn("update of followed database failed: restoring it", "db", st.rel, "err", err)
-		err = f.reload(ctx, st, unlock)
-	} else {
-		err = unlock()
+		return f.reload(ctx, st, unlock)
 	}
-	return f.failed(st, err)
+	return unlock()
 }
 
 // failed records err (nil: success) as st's last error and returns it.
@@ -237,7 +251,7 @@ func (f *Follower) restoreNew(ctx context.Context, db string) (*dbState, error) 
 	if err := f.mark(db); err != nil {
 		return nil, err
 	}
-	res, err := restore.Restore(ctx, f.opts.Store, db, path, restore.Options{Force: true, Logger: f.log})
+	res, err := restore.Restore(ctx, f.opts.Store, db, path, restore.Options{Force: true, Logger: f.log, IntegrityCheck: f.opts.Integrity})
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", dbLabel(db), err)
 	}
@@ -294,7 +308,7 @@ func (f *Follower) restoreScratch(ctx context.Context, db string) (string, *rest
 		return "", nil, err
 	}
 	tmp := filepath.Join(dir, fmt.Sprintf("follow-%d.db", time.Now().UnixNano()))
-	res, err := restore.Restore(ctx, f.opts.Store, db, tmp, restore.Options{Force: true, Logger: f.log})
+	res, err := restore.Restore(ctx, f.opts.Store, db, tmp, restore.Options{Force: true, Logger: f.log, IntegrityCheck: f.opts.Integrity})
 	if err != nil {
 		return "", nil, fmt.Errorf("restore %s: %w", dbLabel(db), err)
 	}

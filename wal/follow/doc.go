@@ -5,8 +5,9 @@
 // What it owns:
 //   - Follower: the set of followed databases (mu guards the map and each
 //     dbState's fields that readers see through PatchHeader and Status).
-//     One goroutine, Run's, applies news; nothing else writes a database
-//     file or its position once Run started.
+//     Start, then the goroutine Go starts (Step), then CatchUp at a
+//     promotion change database files and positions, one at a time under
+//     applyMu; Verify holds applyMu too, so it never reads mid-update.
 //   - dbState: one database's applied point (TXID, checksum, size) and what
 //     it waits for.
 //

@@ -27,6 +27,9 @@ type Options struct {
 	Source   Source        // news; ListSource(Store) when nil
 	Interval time.Duration // between polls; DefaultInterval when 0
 	Logger   *slog.Logger
+	// Integrity is the SQLite check a full restore runs
+	// (restore.IntegrityQuick when empty).
+	Integrity string
 }
 
 // Follower keeps the databases of a data dir equal to a replica (doc.go).
@@ -38,6 +41,9 @@ type Follower struct {
 
 	// lock is set once before Go and read only by the applying goroutine.
 	lock LockFunc
+	// applyMu is held by whatever changes databases (Step, CatchUp, Start)
+	// and by Verify, so a verification never reads a database mid-update.
+	applyMu sync.Mutex
 
 	// mu guards dbs, each dbState's fields and latest/lastPoll/pollErr.
 	mu       sync.RWMutex
@@ -97,12 +103,19 @@ func New(opts Options) (*Follower, error) {
 // by a crash, or a checksum that differs, means a restore) and caught up,
 // and ones the replica no longer has are removed.
 func (f *Follower) Start(ctx context.Context) error {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	if err := clearScratch(filepath.Join(f.stateDir, "tmp")); err != nil {
 		return err
 	}
-	news, _, err := f.src.Poll(ctx)
+	// A listing, not the head object: only a listing is sure to name every
+	// database (a primary publishes the ones it uploaded to).
+	news, _, err := ListSource(f.opts.Store).Poll(ctx)
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", f.opts.Store, err)
+	}
+	if _, ok := news[""]; ok {
+		return fmt.Errorf("follow %s: the URL names one database, not a directory of them; follow the path above it (a follower serves every database under its replica path)", f.opts.Store)
 	}
 	if err := f.removeStrays(news); err != nil {
 		return err
@@ -247,6 +260,8 @@ func (f *Follower) run(ctx context.Context) {
 // Step polls once and applies what is new; Go's goroutine calls it every
 // interval.
 func (f *Follower) Step(ctx context.Context) {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	news, changed, err := f.src.Poll(ctx)
 	f.mu.Lock()
 	f.polls++
@@ -263,23 +278,44 @@ func (f *Follower) Step(ctx context.Context) {
 	if err != nil {
 		f.log.Warn("poll the replica", "err", err)
 	}
-	if latest == nil {
-		return
+	if latest == nil || !changed && !f.pending(latest) {
+		return // steady state: no request but the poll
 	}
-	f.applyAll(ctx, latest)
+	f.applyAll(ctx, latest, changed)
 }
 
-// applyAll brings every database to what latest says.
-func (f *Follower) applyAll(ctx context.Context, latest map[string]Latest) {
+// pending reports whether a database is behind latest or its last update
+// failed, so a poll without news still has work.
+func (f *Follower) pending(latest map[string]Latest) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for db, l := range latest {
+		st := f.dbs[db]
+		if st == nil || st.txid < l.TXID || st.lastErr != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// applyAll brings every database to what latest says; removals only when
+// latest is news (each costs a listing).
+func (f *Follower) applyAll(ctx context.Context, latest map[string]Latest, removals bool) {
 	f.mu.RLock()
 	var gone []string
 	for db := range f.dbs {
-		if _, ok := latest[db]; !ok {
+		if _, ok := latest[db]; !ok && removals {
 			gone = append(gone, db)
 		}
 	}
 	f.mu.RUnlock()
 	for _, db := range gone {
+		// The head object names the databases its primary uploaded to; one
+		// it does not name may still be in the replica. Only a listing
+		// proves a database was deleted.
+		if files, err := listAll(ctx, f.opts.Store, db, true); err != nil || len(files) > 0 {
+			continue
+		}
 		if err := f.remove(ctx, db); err != nil {
 			f.log.Warn("remove a database the replica no longer has", "db", db, "err", err)
 		}
@@ -306,6 +342,8 @@ func (f *Follower) applyAll(ctx context.Context, latest map[string]Latest) {
 // holds. A promotion calls it after taking the lease: from then on the
 // replica cannot move.
 func (f *Follower) CatchUp(ctx context.Context) error {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
 	news, _, err := ListSource(f.opts.Store).Poll(ctx)
 	if err != nil {
 		return err
@@ -313,7 +351,7 @@ func (f *Follower) CatchUp(ctx context.Context) error {
 	f.mu.Lock()
 	f.latest = news
 	f.mu.Unlock()
-	f.applyAll(ctx, news)
+	f.applyAll(ctx, news, true)
 	var errs []error
 	f.mu.RLock()
 	for db, l := range news {

@@ -133,7 +133,9 @@ func (d *DB) removed() {
 	d.walLoaded, d.walSize = false, 0
 	d.sums, d.needSnap, d.stamp = nil, true, fileStamp{}
 	d.dirty.reset()
-	if _, err := os.Lstat(d.path); errors.Is(err, os.ErrNotExist) {
+	_, err := os.Lstat(d.path)
+	gone := errors.Is(err, os.ErrNotExist)
+	if gone {
 		// Gone, not replaced by a rename: nothing will restore to what
 		// it spooled. (A file renamed over it starts with a snapshot,
 		// which supersedes the spool anyway.)
@@ -141,4 +143,7 @@ func (d *DB) removed() {
 	}
 	d.mu.Unlock()
 	d.log.Info("database removed; a new one at this path starts with a snapshot")
+	if gone && d.env.removed != nil {
+		d.env.removed(d.rel)
+	}
 }

@@ -60,6 +60,7 @@ type dbEnv struct {
 	life        context.Context       // ends when the Replicator closes: no sync commit waits longer
 	watch       *watcher              // passthrough mode: which WALs changed; nil otherwise
 	untracked   func(rel string) bool // Replicator.untracked: a handle the kernel serves hides writes
+	removed     func(rel string)      // Options.Removed; nil when unset
 }
 
 // newDB returns the DB for rel, backed by path; resume positions it.

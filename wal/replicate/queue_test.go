@@ -31,7 +31,10 @@ type queueRig struct {
 	count *instrument.Counter
 }
 
-func newQueueRig(t *testing.T) *queueRig {
+func newQueueRig(t *testing.T) *queueRig { return newQueueRigWith(t, nil) }
+
+// newQueueRigWith is newQueueRig with opts changed by with before New.
+func newQueueRigWith(t *testing.T, with func(*Options)) *queueRig {
 	dataDir := t.TempDir()
 	path := filepath.Join(dataDir, "app.db")
 	makeWALDatabase(t, path, 3)
@@ -40,10 +43,14 @@ func newQueueRig(t *testing.T) *queueRig {
 	g.down = memstore.Wrap(g.store)
 	g.exec("pragma wal_autocheckpoint=0")
 	g.exec("insert into t(v) values('before')")
-	r, err := New(Options{
+	opts := Options{
 		DataDir: dataDir, Store: instrument.Wrap(g.down, g.count), Logger: testLogger(t),
 		Capture: CapturePassthrough, SyncInterval: time.Hour, Maintenance: MaintenanceOptions{Disabled: true},
-	})
+	}
+	if with != nil {
+		with(&opts)
+	}
+	r, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

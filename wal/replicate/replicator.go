@@ -42,6 +42,17 @@ type Options struct {
 	Restore func(ctx context.Context, db, path string) (Pos, error)
 	// Maintenance schedules compaction, snapshots and retention (maintain.go).
 	Maintenance MaintenanceOptions
+	// Uploaded, if set, is called after each level-0 file or snapshot the
+	// uploader put in the store, with the info the store returned (Size
+	// set) and the position it brought db to, once that position is saved.
+	// It runs on the uploader's goroutine: it must return at once (record
+	// and wake, never wait for the store). Uploads of a database deleted
+	// meanwhile are not reported.
+	Uploaded func(db string, info s3backend.FileInfo, pos Pos)
+	// Removed, if set, is called when a database is deleted or renamed away
+	// and what it spooled is dropped: the replica keeps what it holds, but
+	// the database is gone. Same rules as Uploaded.
+	Removed func(db string)
 }
 
 // Durability says when SQLite's commit may return.
@@ -471,12 +482,16 @@ func (r *Replicator) start(ctx context.Context, rel string, atStart bool) (*DB, 
 func (r *Replicator) newDB(rel string) *DB {
 	log := r.log.With("db", rel)
 	sw := newSpoolWriter(spool{dir: filepath.Join(r.stateDir, "spool", filepath.FromSlash(rel))}, rel)
-	up := newUploader(uploaderConfig{
+	cfg := uploaderConfig{
 		rel: rel, log: log, store: r.opts.Store, stateDir: r.stateDir, interval: r.opts.SyncInterval,
-	}, sw)
+	}
+	if f := r.opts.Uploaded; f != nil {
+		cfg.onUpload = func(info s3backend.FileInfo, pos Pos) { f(rel, info, pos) }
+	}
+	up := newUploader(cfg, sw)
 	env := dbEnv{
 		capture: r.opts.Capture, durability: r.opts.Durability, syncTimeout: r.opts.SyncTimeout,
-		life: r.ctx, watch: r.watch, untracked: r.untracked,
+		life: r.ctx, watch: r.watch, untracked: r.untracked, removed: r.opts.Removed,
 	}
 	return newDB(rel, r.pathOf(rel), log, env, sw, up)
 }

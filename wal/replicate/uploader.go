@@ -28,13 +28,14 @@ type uploader struct {
 	rel      string
 	log      *slog.Logger
 	store    s3backend.Store
-	stateDir string        // positions (pos/) and merge files (tmp/)
-	interval time.Duration // at most one level-0 upload per interval
-	spool    *spoolWriter  // its open segment is closed before each batch
-	sched    *sched        // runs step; nil in tests that upload by hand
-	task     *task         // step's place in sched; set before the uploader is shared
-	backoff  time.Duration // step's wait after a failed batch
-	retryAt  time.Time     // step uploads nothing before this (backoff)
+	stateDir string                        // positions (pos/) and merge files (tmp/)
+	interval time.Duration                 // at most one level-0 upload per interval
+	onUpload func(s3backend.FileInfo, Pos) // Options.Uploaded for this database; nil when unset
+	spool    *spoolWriter                  // its open segment is closed before each batch
+	sched    *sched                        // runs step; nil in tests that upload by hand
+	task     *task                         // step's place in sched; set before the uploader is shared
+	backoff  time.Duration                 // step's wait after a failed batch
+	retryAt  time.Time                     // step uploads nothing before this (backoff)
 
 	upMu sync.Mutex // one upload at a time
 
@@ -57,12 +58,13 @@ type uploaderConfig struct {
 	store    s3backend.Store
 	stateDir string
 	interval time.Duration
+	onUpload func(s3backend.FileInfo, Pos) // told of every upload put made; nil: nobody
 }
 
 func newUploader(c uploaderConfig, spool *spoolWriter) *uploader {
 	return &uploader{
 		rel: c.rel, log: c.log, store: c.store, stateDir: c.stateDir, interval: c.interval,
-		spool: spool, backoff: time.Second,
+		onUpload: c.onUpload, spool: spool, backoff: time.Second,
 		progress: make(chan struct{}),
 	}
 }
@@ -383,7 +385,8 @@ func (u *uploader) uploadSegments(ctx context.Context, segs []spoolEntry, recs [
 // files it came from.
 func (u *uploader) put(ctx context.Context, info s3backend.FileInfo, body io.Reader, size int64, pos Pos, spoolFiles []string, txns int) error {
 	start := time.Now()
-	if _, err := u.store.Write(ctx, info, body, size); err != nil {
+	stored, err := u.store.Write(ctx, info, body, size)
+	if err != nil {
 		return fmt.Errorf("upload %s: %w", s3backend.Key(info), err)
 	}
 	if err := savePos(u.stateDir, u.rel, pos); err != nil {
@@ -397,8 +400,15 @@ func (u *uploader) put(ctx context.Context, info s3backend.FileInfo, body io.Rea
 	u.mu.Lock()
 	u.uploaded = pos
 	u.lastPut = time.Now()
+	deleted := pos.TXID <= u.dropTo // its database was deleted while it uploaded
 	u.mu.Unlock()
 	u.log.Debug("uploaded", "key", s3backend.Key(info), "bytes", size, "txns", txns, "took", time.Since(start))
+	if u.onUpload != nil && !deleted {
+		if stored.Size == 0 {
+			stored.Size = size
+		}
+		u.onUpload(stored, pos)
+	}
 	return nil
 }
 
