@@ -29,7 +29,7 @@ const (
 )
 
 // followDBs are the databases the seed script creates.
-var followDBs = []string{"bank.db", "misc.db", "lag.db"}
+var followDBs = []string{"bank.db", "misc.db", "lag.db", "big.db"}
 
 // One primary and two followers (other data dirs, separate processes) on
 // MinIO. Four processes write on the primary: two transfer workloads whose
@@ -39,8 +39,9 @@ var followDBs = []string{"bank.db", "misc.db", "lag.db"}
 // follower three readers check in read transactions that they see one
 // committed state: the sum, the transfer count read twice and the ledger
 // agree; the two tables agree. Meanwhile one follower is restarted cleanly
-// and the other killed with SIGKILL twice (once while it applies a large
-// transaction) and restarted on its data dir. At the end every follower's
+// twice (once while it applies a large transaction) and the other killed
+// with SIGKILL twice (once while it applies a large transaction) and
+// restarted on its data dir. At the end every follower's
 // databases equal the primary's. Lag (commit on the primary to visible on
 // a follower) is logged, not asserted.
 func TestFollowInvariants(t *testing.T) {
@@ -136,21 +137,35 @@ func TestFollowInvariants(t *testing.T) {
 	f1.startReaders()
 	t.Logf("%s restarted cleanly after %d reader transactions", f1.name, total())
 
-	progress(minReaderTxns * 2 / 5)
-	// A large transaction: its apply on the follower takes long enough to
-	// be caught in the middle.
-	f2.stopReaders()
-	py(t, `
+	// bigTxn commits a large transaction on the primary and uploads it: its
+	// apply on a follower takes long enough to be caught in the middle,
+	// and grows big.db, which nothing else changes.
+	bigTxn := func() {
+		py(t, `
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-c.execute("insert into other(v) values (randomblob(8000000))")
-`, bank)
-	primary.Sync()
-	f2.killMidApply("bank.db")
+c.execute("insert into big(v) values (randomblob(8000000))")
+`, filepath.Join(primary.Mnt, "big.db"))
+		primary.Sync()
+	}
+
+	progress(minReaderTxns * 2 / 5)
+	f2.stopReaders()
+	bigTxn()
+	t.Logf("%s: killing it %s", f2.name, f2.waitApplying("big.db"))
+	f2.m.Kill()
 	f2.start()
 	f2.startReaders()
 
 	progress(minReaderTxns * 3 / 5)
+	f1.stopReaders()
+	bigTxn()
+	t.Logf("%s: unmounting it %s", f1.name, f1.waitApplying("big.db"))
+	f1.m.Unmount()
+	f1.start()
+	f1.startReaders()
+
+	progress(minReaderTxns * 4 / 5)
 	f2.stopReaders()
 	f2.m.Kill()
 	t.Logf("%s killed at an arbitrary instant after %d reader transactions", f2.name, total())
@@ -304,11 +319,11 @@ func (f *followerRig) bad() int {
 	return f.badCount
 }
 
-// killMidApply sends SIGKILL to the follower as soon as the files of db in
-// its data dir (db, -journal, -wal) have grown by more than 1 MiB, which is
-// the middle of applying the large transaction the primary just uploaded,
-// or after 10s if they never do.
-func (f *followerRig) killMidApply(db string) {
+// waitApplying waits until the files of db in the follower's data dir (db,
+// -journal, -wal) have grown by more than 1 MiB, which is the middle of
+// applying the large transaction the primary just uploaded, or at most 10s,
+// and says which.
+func (f *followerRig) waitApplying(db string) string {
 	f.t.Helper()
 	size := func() int64 {
 		var n int64
@@ -324,11 +339,8 @@ func (f *followerRig) killMidApply(db string) {
 	for size() <= before+1<<20 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	after := size()
-	if after <= before+1<<20 {
-		f.t.Logf("%s: %s did not grow in its data dir within 10s (%d → %d bytes); killing it anyway", f.name, db, before, after)
-	} else {
-		f.t.Logf("%s: killing it while it applies a large transaction to %s (%d → %d bytes seen)", f.name, db, before, after)
+	if after := size(); after > before+1<<20 {
+		return fmt.Sprintf("while it applies a large transaction to %s (%d → %d bytes seen)", db, before, after)
 	}
-	f.m.Kill()
+	return fmt.Sprintf("although %s did not grow in its data dir within 10s", db)
 }

@@ -4,6 +4,7 @@
 #                  ledger (one row per transfer, id = meta.n), other (churn)
 #   misc.db (rollback journal, DELETE): t1 and t2 hold the same ids and x
 #   lag.db  (WAL): lag(id, ts), commit times for the lag measurement
+#   big.db  (WAL): big(v), only ever grown by large transactions
 import os, sqlite3, sys
 
 mnt, nacc, balance = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -35,4 +36,9 @@ l = sqlite3.connect(os.path.join(mnt, "lag.db"), isolation_level=None)
 l.execute("pragma journal_mode=wal")
 l.execute("create table lag(id integer primary key, ts real not null)")
 l.close()
+
+g = sqlite3.connect(os.path.join(mnt, "big.db"), isolation_level=None)
+g.execute("pragma journal_mode=wal")
+g.execute("create table big(v blob)")
+g.close()
 print("seeded")
