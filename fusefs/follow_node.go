@@ -136,7 +136,10 @@ func (n *roNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32,
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
-	return &roFile{f: f, rel: n.rel(), view: n.view}, fuse.FOPEN_DIRECT_IO, 0
+	// NOFLUSH: a close never waits for walfs. walfs opens files here itself
+	// (to take locks), and a walfs killed with one open would otherwise
+	// wait forever on its own FLUSH while exiting.
+	return &roFile{f: f, rel: n.rel(), view: n.view}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH, 0
 }
 
 func (n *roNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {

@@ -44,11 +44,23 @@ func runFollower(c *cli.Context, cfg *settings, store s3backend.Store, requests 
 	fl.SetLock(follow.MountLock(cfg.MountPoint))
 	fl.Go(ctx)
 	defer fl.Close()
+	// stopAndUnmount stops updates first: an update holds a file of the
+	// mount open (its lock), which would keep the mount busy.
+	stopAndUnmount := func(lazy bool) error {
+		if err := fl.Close(); err != nil {
+			return err
+		}
+		if err := m.Unmount(lazy); err != nil {
+			fl.Go(ctx)
+			return err
+		}
+		return nil
+	}
 	log.Info("mounted read-only; databases follow the replica", "mount_point", cfg.MountPoint)
 
 	p := &promoter{cfg: cfg, store: store, fl: fl, log: log, done: make(chan *lease.Lease, 1), busy: make(chanMutex, 1)}
 	ctl, err := startControl(filepath.Join(cfg.DataDir, fusefs.StateDirName), log,
-		func(ctx context.Context, req unmountRequest) error { return m.Unmount(req.Lazy) },
+		func(ctx context.Context, req unmountRequest) error { return stopAndUnmount(req.Lazy) },
 		func(ctx context.Context, timeout time.Duration) error {
 			fl.Step(ctx) // `walfs sync` on a follower: poll now
 			return nil
@@ -78,9 +90,9 @@ func runFollower(c *cli.Context, cfg *settings, store s3backend.Store, requests 
 		select {
 		case sig := <-sigs:
 			log.Info("signal received: unmounting", "signal", sig.String())
-			if err := m.Unmount(false); err != nil {
+			if err := stopAndUnmount(false); err != nil {
 				log.Warn("files still open; detaching the mount lazily", "err", err)
-				if err := m.Unmount(true); err != nil {
+				if err := stopAndUnmount(true); err != nil {
 					log.Error("lazy unmount failed", "err", err)
 				}
 			}

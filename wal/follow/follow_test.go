@@ -354,4 +354,15 @@ func TestFollowerListsWhenAHintedFileIsGone(t *testing.T) {
 	if s := f.Status().DBs[0]; s.Reloads != 0 || s.Applied != 1 {
 		t.Fatalf("applied %d, reloads %d: want the compacted file applied, no restore", s.Applied, s.Reloads)
 	}
+
+	// The primary deleted it: its objects stay in the store, the head
+	// says Deleted, the follower's copy goes.
+	src.dbs = map[string]Latest{"app.db": {TXID: 3, Deleted: true}}
+	f.Step(ctx)
+	if _, err := os.Stat(filepath.Join(f.opts.DataDir, "app.db")); !os.IsNotExist(err) {
+		t.Fatalf("deleted database still served: %v", err)
+	}
+	if n := len(f.Status().DBs); n != 0 {
+		t.Fatalf("status lists %d databases after the deletion", n)
+	}
 }

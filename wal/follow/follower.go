@@ -54,6 +54,9 @@ type Follower struct {
 	polls    uint64
 	changes  uint64
 
+	// runMu guards stop and stopped: Go and Close may come from different
+	// goroutines (a control request, a signal).
+	runMu   sync.Mutex
 	stop    context.CancelFunc
 	stopped chan struct{}
 }
@@ -114,6 +117,7 @@ func (f *Follower) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", f.opts.Store, err)
 	}
+	f.tombstones(ctx, news)
 	if _, ok := news[""]; ok {
 		return fmt.Errorf("follow %s: the URL names one database, not a directory of them; follow the path above it (a follower serves every database under its replica path)", f.opts.Store)
 	}
@@ -238,13 +242,18 @@ func (f *Follower) SetLock(lock LockFunc) { f.lock = lock }
 // on one goroutine, until Close. Errors are kept per database (Status) and
 // retried at the next poll.
 func (f *Follower) Go(ctx context.Context) {
+	f.runMu.Lock()
+	defer f.runMu.Unlock()
+	if f.stop != nil {
+		return // running
+	}
 	ctx, f.stop = context.WithCancel(ctx)
 	f.stopped = make(chan struct{})
-	go f.run(ctx)
+	go f.run(ctx, f.stopped)
 }
 
-func (f *Follower) run(ctx context.Context) {
-	defer close(f.stopped)
+func (f *Follower) run(ctx context.Context, stopped chan struct{}) {
+	defer close(stopped)
 	t := time.NewTicker(f.opts.Interval)
 	defer t.Stop()
 	for {
@@ -291,6 +300,12 @@ func (f *Follower) pending(latest map[string]Latest) bool {
 	defer f.mu.RUnlock()
 	for db, l := range latest {
 		st := f.dbs[db]
+		if l.Deleted {
+			if st != nil && st.txid <= l.TXID {
+				return true
+			}
+			continue
+		}
 		if st == nil || st.txid < l.TXID || st.lastErr != "" {
 			return true
 		}
@@ -303,25 +318,31 @@ func (f *Follower) pending(latest map[string]Latest) bool {
 func (f *Follower) applyAll(ctx context.Context, latest map[string]Latest, removals bool) {
 	f.mu.RLock()
 	var gone []string
-	for db := range f.dbs {
-		if _, ok := latest[db]; !ok && removals {
-			gone = append(gone, db)
+	for db, st := range f.dbs {
+		l, ok := latest[db]
+		switch {
+		case ok && l.Deleted && st.txid <= l.TXID:
+			gone = append(gone, db) // the primary deleted it
+		case !ok && removals:
+			// The head object names the databases its primary uploaded to;
+			// one it does not name may still be in the replica. Only a
+			// listing proves it was deleted.
+			if files, err := listAll(ctx, f.opts.Store, db, true); err == nil && len(files) == 0 {
+				gone = append(gone, db)
+			}
 		}
 	}
 	f.mu.RUnlock()
 	for _, db := range gone {
-		// The head object names the databases its primary uploaded to; one
-		// it does not name may still be in the replica. Only a listing
-		// proves a database was deleted.
-		if files, err := listAll(ctx, f.opts.Store, db, true); err != nil || len(files) > 0 {
-			continue
-		}
 		if err := f.remove(ctx, db); err != nil {
 			f.log.Warn("remove a database the replica no longer has", "db", db, "err", err)
 		}
 	}
 	for _, db := range sortedKeys(latest) {
 		l := latest[db]
+		if l.Deleted {
+			continue
+		}
 		f.mu.RLock()
 		st := f.dbs[db]
 		f.mu.RUnlock()
@@ -368,10 +389,14 @@ func (f *Follower) CatchUp(ctx context.Context) error {
 }
 
 // Close stops Go's goroutine and waits for it.
+// Go may start it again.
 func (f *Follower) Close() error {
+	f.runMu.Lock()
+	defer f.runMu.Unlock()
 	if f.stop != nil {
 		f.stop()
 		<-f.stopped
+		f.stop, f.stopped = nil, nil
 	}
 	return nil
 }
@@ -396,4 +421,24 @@ func clearScratch(dir string) error {
 		errs = append(errs, os.RemoveAll(m))
 	}
 	return errors.Join(errs...)
+}
+
+// tombstones drops from a listing the databases the primary's head object
+// says it deleted (their objects stay in the store), unless the listing
+// shows a newer point: the database was created again. It reads the head
+// object once, which also primes the Source.
+func (f *Follower) tombstones(ctx context.Context, news map[string]Latest) {
+	hs, ok := f.src.(*headSource)
+	if !ok {
+		return
+	}
+	heads, changed, err := hs.Poll(ctx)
+	if err != nil || !changed {
+		return
+	}
+	for db, h := range heads {
+		if l, ok := news[db]; ok && h.Deleted && l.TXID <= h.TXID {
+			delete(news, db)
+		}
+	}
 }

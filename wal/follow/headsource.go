@@ -47,7 +47,7 @@ func (s *headSource) Poll(ctx context.Context) (map[string]Latest, bool, error) 
 	s.listing.Store(false)
 	out := make(map[string]Latest, len(rec.DBs))
 	for db, e := range rec.DBs {
-		l := Latest{TXID: e.TXID, Checksum: e.Checksum, Commit: e.Commit}
+		l := Latest{TXID: e.TXID, Checksum: e.Checksum, Commit: e.Commit, Deleted: e.Deleted}
 		for _, f := range e.Files {
 			l.Files = append(l.Files, f.Info(db))
 		}

@@ -18,6 +18,9 @@ type Latest struct {
 	// Files are recent objects that may extend a follower's TXID without a
 	// listing (hints; may be empty).
 	Files []s3backend.FileInfo
+	// Deleted: the primary deleted the database after TXID; its objects
+	// may stay in the store, but followers remove their copy.
+	Deleted bool
 }
 
 // Source tells a Follower what the replica holds.

@@ -149,16 +149,21 @@ func (p *Publisher) Uploaded(db string, info s3backend.FileInfo, txid uint64, su
 	p.wake()
 }
 
-// Removed records that db was deleted: its entry leaves the record. It
-// never waits.
+// Removed records that db was deleted: its entry becomes a tombstone
+// (Deleted, at the TXID it had), so followers remove their copy and do not
+// restore it again from the objects that stay. It never waits.
 func (p *Publisher) Removed(db string) {
 	p.mu.Lock()
-	cur, touched := p.local[db]
-	_, inBase := p.base.DBs[db]
-	p.local[db] = nil
-	changed := cur != nil || (!touched && inBase)
+	last, touched := p.local[db]
+	if base, inBase := p.base.DBs[db]; !touched && inBase {
+		last = &base
+	}
+	changed := last != nil && !last.Deleted
 	if changed {
+		p.local[db] = &DB{TXID: last.TXID, Checksum: last.Checksum, Commit: last.Commit, Deleted: true}
 		p.gen++
+	} else if last == nil {
+		p.local[db] = nil
 	}
 	p.mu.Unlock()
 	if changed {

@@ -151,7 +151,7 @@ func newPublisherNoCleanup(cw s3backend.ConditionalWriter) *head.Publisher {
 	return p
 }
 
-// A deleted database leaves the record, and a merge does not bring it back.
+// A deleted database becomes a tombstone, and a merge does not bring it back.
 func TestRemoved(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newCtrlStore()
@@ -183,8 +183,8 @@ func TestRemoved(t *testing.T) {
 		p.Removed("a.db")
 		synctest.Wait()
 		got := stored(t, s.Store)
-		if _, ok := got.DBs["a.db"]; ok {
-			t.Error("a.db is still in the record")
+		if e, ok := got.DBs["a.db"]; !ok || !e.Deleted || e.TXID != 1 || len(e.Files) != 0 {
+			t.Errorf("a.db is not a tombstone at TXID 1: %+v", e)
 		}
 		if _, ok := got.DBs["b.db"]; !ok {
 			t.Error("b.db left the record")

@@ -50,6 +50,10 @@ type DB struct {
 	// snapshots), oldest first, at most MaxFiles: a follower at a TXID they
 	// cover fetches what follows it with no listing.
 	Files []File `json:"files"`
+	// Deleted says the primary deleted the database after TXID (its
+	// objects stay in the store, restorable). Followers remove their copy;
+	// a database created again at the path comes back with a new entry.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // File names one LTX object of a database.
