@@ -188,7 +188,8 @@ func (p *promoter) takeLease(ctx context.Context, wait time.Duration) (*lease.Le
 
 // watchLease promotes the follower once the primary's lease has been gone
 // (expired, released, or its holder dead on this host) for after. It reads
-// the lease record every third of the TTL.
+// the lease record every poll interval (or a quarter of after, if longer;
+// at most every third of the TTL).
 func (p *promoter) watchLease(ctx context.Context, after time.Duration) {
 	cw, ok := p.store.(s3backend.ConditionalWriter)
 	if !ok {
@@ -196,7 +197,7 @@ func (p *promoter) watchLease(ctx context.Context, after time.Duration) {
 		return
 	}
 	var goneSince time.Time
-	t := time.NewTicker(p.cfg.LeaseTTL / 3)
+	t := time.NewTicker(min(p.cfg.LeaseTTL/3, max(p.cfg.PollInterval, after/4)))
 	defer t.Stop()
 	for {
 		select {
