@@ -95,10 +95,18 @@ func startMountEnv(t testing.TB, env []string, dataDir, replica string, extra ..
 // startMountAt is startMountEnv at a given mount point.
 func startMountAt(t testing.TB, env []string, dataDir, replica, mnt string, extra ...string) *mountProc {
 	t.Helper()
+	return startMountWrapped(t, nil, env, dataDir, replica, mnt, extra...)
+}
+
+// startMountWrapped is startMountAt with walfs run by the command wrap
+// (e.g. unshare into another pid namespace); nil runs it directly.
+func startMountWrapped(t testing.TB, wrap, env []string, dataDir, replica, mnt string, extra ...string) *mountProc {
+	t.Helper()
 	requireEnv(t)
 	args := append([]string{"mount", "--data-dir", dataDir, "--replica", replica, "--log-level", "debug"}, extra...)
 	args = append(args, mnt)
-	cmd := exec.Command(walfsBin, args...)
+	args = append(append(wrap[:len(wrap):len(wrap)], walfsBin), args...)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	logBuf := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
