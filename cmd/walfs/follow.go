@@ -18,6 +18,7 @@ import (
 	"github.com/walfs/walfs/s3backend/instrument"
 	"github.com/walfs/walfs/s3backend/lease"
 	"github.com/walfs/walfs/wal/follow"
+	"github.com/walfs/walfs/wal/replicate"
 )
 
 // runFollower serves the replica read-only at the mount point and keeps it
@@ -40,6 +41,15 @@ func runFollower(c *cli.Context, cfg *settings, store s3backend.Store, requests 
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MetricsAddr != "" {
+		// Until promoted: each database's TXIDs and lag, and the store
+		// requests (the primary serves its own once promoted).
+		stopMetrics, err := startMetrics(cfg.MetricsAddr, metricsSource{dbs: func() []replicate.DBStatus { return followMetrics(fl.Status()) }, requests: requests.Ops}, log)
+		if err != nil {
+			return nil, errors.Join(err, m.Unmount(true))
+		}
+		defer stopMetrics()
 	}
 	fl.SetLock(follow.MountLock(cfg.MountPoint))
 	fl.Go(ctx)
@@ -315,6 +325,17 @@ func followVerify(vs []follow.Verification, dataDir, replica string) verifyRepor
 			j.Status, j.Problem = verifyError, v.Err
 		}
 		out.Databases = append(out.Databases, j)
+	}
+	return out
+}
+
+// followMetrics presents a follower's databases as the metrics show a
+// primary's: the TXID readers see as the local one, the newest known as
+// the replicated one, and how long it has been behind as the lag.
+func followMetrics(s follow.Status) []replicate.DBStatus {
+	out := make([]replicate.DBStatus, 0, len(s.DBs))
+	for _, d := range s.DBs {
+		out = append(out, replicate.DBStatus{DB: d.DB, LocalTXID: d.TXID, ReplicatedTXID: d.ReplicaTXID, Lag: d.Lag, LastError: d.Error})
 	}
 	return out
 }
