@@ -214,10 +214,14 @@ func CheckPaths(dataDir, mountPoint string, log *slog.Logger) error {
 		return fmt.Errorf("read mount point %s: %w", mountPoint, err)
 	}
 	if len(entries) > 0 {
-		return fmt.Errorf("mount point %s is not empty (walfs mounts over an empty directory; your databases go in --data-dir)", mountPoint)
+		return fmt.Errorf("mount point %s is not empty (walfs mounts over an empty directory; your databases go in --data-dir): %w", mountPoint, ErrMountPointNotEmpty)
 	}
 	return nil
 }
+
+// ErrMountPointNotEmpty is matched by CheckPaths's (and New's) error for a
+// mount point that holds files.
+var ErrMountPointNotEmpty = errors.New("mount point not empty")
 
 // CheckLayout refuses a data dir inside the mount point or the other way
 // round, looking at the paths only (nothing needs to exist yet).

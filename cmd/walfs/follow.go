@@ -339,3 +339,26 @@ func followMetrics(s follow.Status) []replicate.DBStatus {
 	}
 	return out
 }
+
+// keepGapFiles moves whatever is in the bare mount point (written by an app
+// in the moment between detaching the read-only view and mounting the
+// primary) to <state dir>/fenced/promotion-<time>/, and names it in the log.
+func keepGapFiles(mountPoint, dataDir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(mountPoint)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	dest := filepath.Join(dataDir, fusefs.StateDirName, "fenced", "promotion-"+time.Now().UTC().Format("20060102T150405.000Z"))
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		return err
+	}
+	var names []string
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(mountPoint, e.Name()), filepath.Join(dest, e.Name())); err != nil {
+			return fmt.Errorf("keep aside %s, written into the bare mount point during the promotion: %w", e.Name(), err)
+		}
+		names = append(names, e.Name())
+	}
+	log.Warn("files written into the mount point while the promotion switched mounts were kept aside", "files", names, "kept_in", dest)
+	return nil
+}

@@ -133,12 +133,12 @@ func runMount(c *cli.Context) error {
 		}
 		return err
 	}
-	return servePrimary(c, cfg, store, requests, held, log, sigs)
+	return servePrimary(c, cfg, store, requests, held, log, sigs, cfg.Follow)
 }
 
 // servePrimary mounts the data dir as the writer of the replica, holding
 // held (nil: running without a lease), until unmounted.
-func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests *instrument.Counter, held *lease.Lease, log *slog.Logger, sigs chan os.Signal) error {
+func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests *instrument.Counter, held *lease.Lease, log *slog.Logger, sigs chan os.Signal, promoted bool) error {
 	ctx := c.Context
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -191,10 +191,21 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 		rep.Close()
 		return err
 	}
-	m, err := fusefs.New(fusefs.Options{
+	opts := fusefs.Options{
 		DataDir: cfg.DataDir, MountPoint: cfg.MountPoint, Capturer: rep, Logger: log, Debug: c.Bool("debug-fuse"),
 		Passthrough: capture == replicate.CapturePassthrough, AllowOther: cfg.Access.AllowOther,
-	})
+	}
+	m, err := fusefs.New(opts)
+	for try := 0; promoted && errors.Is(err, fusefs.ErrMountPointNotEmpty) && try < 5; try++ {
+		// Promotion detached the read-only view just now: an app that
+		// wrote meanwhile wrote into the bare mount point. Keep that aside
+		// (named in the log) and mount.
+		if serr := keepGapFiles(cfg.MountPoint, cfg.DataDir, log); serr != nil {
+			err = errors.Join(err, serr)
+			break
+		}
+		m, err = fusefs.New(opts)
+	}
 	if err != nil {
 		rep.Close()
 		return err
