@@ -136,9 +136,15 @@ func TestRollbackFreeListReuse(t *testing.T) {
 			if strings.Contains(log, "without a journal file") {
 				t.Errorf("journal-less commits reported where every commit had a journal")
 			}
-			if served := strings.Contains(log, "database file served by the kernel"); served != (tc.capture == "passthrough") {
-				t.Errorf("database served by the kernel: %v, want %v", served, tc.capture == "passthrough")
+			// Which path served the database is not asserted under passthrough:
+			// the kernel serves it only when its free list was empty when it
+			// was opened, which depends on the moment (seen both ways in CI).
+			// Userspace capture must never hand it to the kernel.
+			served := strings.Contains(log, "database file served by the kernel")
+			if tc.capture != "passthrough" && served {
+				t.Errorf("database served by the kernel under %s capture", tc.capture)
 			}
+			t.Logf("database served by the kernel: %v", served)
 			m.Unmount()
 		})
 	}
