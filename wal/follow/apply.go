@@ -383,24 +383,3 @@ func (f *Follower) remove(ctx context.Context, db string) error {
 	f.log.Info("removed a database the replica no longer holds", "db", db)
 	return nil
 }
-
-// checksumFile is the LTX database checksum of the first pages of r.
-func checksumFile(r io.ReaderAt, pageSize, pages uint32) (ltx.Checksum, error) {
-	sum := ltx.Checksum(0)
-	lock := ltx.LockPgno(pageSize)
-	buf := make([]byte, 256*int(pageSize))
-	for pg := uint32(1); pg <= pages; {
-		n := min(256, pages-pg+1)
-		b := buf[:int(n)*int(pageSize)]
-		if _, err := r.ReadAt(b, int64(pg-1)*int64(pageSize)); err != nil {
-			return 0, fmt.Errorf("read page %d: %w", pg, err)
-		}
-		for i := uint32(0); i < n; i++ {
-			if pg+i != lock {
-				sum ^= ltx.ChecksumPage(pg+i, b[int(i)*int(pageSize):int(i+1)*int(pageSize)]) &^ ltx.ChecksumFlag
-			}
-		}
-		pg += n
-	}
-	return ltx.ChecksumFlag | sum, nil
-}

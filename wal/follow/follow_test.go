@@ -64,7 +64,7 @@ func (h *history) tx(pages uint32, pgnos ...uint32) uint64 {
 
 func (h *history) checksum(txid uint64) ltx.Checksum {
 	img := h.states[txid]
-	sum, err := checksumFile(bytes.NewReader(img), testPageSize, uint32(len(img)/testPageSize))
+	sum, err := restore.Checksum(bytes.NewReader(img), testPageSize, uint32(len(img)/testPageSize))
 	if err != nil {
 		panic(err)
 	}

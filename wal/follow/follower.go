@@ -15,6 +15,7 @@ import (
 
 	"github.com/walfs/walfs/s3backend"
 	"github.com/walfs/walfs/wal"
+	"github.com/walfs/walfs/wal/restore"
 )
 
 // DefaultInterval is how often a follower asks the store for news.
@@ -184,7 +185,7 @@ func (f *Follower) load(db string) (*dbState, error) {
 		return nil, err
 	}
 	pages := uint32(fi.Size() / int64(h.PageSize))
-	sum, err := checksumFile(file, h.PageSize, pages)
+	sum, err := restore.Checksum(file, h.PageSize, pages)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/superfly/ltx"
 
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/wal/restore"
 )
 
 // Verification is one followed database checked against the replica.
@@ -57,7 +58,7 @@ func (f *Follower) verifyOne(ctx context.Context, st *dbState) Verification {
 		return v
 	}
 	defer file.Close() // read only
-	if v.Live, err = checksumFile(file, pageSize, pages); err != nil {
+	if v.Live, err = restore.Checksum(file, pageSize, pages); err != nil {
 		v.Err = err.Error()
 		return v
 	}

@@ -104,3 +104,9 @@ func checksumRange(r io.ReaderAt, pageSize, first, last, lockPgno uint32) (ltx.C
 	}
 	return sum, nil
 }
+
+// Checksum is the LTX database checksum (docs/format.md) of the first
+// nPages pages of r.
+func Checksum(r io.ReaderAt, pageSize, nPages uint32) (ltx.Checksum, error) {
+	return dbChecksum(r, pageSize, nPages)
+}
