@@ -2,9 +2,7 @@ package follow
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/superfly/ltx"
@@ -78,7 +76,7 @@ func (f *Follower) verifyOne(ctx context.Context, st *dbState) Verification {
 		v.Err = fmt.Sprintf("the replica keeps no file ending at TXID %d (compacted past it; the next update moves on)", st.txid)
 		return v
 	}
-	if v.Replica, err = postApply(ctx, f.opts.Store, *at); err != nil {
+	if v.Replica, err = restore.ReadPostApply(ctx, f.opts.Store, *at); err != nil {
 		v.Err = err.Error()
 		return v
 	}
@@ -88,21 +86,4 @@ func (f *Follower) verifyOne(ctx context.Context, st *dbState) Verification {
 		v.Difference = fmt.Sprintf("the file's checksum is %s, the replica's at TXID %d is %s", v.Live, st.txid, v.Replica)
 	}
 	return v
-}
-
-// postApply reads the post-apply checksum from an object's trailer.
-func postApply(ctx context.Context, st s3backend.Store, info s3backend.FileInfo) (ltx.Checksum, error) {
-	if info.Size < ltx.HeaderSize+ltx.TrailerSize {
-		return 0, fmt.Errorf("%s is too small to be an LTX file", s3backend.Key(info))
-	}
-	rc, err := st.Open(ctx, info, info.Size-ltx.TrailerSize)
-	if err != nil {
-		return 0, fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err)
-	}
-	defer rc.Close() // a download: nothing to lose
-	var b [ltx.TrailerSize]byte
-	if _, err := io.ReadFull(rc, b[:]); err != nil {
-		return 0, fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err)
-	}
-	return ltx.Checksum(binary.BigEndian.Uint64(b[:8])), nil
 }

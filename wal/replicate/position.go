@@ -2,17 +2,16 @@ package replicate
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/superfly/ltx"
 
 	"github.com/walfs/walfs/s3backend"
+	"github.com/walfs/walfs/wal/restore"
 )
 
 // Pos is a replication position: the last TXID and the database checksum
@@ -50,25 +49,18 @@ func replicaPos(ctx context.Context, st s3backend.Store, db string) (Pos, error)
 	return Pos{TXID: newest.MaxTXID, Checksum: sum}, nil
 }
 
-// readPostApply reads the post-apply checksum from an object's trailer (one
-// ranged read). An object too small to hold one, or gone, is an
+// readPostApply reads the post-apply checksum from an object's trailer
+// (restore.ReadPostApply). An object too small to hold one, or gone, is an
 // inconsistency.
 func readPostApply(ctx context.Context, st s3backend.Store, info s3backend.FileInfo) (ltx.Checksum, error) {
-	if info.Size < ltx.HeaderSize+ltx.TrailerSize {
-		return 0, damaged(fmt.Errorf("read trailer of %s: object too small (%d bytes)", s3backend.Key(info), info.Size))
+	sum, err := restore.ReadPostApply(ctx, st, info)
+	switch {
+	case err == nil:
+		return sum, nil
+	case errors.Is(err, restore.ErrCorrupt):
+		return 0, damaged(err)
 	}
-	rc, err := st.Open(ctx, info, info.Size-ltx.TrailerSize)
-	if err != nil {
-		return 0, classify(fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err))
-	}
-	defer rc.Close() // a download: nothing to lose
-	var b [ltx.TrailerSize]byte
-	if _, err := io.ReadFull(rc, b[:]); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return 0, damaged(fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err))
-	} else if err != nil {
-		return 0, fmt.Errorf("read trailer of %s: %w", s3backend.Key(info), err)
-	}
-	return ltx.Checksum(binary.BigEndian.Uint64(b[:8])), nil
+	return 0, classify(err)
 }
 
 // statePath is where the last uploaded position of db is kept.
