@@ -34,6 +34,13 @@ type Capturer interface {
 	// SQLite's commit point in rollback-journal mode. A non-nil error fails
 	// the operation and leaves the journal in place, so SQLite rolls back.
 	JournalEnd(db string) error
+	// JournalZeroed is called when a journal the kernel writes
+	// (passthrough) is found with its header zeroed at a sync: SQLite
+	// committed by zeroing it (journal_mode=PERSIST, locking_mode=EXCLUSIVE)
+	// and still holds its write lock. header is the journal's first header
+	// as it was at the journal's previous sync, or nil if no sync saw it.
+	// A non-nil error fails the sync.
+	JournalZeroed(db string, header []byte) error
 	// Removed is called after a file was unlinked or renamed away.
 	Removed(path string)
 	// BeforeWrite is called before n bytes are written at off to any other

@@ -76,9 +76,8 @@ func stampOf(f *os.File) fileStamp {
 	return fileStamp{ino: int64(st.Ino), size: st.Size, ctimeSec: st.Ctim.Sec, ctimeNsec: st.Ctim.Nsec}
 }
 
-// open picks the mode of a new handle on f, the file at path: the mode of
-// the handles already open, else passthrough exactly when allowed and
-// kernelServes says so.
+// open picks the mode of a new handle on f: the mode of the handles already
+// open, else passthrough exactly when want says so.
 //
 // A page-cached handle keeps the kernel's page cache (keepCache) while other
 // page-cached handles are open, since every write since went through it, or
@@ -86,7 +85,7 @@ func stampOf(f *os.File) fileStamp {
 // the backing file without the cache seeing it (a passthrough handle, or a
 // program outside the mount), and the kernel must drop the cache: with
 // explicit cache control (mount.go) nothing else would.
-func (m *ioMode) open(f *os.File, path string, allowed bool) (passthrough, keepCache bool) {
+func (m *ioMode) open(f *os.File, want func() bool) (passthrough, keepCache bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
@@ -95,7 +94,7 @@ func (m *ioMode) open(f *os.File, path string, allowed bool) (passthrough, keepC
 	case m.cached > 0:
 		passthrough, keepCache = false, true
 	default:
-		passthrough = allowed && kernelServes(path)
+		passthrough = want()
 		keepCache = !passthrough && m.left != (fileStamp{}) && m.left == stampOf(f)
 	}
 	if passthrough {
@@ -149,7 +148,7 @@ func (fsys *fileSystem) openDB(n *node, rel, path string, flags uint32) (fs.File
 		return nil, 0, fs.ToErrno(err)
 	}
 	d := &dbFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, rel: rel, cap: fsys.cap, io: &n.io}
-	pt, keepCache := n.io.open(f, path, fsys.passthrough)
+	pt, keepCache := n.io.open(f, func() bool { return fsys.passthrough && kernelServes(path) })
 	d.pt = pt
 	if d.pt {
 		fsys.cap.DBPassthrough(rel, true)

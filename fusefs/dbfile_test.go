@@ -29,7 +29,7 @@ func TestIOModeKeepCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.f = f
-		h.pt, keep = m.open(f, path, allowed)
+		h.pt, keep = m.open(f, func() bool { return allowed && kernelServes(path) })
 		return h, keep
 	}
 	release := func(h handle) {

@@ -24,16 +24,17 @@ const StateDirName = wal.StateDirName
 type node struct {
 	fs.LoopbackNode
 	fsys *fileSystem
-	io   ioMode // database files: which kind of handle is open (dbfile.go)
+	io   ioMode // database files and journals: which kind of handle is open (dbfile.go)
 }
 
 // fileSystem holds what every node shares.
 type fileSystem struct {
 	root        *fs.LoopbackRoot
 	cap         Capturer
-	passthrough bool     // see Options.Passthrough
-	id          identity // the mount process's credentials (caller.go)
-	outside     sync.Map // fs.FileHandle -> outsideHandle: handles that changed a file outside SQLite's protocol (outside.go)
+	passthrough bool        // see Options.Passthrough
+	id          identity    // the mount process's credentials (caller.go)
+	outside     sync.Map    // fs.FileHandle -> outsideHandle: handles that changed a file outside SQLite's protocol (outside.go)
+	journals    journalEnds // how each database's journals end (journalends.go)
 	log         *slog.Logger
 }
 
@@ -143,7 +144,7 @@ func (fsys *fileSystem) openSpecial(n *node, rel string, flags uint32) (fs.FileH
 		return wf, 0, errno
 	case kindJournal:
 		db, _ := journalDB(rel)
-		return fsys.openJournal(db, path, flags)
+		return fsys.openJournal(n, db, path, flags)
 	default:
 		return fsys.openDB(n, rel, path, flags)
 	}
@@ -194,6 +195,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		if err := n.fsys.cap.JournalEnd(jdb); err != nil {
 			return errnoOf(err)
 		}
+		n.fsys.journals.ended(jdb, true)
 	}
 	db, isWAL := walDB(n.rel())
 	if f == nil && truncating && isWAL {
@@ -236,6 +238,9 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 		if err := n.fsys.cap.JournalEnd(db); err != nil {
 			return errnoOf(err)
 		}
+		n.fsys.journals.ended(db, true)
+	} else if n.fsys.kind(n.child(name)) == kindDB {
+		n.fsys.journals.forget(n.child(name))
 	}
 	errno := n.LoopbackNode.Unlink(ctx, name)
 	if errno == 0 {

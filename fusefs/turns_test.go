@@ -153,6 +153,7 @@ func (r *recorder) WALTruncate(string, *os.File, int64) error   { return nil }
 func (r *recorder) WALSync(string) error                        { return nil }
 func (r *recorder) BeforeWALTruncate(string) error              { return nil }
 func (r *recorder) JournalEnd(string) error                     { return nil }
+func (r *recorder) JournalZeroed(string, []byte) error          { return nil }
 func (r *recorder) Removed(string)                              {}
 func (r *recorder) DBSync(string) error                         { return nil }
 func (r *recorder) Suspect(string, string)                      {}

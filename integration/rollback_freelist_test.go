@@ -19,12 +19,15 @@ import (
 // on the free list. The connection opens the database while
 // its free list is empty, so on the passthrough path the kernel serves it
 // throughout. After each step it prints the free-list size and waits for a
-// line on stdin. argv: path steps journal (delete, truncate, persist or
-// exclusive: delete with locking_mode=exclusive).
+// line on stdin. argv: path steps journal (delete, truncate, persist;
+// exclusive: delete with locking_mode=exclusive; switch: created in delete
+// mode, then persist; switch_off: the same with synchronous=OFF). The
+// databases created in delete mode have their journals written by the
+// kernel on the passthrough path until one ends by a zeroed header.
 const freeListApp = `
 import sqlite3, sys, random
 path, steps, journal = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-mode = "delete" if journal == "exclusive" else journal
+mode = {"exclusive": "delete", "switch": "delete", "switch_off": "delete"}.get(journal, journal)
 c = sqlite3.connect(path, isolation_level=None)
 c.execute("pragma page_size=1024")
 c.execute("pragma journal_mode=%s" % mode)
@@ -34,6 +37,10 @@ c.close()
 c = sqlite3.connect(path, isolation_level=None)
 if journal == "exclusive":
     c.execute("pragma locking_mode=exclusive")
+if journal.startswith("switch"):
+    mode = "persist"
+if journal == "switch_off":
+    c.execute("pragma synchronous=off")
 c.execute("pragma journal_mode=%s" % mode)
 for step in range(steps):
     rnd = random.Random(step)
@@ -83,7 +90,8 @@ func TestRollbackFreeListReuse(t *testing.T) {
 	}
 	for _, tc := range []struct{ capture, journal string }{
 		{"passthrough", "delete"}, {"passthrough", "truncate"}, {"passthrough", "persist"},
-		{"passthrough", "exclusive"}, {"userspace", "delete"},
+		{"passthrough", "exclusive"}, {"passthrough", "switch"}, {"passthrough", "switch_off"},
+		{"userspace", "delete"},
 	} {
 		t.Run(tc.capture+"_"+tc.journal, func(t *testing.T) {
 			dir := t.TempDir()
@@ -133,7 +141,7 @@ func TestRollbackFreeListReuse(t *testing.T) {
 			}
 			requireLines(t, walfsLines(t, 0, "verify", m.Mnt), map[string]string{db: "equal at TXID"})
 			log := m.log.String()
-			if strings.Contains(log, "without a journal file") {
+			if strings.Contains(log, "without a journal file") || (tc.journal != "switch_off" && strings.Contains(log, "changed since the last commit walfs saw")) {
 				t.Errorf("journal-less commits reported where every commit had a journal")
 			}
 			// Which path served the database is not asserted under passthrough:
@@ -145,6 +153,24 @@ func TestRollbackFreeListReuse(t *testing.T) {
 				t.Errorf("database served by the kernel under %s capture", tc.capture)
 			}
 			t.Logf("database served by the kernel: %v", served)
+			// Databases created in delete mode have their next journals
+			// written by the kernel; one that then ends by a zeroed header
+			// is found at its sync (exclusive, switch). With synchronous=OFF
+			// there is no sync: the next commit walfs sees carries it (the
+			// pages written since, or page 1's change counter), or the
+			// re-read the journal's release asks for; the restores above
+			// are what proves it.
+			zeroedAtSync := strings.Contains(log, "commit found at the sync of a zeroed journal the kernel wrote")
+			switch tc.journal {
+			case "exclusive", "switch":
+				if tc.capture == "passthrough" && !zeroedAtSync {
+					t.Errorf("no commit was found at the sync of a zeroed kernel-written journal")
+				}
+			default:
+				if zeroedAtSync {
+					t.Errorf("a %s-mode journal ended by a zeroed header", tc.journal)
+				}
+			}
 			m.Unmount()
 		})
 	}
@@ -198,7 +224,7 @@ c.close()
 	if !strings.Contains(log, "database file served by the kernel") {
 		t.Errorf("the database handle was not passed through to the kernel")
 	}
-	if !strings.Contains(log, "without a journal file") {
+	if !strings.Contains(log, "changed since the last commit walfs saw") {
 		t.Errorf("the journal-less commits were not reported")
 	}
 	m.Unmount()

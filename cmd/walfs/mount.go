@@ -147,6 +147,10 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 			log.Warn("release replica lease", "err", err)
 		}
 	}()
+	// stopped closes before the lease is released above, so that the
+	// watcher below does not take our own release for a takeover.
+	stopped := make(chan struct{})
+	defer close(stopped)
 	store = lease.Fence(store, held) // a writer that lost its lease stops uploading at once
 	leaseMode, _ := lease.ParseMode(cfg.Lease)
 	pub := startHeadPublisher(ctx, store, held, leaseMode, log)
@@ -284,8 +288,13 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 		select {
 		case <-held.Lost():
 			lost := held.Err()
-			if lost == nil {
+			select {
+			case <-stopped:
 				return // released by our own shutdown
+			default:
+			}
+			if lost == nil {
+				return
 			}
 			// A standby took the lease: never write again. Unmounting
 			// refuses the app's writes; what was not uploaded stays in the
