@@ -48,6 +48,9 @@ func benchCommand() *cli.Command {
 			"starts, so that other load on the machine hits both; --runs N repeats everything N times\n" +
 			"(native first in odd runs, mounts first in even ones) and prints medians and the\n" +
 			"min / median / max of each ratio.\n" +
+			"--floor runs every workload (not the mount-only rows) on a bare go-fuse loopback too: go-fuse's\n" +
+			"own file system, passthrough for every file where the kernel allows, mounted with walfs's\n" +
+			"options; \"vs floor\" is walfs's ratio against it, how close walfs gets to any go-fuse file system.\n" +
 			"Run it on your own hardware; we run it before and after every change to the write path.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", Value: os.TempDir(), Usage: "directory on the file system to measure (a temporary subdirectory is created and removed)"},
