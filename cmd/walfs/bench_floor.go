@@ -30,14 +30,15 @@ func runLoopbackWorker(src, mnt string, passthrough bool, statsPath string, out 
 	if mnt, err = filepath.Abs(mnt); err != nil {
 		return err
 	}
+	// Before mounting: the parent may signal as soon as the mount appears.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	l, err := fusefs.NewLoopback(fusefs.LoopbackOptions{DataDir: src, MountPoint: mnt, Passthrough: passthrough})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "bare go-fuse loopback of %s at %s (passthrough asked: %v, offered by the kernel: %v)\n", src, mnt, passthrough, l.KernelOffersPassthrough())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	var unmountErr error
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

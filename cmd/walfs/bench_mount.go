@@ -91,7 +91,9 @@ func startMountChild(what, name, mnt string, args []string, within time.Duration
 			case <-time.After(m.unmountWait + 10*time.Second):
 				cmd.Process.Kill()
 				<-done
-				syscall.Unmount(mnt, syscall.MNT_DETACH) // a killed daemon leaves its mount behind
+			}
+			if ok, _ := fusefs.IsMountPoint(mnt); ok {
+				syscall.Unmount(mnt, syscall.MNT_DETACH) // a killed or crashed daemon leaves its mount behind
 			}
 			logf.Close()
 			if exited != nil {
