@@ -16,6 +16,10 @@
 // a data dir: read-only, uncached, every read passed through a HeaderPatcher
 // of the follower core. It shares the mount conventions and nothing else.
 //
+// A bare loopback (NewLoopback, loopback.go) is go-fuse's own loopback with
+// walfs's mount options and request counts: the floor walfs bench measures
+// walfs against. It uses nothing of walfs's file system.
+//
 // It never parses SQLite's formats itself (package wal does: journal header
 // zeroing, the database header) and never talks to a replica store.
 package fusefs

@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/walfs/walfs/cmd/internal/bench"
+	"github.com/walfs/walfs/fusefs"
 )
 
 func benchCommand() *cli.Command {
@@ -46,6 +48,9 @@ func benchCommand() *cli.Command {
 			"starts, so that other load on the machine hits both; --runs N repeats everything N times\n" +
 			"(native first in odd runs, mounts first in even ones) and prints medians and the\n" +
 			"min / median / max of each ratio.\n" +
+			"--floor runs every workload (not the mount-only rows) on a bare go-fuse loopback too: go-fuse's\n" +
+			"own file system, passthrough for every file where the kernel allows, mounted with walfs's\n" +
+			"options; \"vs floor\" is walfs's ratio against it, how close walfs gets to any go-fuse file system.\n" +
 			"Run it on your own hardware; we run it before and after every change to the write path.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", Value: os.TempDir(), Usage: "directory on the file system to measure (a temporary subdirectory is created and removed)"},
@@ -61,27 +66,47 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "lag-probes", Value: 25, Usage: "commits timed per lag measurement (sparse ones are 1.2 s apart)"},
 			&cli.IntFlag{Name: "rss-db-mb", Usage: "also write a database of this many MiB through the mount and report walfs's peak memory (RSS) while it is written and replicated"},
 			&cli.StringFlag{Name: "capture", Value: "auto", Usage: "capture path of the measured mounts: auto, passthrough or userspace (as for walfs mount)"},
+			&cli.BoolFlag{Name: "floor", Usage: "also measure a bare go-fuse loopback (with passthrough where the kernel allows) and show how close walfs gets to it"},
 			&cli.StringFlag{Name: "only", Usage: "run only the workloads whose name contains this text (\"lag\" for the lag measurements)"},
 			&cli.BoolFlag{Name: "json", Usage: "print results as JSON"},
 			// One writer process of the several-processes workload; walfs
 			// bench starts these itself.
 			&cli.StringFlag{Name: "worker-db", Hidden: true},
 			&cli.StringFlag{Name: "worker-sync", Hidden: true, Value: "NORMAL"},
+			// A bare go-fuse loopback of the given directory at the mount
+			// point given as argument, for --floor.
+			&cli.StringFlag{Name: "worker-loopback", Hidden: true},
+			&cli.BoolFlag{Name: "worker-passthrough", Hidden: true, Value: true},
+			&cli.StringFlag{Name: "worker-stats", Hidden: true},
 		},
 		Action: runBench,
 	}
 }
 
+// benchTarget is one place the workloads ran: the plain disk ("native"),
+// a walfs mount, or the bare loopback (Floor).
 type benchTarget struct {
-	Name    string            `json:"name"`
-	Results []bench.Result    `json:"results"`
-	Ratios  []ratioSummary    `json:"ratios,omitempty"`
-	Lag     []bench.LagResult `json:"lag,omitempty"`
-	Capture string            `json:"capture,omitempty"`
-	RSS     *rssResult        `json:"rss,omitempty"`
+	Name    string         `json:"name"`
+	Floor   bool           `json:"floor,omitempty"`
+	Results []bench.Result `json:"results"`
+	// Ratios: this target's speed / native's (for times native / this).
+	Ratios []ratioSummary `json:"ratios,omitempty"`
+	// FloorRatios (walfs targets, with --floor): this target's speed / the
+	// floor's (for times the floor's / this).
+	FloorRatios []ratioSummary        `json:"floor_ratios,omitempty"`
+	Requests    *fusefs.LoopbackStats `json:"requests,omitempty"` // the floor's, summed over its processes
+	Lag         []bench.LagResult     `json:"lag,omitempty"`
+	Capture     string                `json:"capture,omitempty"`
+	RSS         *rssResult            `json:"rss,omitempty"`
 }
 
 func runBench(c *cli.Context) error {
+	if src := c.String("worker-loopback"); src != "" {
+		if c.NArg() != 1 {
+			return usagef("--worker-loopback SRC takes the mount point as its one argument")
+		}
+		return runLoopbackWorker(src, c.Args().First(), c.Bool("worker-passthrough"), c.String("worker-stats"), c.App.Writer)
+	}
 	if c.NArg() > 0 {
 		return usagef("bench takes no arguments (see walfs bench --help)")
 	}
@@ -141,14 +166,31 @@ func runBench(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		if i > 0 {
+			m.fresh = nil // Fresh workloads run with the file replica only
+		}
 		mounts = append(mounts, m)
 	}
 	targets := []benchTarget{{Name: "native"}}
 	for _, m := range mounts {
 		targets = append(targets, benchTarget{Name: m.name})
 	}
+	// places: where the workloads run besides the plain disk, in target
+	// order (targets[i+1]).
+	places := mounts
+	var floor *benchMountPoint
+	reqs := &floorRequests{}
+	if c.Bool("floor") {
+		dir := filepath.Join(root, "floor")
+		if floor, err = startFloorMount(predictedFloorName(), filepath.Join(dir, "data"), filepath.Join(dir, "mnt"), reqs, 30*time.Second); err != nil {
+			return err
+		}
+		defer floor.stop()
+		places = append(slices.Clip(places), floor)
+		targets = append(targets, benchTarget{Name: floor.name, Floor: true})
+	}
 	for run := 1; run <= runs; run++ {
-		if err := benchRun(c.Context, run, runs, root, capture, native, mounts, targets, cfg, progress); err != nil {
+		if err := benchRun(c.Context, run, runs, root, native, places, targets, cfg, progress); err != nil {
 			return err
 		}
 		if manyDBs > 0 {
@@ -160,6 +202,15 @@ func runBench(c *cli.Context) error {
 				r.Run = run
 				targets[1].Results = append(targets[1].Results, r)
 			}
+		}
+	}
+	if floor != nil {
+		// Its request counts arrive when it exits, and name it.
+		floor.stop()
+		t := &targets[len(targets)-1]
+		t.Name = reqs.name(t.Name)
+		if reqs.n > 0 {
+			t.Requests = &reqs.sum
 		}
 	}
 	for i, m := range mounts {
@@ -181,9 +232,9 @@ func runBench(c *cli.Context) error {
 // mount, back to back, so that a change in the machine's load (other jobs
 // on a shared host) skews a ratio as little as possible. Odd runs start
 // each workload on the plain disk, even runs on the mounts. A workload that
-// asks for a fresh mount gets one like the file-replica mount, under root;
-// it does not run on a --replica mount.
-func benchRun(ctx context.Context, run, runs int, root, capture, native string, mounts []*benchMountPoint, targets []benchTarget, cfg bench.Config, progress io.Writer) error {
+// asks for a fresh mount gets one like the mount's (m.fresh), under root; it
+// does not run on a mount without (a --replica mount).
+func benchRun(ctx context.Context, run, runs int, root, native string, mounts []*benchMountPoint, targets []benchTarget, cfg bench.Config, progress io.Writer) error {
 	type place struct {
 		target int
 		mount  *benchMountPoint // nil: the plain disk
@@ -204,14 +255,13 @@ func benchRun(ctx context.Context, run, runs int, root, capture, native string, 
 			continue
 		}
 		for _, p := range places {
-			if w.Fresh && p.target > 1 {
-				continue
-			}
 			m := p.mount
 			if w.Fresh && m != nil {
-				dir := filepath.Join(root, "fresh")
+				if m.fresh == nil {
+					continue
+				}
 				var err error
-				if m, err = startBenchMount(m.name, filepath.Join(dir, "data"), filepath.Join(dir, "mnt"), "file://"+filepath.Join(dir, "replica"), capture, 30*time.Second); err != nil {
+				if m, err = m.fresh(filepath.Join(root, "fresh")); err != nil {
 					return err
 				}
 			}

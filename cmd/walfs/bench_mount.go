@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,22 +17,48 @@ import (
 	"github.com/walfs/walfs/s3backend"
 )
 
-// benchMountPoint is a temporary walfs mount served by a child process (a
-// process must not do I/O on a mount it serves itself).
+// benchMountPoint is a temporary mount served by a child process (a
+// process must not do I/O on a mount it serves itself): a walfs mount, or
+// the bare go-fuse loopback of --floor (replica "").
 type benchMountPoint struct {
 	name, mnt, replica string
 	exe                string
 	pid                int
 	started, appeared  time.Time // when the child was started; when the mount appeared
 	// stop unmounts (flushing first, for up to unmountWait) and waits for
-	// the child to exit.
+	// the child to exit; calls after the first do nothing.
 	stop        func()
 	unmountWait time.Duration
+	// fresh starts a mount like this one over a new data dir under dir,
+	// for a workload that wants one (Workload.Fresh); nil where such
+	// workloads do not run (a --replica mount).
+	fresh func(dir string) (*benchMountPoint, error)
 }
 
 // startBenchMount starts `walfs mount` on data at mnt and waits up to
 // within for the mount to appear. Its log goes to mnt's sibling mount.log.
 func startBenchMount(name, data, mnt, replica, capture string, within time.Duration) (*benchMountPoint, error) {
+	unmount := func(m *benchMountPoint, _ *os.Process) {
+		exec.Command(m.exe, "unmount", "--timeout", m.unmountWait.String(), m.mnt).Run()
+	}
+	args := []string{"mount", "--data-dir", data, "--replica", replica, "--capture", capture, mnt}
+	m, err := startMountChild("walfs mount", name, mnt, args, within, unmount, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.replica = replica
+	m.fresh = func(dir string) (*benchMountPoint, error) {
+		return startBenchMount(name, filepath.Join(dir, "data"), filepath.Join(dir, "mnt"), "file://"+filepath.Join(dir, "replica"), capture, within)
+	}
+	return m, nil
+}
+
+// startMountChild starts this executable with args, a child (what, for
+// errors) that serves a mount at mnt, and waits up to within for the mount
+// to appear. Its output goes to mnt's sibling mount.log. The mount's stop
+// calls unmount, waits for the child to exit (killing it after unmountWait
+// and 10 s more), then calls exited, if set.
+func startMountChild(what, name, mnt string, args []string, within time.Duration, unmount func(*benchMountPoint, *os.Process), exited func()) (*benchMountPoint, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -45,26 +72,34 @@ func startBenchMount(name, data, mnt, replica, capture string, within time.Durat
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "mount", "--data-dir", data, "--replica", replica, "--capture", capture, mnt)
+	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	m := &benchMountPoint{name: name, mnt: mnt, replica: replica, exe: exe, started: time.Now(), unmountWait: 60 * time.Second}
+	m := &benchMountPoint{name: name, mnt: mnt, exe: exe, started: time.Now(), unmountWait: 60 * time.Second}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start walfs mount: %w", err)
+		return nil, fmt.Errorf("start %s: %w", what, err)
 	}
 	m.pid = cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	var once sync.Once
 	m.stop = func() {
-		exec.Command(exe, "unmount", "--timeout", m.unmountWait.String(), mnt).Run()
-		select {
-		case <-done:
-		case <-time.After(m.unmountWait + 10*time.Second):
-			cmd.Process.Kill()
-			<-done
-			syscall.Unmount(mnt, syscall.MNT_DETACH) // a killed daemon leaves its mount behind
-		}
-		logf.Close()
+		once.Do(func() {
+			unmount(m, cmd.Process)
+			select {
+			case <-done:
+			case <-time.After(m.unmountWait + 10*time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+			if ok, _ := fusefs.IsMountPoint(mnt); ok {
+				syscall.Unmount(mnt, syscall.MNT_DETACH) // a killed or crashed daemon leaves its mount behind
+			}
+			logf.Close()
+			if exited != nil {
+				exited()
+			}
+		})
 	}
 	deadline := m.started.Add(within)
 	for {
@@ -76,7 +111,7 @@ func startBenchMount(name, data, mnt, replica, capture string, within time.Durat
 		case err := <-done:
 			logf.Close()
 			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("walfs mount exited: %v: %s", err, strings.TrimSpace(string(log)))
+			return nil, fmt.Errorf("%s exited: %v: %s", what, err, strings.TrimSpace(string(log)))
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -84,13 +119,17 @@ func startBenchMount(name, data, mnt, replica, capture string, within time.Durat
 			<-done
 			syscall.Unmount(mnt, syscall.MNT_DETACH)
 			logf.Close()
-			return nil, fmt.Errorf("mount did not appear within %s (log: %s)", within, logPath)
+			return nil, fmt.Errorf("%s: mount did not appear within %s (log: %s)", what, within, logPath)
 		}
 	}
 }
 
-// flush waits until the replica holds everything committed in the mount.
+// flush waits until the replica holds everything committed in the mount
+// (nothing to wait for on a mount without a replica).
 func (m *benchMountPoint) flush() error {
+	if m.replica == "" {
+		return nil
+	}
 	out, err := exec.Command(m.exe, "sync", m.mnt).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("walfs sync: %v: %s", err, out)
