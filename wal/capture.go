@@ -53,6 +53,14 @@ type Capture struct {
 
 	buf     []byte    // one frame, reused
 	scratch []PageRef // reused by newTxn
+
+	// MergePolls makes Poll emit the transactions that committed since the
+	// last call as one transaction: each page once, in its latest committed
+	// image, with the last one's database size. The sink then reads and
+	// checksums a page that a stream of small commits rewrote once per
+	// Poll instead of once per commit; the committed state after each Poll
+	// is the same. Wrote always emits each transaction.
+	MergePolls bool
 }
 
 // NewCapture returns a Capture that emits to sink. A nil sink is allowed: the
@@ -368,43 +376,66 @@ func (c *Capture) touched(r io.ReaderAt, first, last int) error {
 // set.
 func (c *Capture) advance(r io.ReaderAt, size int64, emit, poll bool) error {
 	fs := c.frameSize()
+	merge := emit && poll && c.MergePolls && c.sink != nil
+	last := -1 // merge: the last commit frame validated and not yet emitted
 	for {
 		i := len(c.frames)
 		if i == c.stuck || c.frameOffset(i)+fs > size {
-			return nil
+			return c.emitMerged(r, last)
 		}
 		f, st, err := c.check(r, i)
 		if err != nil {
-			return err
+			return err // merged commits not emitted: the next Poll validates them again
 		}
 		switch st {
 		case frameShort:
-			return nil
+			return c.emitMerged(r, last)
 		case frameInvalid:
 			c.stuck = i
-			return nil
+			return c.emitMerged(r, last)
 		}
 		c.frames = append(c.frames, f)
 		if f.commit == 0 {
 			continue
 		}
-		first := c.ncommit
+		if merge {
+			last = i
+			continue
+		}
 		if emit && c.sink != nil {
-			txn := c.newTxn(first, i)
-			if err := c.sink.Commit(txn, r); err != nil {
-				c.frames = c.frames[:i]
-				return fmt.Errorf("commit wal transaction at offsets %d..%d: %w", txn.Offset, txn.End, err)
-			}
-			c.applyCommitted(first, i)
-			if poll {
-				if err := c.checkHeaderUnchanged(r); err != nil {
-					return err
-				}
+			if err := c.emit(r, i, poll); err != nil {
+				return err
 			}
 			continue
 		}
-		c.applyCommitted(first, i)
+		c.applyCommitted(c.ncommit, i)
 	}
+}
+
+// emitMerged emits the transactions committed in frames [ncommit, last] as
+// one (MergePolls); last < 0: none.
+func (c *Capture) emitMerged(r io.ReaderAt, last int) error {
+	if last < 0 {
+		return nil
+	}
+	return c.emit(r, last, true)
+}
+
+// emit hands the sink frames [ncommit, last], ending in a commit frame, as
+// one transaction and records them as committed. After a Poll's emit the
+// header must not have changed (ErrRestarted).
+func (c *Capture) emit(r io.ReaderAt, last int, poll bool) error {
+	first := c.ncommit
+	txn := c.newTxn(first, last)
+	if err := c.sink.Commit(txn, r); err != nil {
+		c.frames = c.frames[:last]
+		return fmt.Errorf("commit wal transaction at offsets %d..%d: %w", txn.Offset, txn.End, err)
+	}
+	c.applyCommitted(first, last)
+	if poll {
+		return c.checkHeaderUnchanged(r)
+	}
+	return nil
 }
 
 // Results of check.

@@ -67,6 +67,12 @@ type dbEnv struct {
 func newDB(rel, path string, log *slog.Logger, env dbEnv, spool *spoolWriter, up *uploader) *DB {
 	d := &DB{rel: rel, path: path, log: log, env: env, spool: spool, up: up}
 	d.capture = wal.NewCapture(commitSink{d})
+	// A Poll spools what committed since the last one as one transaction
+	// (one TXID): a stream of 1-row commits rewrites the same few pages, and
+	// reading and checksumming each page once per commit was most of
+	// walfs's CPU. The uploader merges the commits of one upload the same
+	// way, so the replica offers the same restore points.
+	d.capture.MergePolls = env.capture == CapturePassthrough
 	return d
 }
 
