@@ -156,11 +156,23 @@ func (m *benchMountPoint) extras(ctx context.Context, t *benchTarget, cfg bench.
 	fmt.Fprintf(progress, "bench: %s: commit-to-store lag…\n", m.name)
 	// Sparse: commits further apart than the default --sync-interval (1s), so
 	// each one finds the uploader idle, as on a quiet production database.
-	sparse, err := bench.Lag(ctx, "sparse commits (one per 1.2 s)", m.mnt, store, "lag-sparse.db", probes, 1, 1200*time.Millisecond, m.flush)
+	sparse, err := bench.Lag(ctx, "sparse commits (one per 1.2 s)", m.mnt, store, "lag-sparse.db", probes, 1, 1200*time.Millisecond, m.flush, nil)
 	if err != nil {
 		return fmt.Errorf("lag on %s: %w", m.name, err)
 	}
-	loaded, err := bench.Lag(ctx, "under load (every 100th commit timed)", m.mnt, store, "lag-load.db", probes, 100, 0, m.flush)
+	captured := func() (uint64, error) {
+		rep, err := fetchStatus(ctx, m.mnt)
+		if err != nil {
+			return 0, err
+		}
+		for _, d := range rep.Databases {
+			if d.DB == "lag-load.db" {
+				return d.LocalTXID, nil
+			}
+		}
+		return 0, fmt.Errorf("walfs status of %s does not list lag-load.db", m.mnt)
+	}
+	loaded, err := bench.Lag(ctx, "under load (every 100th commit timed)", m.mnt, store, "lag-load.db", probes, 100, 0, m.flush, captured)
 	if err != nil {
 		return fmt.Errorf("lag on %s: %w", m.name, err)
 	}

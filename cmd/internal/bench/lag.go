@@ -21,12 +21,21 @@ type LagResult struct {
 }
 
 // Lag measures how long committed transactions take to appear in the store.
-// The database at dir/name is written by one connection only, so the k-th
-// commit after base has TXID base+k. every > 1 makes every every-th commit
-// a probe while the others are load; gap spaces probes out (sparse), and
-// comes before the first one too.
+// The database at dir/name is written by one connection only. every > 1
+// makes every every-th commit a probe while the others are load; gap spaces
+// probes out (sparse), and comes before the first one too.
 // flush must make the store hold everything committed so far.
-func Lag(ctx context.Context, name, dir string, st s3backend.Store, db string, probes, every int, gap time.Duration, flush func() error) (LagResult, error) {
+//
+// Which TXID holds a probe: with probes spaced out and no load, walfs
+// captures each commit on its own, so the k-th commit after base has TXID
+// base+k. Under load walfs gives one TXID to the commits it reads from the
+// WAL together, so Lag asks captured (walfs's local TXID of db) right after
+// the probe commits and waits for the TXID after it: the probe is in it or
+// in an earlier one, so the figure errs long by at most one capture pass.
+func Lag(ctx context.Context, name, dir string, st s3backend.Store, db string, probes, every int, gap time.Duration, flush func() error, captured func() (uint64, error)) (LagResult, error) {
+	if every > 1 && captured == nil {
+		return LagResult{}, fmt.Errorf("lag under load needs the mount's local TXID")
+	}
 	path, err := fresh(dir, filepath.Base(db))
 	if err != nil {
 		return LagResult{}, err
@@ -94,8 +103,16 @@ func Lag(ctx context.Context, name, dir string, st s3backend.Store, db string, p
 		}
 		txid++
 		if (i+1)%every == 0 {
+			at := time.Now()
+			if every > 1 {
+				local, err := captured()
+				if err != nil {
+					return LagResult{}, err
+				}
+				txid = local + 1
+			}
 			mu.Lock()
-			pending = append(pending, probe{txid: txid, at: time.Now()})
+			pending = append(pending, probe{txid: txid, at: at})
 			mu.Unlock()
 		}
 	}
