@@ -159,6 +159,11 @@ func (w *spoolWriter) scan(log *slog.Logger) ([]scannedEntry, Pos, error) {
 			}
 			pos = Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}
 			out = append(out, scannedEntry{e, e.TXID})
+			// Complete, but perhaps never synced (walfs was killed before
+			// a record followed it): synced before the next record.
+			w.mu.Lock()
+			w.unsynced = append(w.unsynced, e.Path)
+			w.mu.Unlock()
 			continue
 		}
 		recs, h, err := checkSegment(log, e.Path)

@@ -153,7 +153,9 @@ func encodeLTXTrailer(w io.Writer, hdr ltx.Header, trailer *ltx.Trailer, fill fu
 	return nil
 }
 
-// writeLTXFile encodes one LTX file at path, complete when it returns.
+// writeLTXFile encodes one LTX file at path, complete but not yet durable
+// when it returns: the spool writer syncs it, and the directory, before any
+// record after it can reach the disk (spoolWriter.unsynced).
 func writeLTXFile(path string, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.Checksum, error)) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create spool dir: %w", err)
@@ -180,16 +182,13 @@ func writeLTXFile(path string, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write spool file: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync spool file: %w", err)
-	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close spool file: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename spool file: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
 // readLTXTrailer verifies a whole LTX file and returns its header and trailer.

@@ -40,6 +40,14 @@ type spoolWriter struct {
 	recBuf    []byte   // records not yet written to seg (batching), then the one being built
 	batching  bool     // records collect in recBuf until endBatch (during a poll)
 	batchLast uint64   // highest TXID spooled since beginBatch
+	// unsynced are snapshots written (or found at start) and not yet known
+	// durable. A record after a snapshot chains onto it, so they are synced,
+	// with the directory, before a segment byte is written (syncPending):
+	// a power cut then never leaves records whose snapshot is gone, and the
+	// snapshot of a database's first commit costs the app no fsync (the
+	// database itself holds that commit; resume snapshots again if the
+	// spooled one was lost).
+	unsynced []string
 }
 
 // recordChunk is how many bytes of records recBuf holds before they are
@@ -240,7 +248,8 @@ func (w *spoolWriter) openSegment(txid uint64) error {
 	if err != nil {
 		return fmt.Errorf("create spool segment: %w", err)
 	}
-	if err := syncDir(w.dir); err != nil {
+	// The one directory sync covers the segment and the unsynced snapshots.
+	if err := errors.Join(w.syncSnapshots(), syncDir(w.dir)); err != nil {
 		// An empty segment left behind is harmless (the uploader removes
 		// it), but say so if it is.
 		return errors.Join(err, f.Close(), os.Remove(f.Name()))
@@ -282,6 +291,9 @@ func (w *spoolWriter) endBatch() (last uint64, err error) {
 func (w *spoolWriter) flushRecords() error {
 	if len(w.recBuf) == 0 {
 		return nil
+	}
+	if err := w.syncPending(); err != nil {
+		return err
 	}
 	n, err := w.seg.WriteAt(w.recBuf, w.segSize)
 	if err != nil || n < len(w.recBuf) {
@@ -334,6 +346,9 @@ func (w *spoolWriter) writeSnapshot(txid uint64, hdr ltx.Header, fill func(enc *
 	if err := writeLTXFile(path, hdr, fill); err != nil {
 		return "", false, fmt.Errorf("spool snapshot %d of %s: %w", txid, w.rel, err)
 	}
+	w.mu.Lock()
+	w.unsynced = append(w.unsynced, path)
+	w.mu.Unlock()
 	if batching {
 		w.mu.Lock()
 		w.batchLast = max(w.batchLast, txid)
@@ -391,6 +406,9 @@ func (w *spoolWriter) closeSegment() (last uint64, err error) {
 func (w *spoolWriter) sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.syncPending(); err != nil {
+		return err
+	}
 	if w.seg == nil {
 		return nil
 	}
@@ -458,4 +476,42 @@ func (w *spoolWriter) resumed(segLast uint64) {
 	w.mu.Lock()
 	w.segLast = max(w.segLast, segLast)
 	w.mu.Unlock()
+}
+
+// syncPending makes the unsynced snapshots and their directory entries
+// durable. Caller holds w.mu.
+func (w *spoolWriter) syncPending() error {
+	if len(w.unsynced) == 0 {
+		return nil
+	}
+	if err := w.syncSnapshots(); err != nil {
+		return err
+	}
+	return syncDir(w.dir)
+}
+
+// syncSnapshots fsyncs the unsynced snapshot files and forgets them; one
+// already gone was uploaded (or its commit failed). The caller syncs the
+// directory. Caller holds w.mu.
+func (w *spoolWriter) syncSnapshots() error {
+	for len(w.unsynced) > 0 {
+		f, err := os.Open(w.unsynced[0])
+		if errors.Is(err, fs.ErrNotExist) {
+			w.unsynced = w.unsynced[1:]
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("open spooled snapshot to sync it: %w", err)
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("fsync spooled snapshot: %w", err)
+		}
+		w.unsynced = w.unsynced[1:]
+	}
+	w.unsynced = nil
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/superfly/ltx"
@@ -113,5 +114,81 @@ func TestSpoolWriterStreamsBigRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestSnapshotSyncedBeforeRecords: a spooled snapshot is not synced when it
+// is written (the app's commit does not wait for it), but before any record
+// after it reaches its segment, by a sync of the spool, and again after a
+// restart that found it: records never reach the disk ahead of the
+// snapshot they chain onto.
+func TestSnapshotSyncedBeforeRecords(t *testing.T) {
+	const pageSize = 4096
+	dir := t.TempDir()
+	w := newSpoolWriter(spool{dir: dir}, "db")
+	snapshot := func(txid uint64) string {
+		t.Helper()
+		hdr := ltx.Header{Version: ltx.Version, PageSize: pageSize, Commit: 1, MinTXID: 1, MaxTXID: ltx.TXID(txid), Timestamp: 1}
+		path, _, err := w.writeSnapshot(txid, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+			page := make([]byte, pageSize)
+			if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, page); err != nil {
+				return 0, err
+			}
+			return ltx.ChecksumFlag | ltx.ChecksumPage(1, page), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	unsynced := func() []string {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return slices.Clone(w.unsynced)
+	}
+
+	p1 := snapshot(1)
+	if got := unsynced(); !slices.Equal(got, []string{p1}) {
+		t.Fatalf("after the snapshot: unsynced %v, want it", got)
+	}
+	if _, _, err := spoolPages(w, 2, pageSize, 1, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := unsynced(); len(got) != 0 {
+		t.Fatalf("a record was written while the snapshot before it was unsynced: %v", got)
+	}
+
+	p3 := snapshot(3) // closes the segment; the next record opens another
+	if err := w.sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := unsynced(); len(got) != 0 {
+		t.Fatalf("after sync: unsynced %v", got)
+	}
+
+	// A restart finds the snapshot and cannot know it was synced.
+	snapshot(5)
+	w2 := newSpoolWriter(spool{dir: dir}, "db")
+	if _, _, err := w2.scan(testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	w2.mu.Lock()
+	found := slices.Clone(w2.unsynced)
+	w2.mu.Unlock()
+	if !slices.Contains(found, p3) || !slices.Contains(found, w.snapshotPath(5)) {
+		t.Fatalf("scan registered %v as unsynced, want the snapshots it found (%s, 5)", found, p3)
+	}
+	// A snapshot the uploader removed meanwhile is no error.
+	if err := os.Remove(p3); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := spoolPages(w2, 6, pageSize, 1, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	w2.mu.Lock()
+	left := len(w2.unsynced)
+	w2.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("after a record: %d snapshots still unsynced", left)
 	}
 }
