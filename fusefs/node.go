@@ -195,7 +195,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		if err := n.fsys.cap.JournalEnd(jdb); err != nil {
 			return errnoOf(err)
 		}
-		n.fsys.journals.ended(jdb, true)
+		if size == 0 {
+			// A commit (TRUNCATE mode, or PERSIST with journal_size_limit
+			// 0). PERSIST cuts a journal to a non-zero journal_size_limit
+			// after zeroing its header: that is no visible end.
+			n.fsys.journals.ended(jdb, true)
+		}
 	}
 	db, isWAL := walDB(n.rel())
 	if f == nil && truncating && isWAL {

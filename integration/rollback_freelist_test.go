@@ -21,13 +21,14 @@ import (
 // throughout. After each step it prints the free-list size and waits for a
 // line on stdin. argv: path steps journal (delete, truncate, persist;
 // exclusive: delete with locking_mode=exclusive; switch: created in delete
-// mode, then persist; switch_off: the same with synchronous=OFF). The
+// mode, then persist; switch_off: the same with synchronous=OFF;
+// switch_limit: the same with a journal_size_limit). The
 // databases created in delete mode have their journals written by the
 // kernel on the passthrough path until one ends by a zeroed header.
 const freeListApp = `
 import sqlite3, sys, random
 path, steps, journal = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-mode = {"exclusive": "delete", "switch": "delete", "switch_off": "delete"}.get(journal, journal)
+mode = {"exclusive": "delete", "switch": "delete", "switch_off": "delete", "switch_limit": "delete"}.get(journal, journal)
 c = sqlite3.connect(path, isolation_level=None)
 c.execute("pragma page_size=1024")
 c.execute("pragma journal_mode=%s" % mode)
@@ -41,6 +42,8 @@ if journal.startswith("switch"):
     mode = "persist"
 if journal == "switch_off":
     c.execute("pragma synchronous=off")
+if journal == "switch_limit":
+    c.execute("pragma journal_size_limit=8192")  # PERSIST then cuts the journal after zeroing it
 c.execute("pragma journal_mode=%s" % mode)
 for step in range(steps):
     rnd = random.Random(step)
@@ -91,6 +94,7 @@ func TestRollbackFreeListReuse(t *testing.T) {
 	for _, tc := range []struct{ capture, journal string }{
 		{"passthrough", "delete"}, {"passthrough", "truncate"}, {"passthrough", "persist"},
 		{"passthrough", "exclusive"}, {"passthrough", "switch"}, {"passthrough", "switch_off"},
+		{"passthrough", "switch_limit"},
 		{"userspace", "delete"},
 	} {
 		t.Run(tc.capture+"_"+tc.journal, func(t *testing.T) {
@@ -162,7 +166,7 @@ func TestRollbackFreeListReuse(t *testing.T) {
 			// are what proves it.
 			zeroedAtSync := strings.Contains(log, "commit found at the sync of a zeroed journal the kernel wrote")
 			switch tc.journal {
-			case "exclusive", "switch":
+			case "exclusive", "switch", "switch_limit":
 				if tc.capture == "passthrough" && !zeroedAtSync {
 					t.Errorf("no commit was found at the sync of a zeroed kernel-written journal")
 				}
