@@ -130,22 +130,26 @@ func (r *Replicator) untracked(path string) bool {
 // inotify saw a change), before a checkpoint may let SQLite restart the WAL
 // over those frames. Caller holds d.mu.
 //
-// It does not fsync the spool. A checkpoint copies the frames into the
-// database and SQLite syncs it before it restarts the WAL, so the database
-// holds everything the WAL held; a power cut that takes the spool's unsynced
-// tail leaves the database past the spool, and the next start spools a
-// snapshot of it (resume). The spool is synced when its segment is closed
-// for upload. An fsync here, on every checkpoint, cost four processes
-// writing one database a sixth of their speed.
+// The records must be in the spool file by then: records a failed write
+// (disk full) left in memory are written now, and if that fails the
+// checkpoint fails and the WAL keeps the transactions. The spool is not
+// fsynced. A checkpoint copies the frames into the database and SQLite syncs
+// it before it restarts the WAL, so the database holds everything the WAL
+// held; a power cut that takes the spool's unsynced tail leaves the database
+// past the spool, and the next start spools a snapshot of it (resume). The
+// spool is synced when its segment is closed for upload. An fsync here, on
+// every checkpoint, cost four processes writing one database a sixth of
+// their speed.
 func (d *DB) catchUp() error {
 	walPath := d.path + "-wal"
 	if d.env.watch != nil && !d.env.watch.takeDirty(walPath) {
 		d.capture.Seal()
-		return nil
+		return d.spool.flush()
 	}
 	err := d.poll()
 	if err == nil {
 		d.capture.Seal()
+		err = d.spool.flush()
 	}
 	if err != nil {
 		if d.env.watch != nil {

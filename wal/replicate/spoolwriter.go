@@ -283,6 +283,20 @@ func (w *spoolWriter) endBatch() (last uint64, err error) {
 	return last, nil
 }
 
+// flush writes the records still waiting in memory (a write that failed,
+// disk full) to the open segment, without an fsync.
+func (w *spoolWriter) flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seg == nil {
+		return nil
+	}
+	if err := w.flushRecords(); err != nil {
+		return fmt.Errorf("spool transactions of %s: %w", w.rel, err)
+	}
+	return nil
+}
+
 // flushRecords writes the records collected in recBuf to the open segment
 // with one write: a poll in passthrough mode spools many transactions, and a
 // write per transaction was a quarter of walfs's CPU under 1-row commits.
