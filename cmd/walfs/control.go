@@ -181,20 +181,31 @@ func callControl(ctx context.Context, stateDir, endpoint string, req unmountRequ
 
 // askMount sends one request to the walfs serving the mount at mnt
 // (askControl).
-//
-// A walfs that has just mounted opens its control socket a moment later
-// (after its databases started resuming): a request that finds the mount but
-// no socket yet waits up to controlStartWait for it.
 func askMount[T any](ctx context.Context, mnt, endpoint string, req any, doing string) (T, error) {
 	dataDir, err := fusefs.FindWalfs(mnt)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	stateDir := filepath.Join(dataDir, fusefs.StateDirName)
+	return askControl[T](ctx, filepath.Join(dataDir, fusefs.StateDirName), endpoint, req, doing)
+}
+
+// controlStartWait is how long a request waits for a control socket that
+// does not answer (see askControl).
+const controlStartWait = 3 * time.Second
+
+// askControl sends one request to the control socket in stateDir — a GET
+// when req is nil, else a POST of req as JSON — and decodes the mount's JSON
+// answer. doing says what the request asks, for errors.
+//
+// A walfs that has just mounted opens its control socket a moment later
+// (after its databases started resuming): a request that finds no socket
+// answering tries again for up to controlStartWait before it reports that no
+// walfs process answers.
+func askControl[T any](ctx context.Context, stateDir, endpoint string, req any, doing string) (T, error) {
 	deadline := time.Now().Add(controlStartWait)
 	for {
-		out, err := askControl[T](ctx, stateDir, endpoint, req, doing)
+		out, err := askControlOnce[T](ctx, stateDir, endpoint, req, doing)
 		var nd *noDaemonError
 		if err == nil || !errors.As(err, &nd) || time.Now().After(deadline) || ctx.Err() != nil {
 			return out, err
@@ -203,14 +214,8 @@ func askMount[T any](ctx context.Context, mnt, endpoint string, req any, doing s
 	}
 }
 
-// controlStartWait is how long a request waits for the control socket of a
-// mount that is there (see askMount).
-const controlStartWait = 3 * time.Second
-
-// askControl sends one request to the control socket in stateDir — a GET
-// when req is nil, else a POST of req as JSON — and decodes the mount's JSON
-// answer. doing says what the request asks, for errors.
-func askControl[T any](ctx context.Context, stateDir, endpoint string, req any, doing string) (T, error) {
+// askControlOnce is one attempt of askControl.
+func askControlOnce[T any](ctx context.Context, stateDir, endpoint string, req any, doing string) (T, error) {
 	var out T
 	method, body := http.MethodGet, io.Reader(nil)
 	if req != nil {
