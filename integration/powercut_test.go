@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,18 +59,7 @@ c.close()
 
 			m = startMountAt(t, nil, dataDir, replica, mnt, "--capture", capture, "--sync-interval", "1h")
 			m.Sync()
-			restored := restoreTo(t, replica+"/cut.db")
-			live, err := os.ReadFile(filepath.Join(dataDir, "cut.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := os.ReadFile(restored)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(live, got) {
-				t.Fatalf("restored database differs from the live one: %s", pageDiff(live, got, 4096))
-			}
+			restored := restoredEqualsLive(t, replica+"/cut.db", filepath.Join(dataDir, "cut.db"), 4096, "after the cut")
 			if n := strings.TrimSpace(py(t, `
 import sqlite3, sys
 print(sqlite3.connect(sys.argv[1]).execute("select count(*) from t").fetchone()[0])

@@ -123,18 +123,8 @@ func TestRollbackFreeListReuse(t *testing.T) {
 					t.Fatalf("step %d: app: %v", step, err)
 				}
 				m.Sync()
-				restored := restoreTo(t, "file://"+replicaDir+"/free.db")
-				live, err := os.ReadFile(filepath.Join(dataDir, "free.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := os.ReadFile(restored)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(live, got) {
-					t.Fatalf("step %d (%s free pages): restored database differs from the live one: %s", step, strings.TrimSpace(free), pageDiff(live, got, 1024))
-				}
+				restoredEqualsLive(t, "file://"+replicaDir+"/free.db", filepath.Join(dataDir, "free.db"), 1024,
+					fmt.Sprintf("step %d (%s free pages)", step, strings.TrimSpace(free)))
 				t.Logf("step %d ok: %s free pages", step, strings.TrimSpace(free))
 				if _, err := io.WriteString(stdin, "next\n"); err != nil {
 					t.Fatal(err)
@@ -178,6 +168,26 @@ func TestRollbackFreeListReuse(t *testing.T) {
 			m.Unmount()
 		})
 	}
+}
+
+// restoredEqualsLive restores the replica at url and fails the test unless
+// it is byte for byte the live database file at live; it returns the
+// restored file. when prefixes the failure.
+func restoredEqualsLive(t *testing.T, url, live string, pageSize int, when string) string {
+	t.Helper()
+	restored := restoreTo(t, url)
+	want, err := os.ReadFile(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Fatalf("%s: restored database differs from the live one: %s", when, pageDiff(want, got, pageSize))
+	}
+	return restored
 }
 
 // pageDiff names the pages at which two database images differ.
