@@ -120,13 +120,18 @@ func (m *ioMode) release(passthrough bool, left fileStamp) {
 	}
 }
 
-// kernelServes reports whether the file at path is a database whose handles
-// the kernel may serve: in WAL mode, or in a rollback-journal mode with an
-// empty free list. With a free list, each commit that changes a trunk page
-// makes the capturer re-read that trunk's leaves (wal.RollbackChanges,
-// Unsure), which costs more than serving the page writes; an empty file, not
-// yet a database, is served by walfs too. It reads through its own
-// O_NOATIME descriptor: looking must not change the file's atime.
+// kernelServes reports whether the file at path is one whose handles the
+// kernel may serve: a database in WAL mode, or in a rollback-journal mode
+// with an empty free list, or an empty file (a database being created, or
+// any new file: cp, rsync). With a free list, each commit that changes a
+// trunk page makes the capturer re-read that trunk's leaves
+// (wal.RollbackChanges, Unsure), which costs more than serving the page
+// writes. An empty file has no free list and no page the replica holds: a
+// first transaction is a snapshot whoever wrote it, the WAL or journal it
+// goes through is seen as for any database, and a file created by a writer
+// outside SQLite is re-read when it closes (watchOpen). A file of another
+// kind stays with walfs. It reads through its own O_NOATIME descriptor:
+// looking must not change the file's atime.
 func kernelServes(path string) bool {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOATIME|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 	if err != nil {
@@ -134,7 +139,13 @@ func kernelServes(path string) bool {
 	}
 	defer syscall.Close(fd)
 	var b [wal.DBHeaderSize]byte
-	if n, err := syscall.Pread(fd, b[:], 0); err != nil || n < len(b) {
+	n, err := syscall.Pread(fd, b[:], 0)
+	switch {
+	case err != nil:
+		return false
+	case n == 0:
+		return true
+	case n < len(b):
 		return false
 	}
 	h, ok := wal.ParseDBHeader(b[:])

@@ -18,13 +18,15 @@ import (
 // the lease was taken, and may where the lease is off (a store that turns
 // out to refuse them stops the publisher, which says so once). Under a
 // lease it publishes only while the lease holds. Nil: no publisher (lease
-// auto found no conditional writes).
-func startHeadPublisher(ctx context.Context, store s3backend.Store, held *lease.Lease, mode lease.Mode, log *slog.Logger) *head.Publisher {
+// auto found no conditional writes). At most one PUT starts per gap (the
+// sync interval): one per upload round of a database, however many
+// databases upload.
+func startHeadPublisher(ctx context.Context, store s3backend.Store, held *lease.Lease, mode lease.Mode, gap time.Duration, log *slog.Logger) *head.Publisher {
 	cw, ok := store.(s3backend.ConditionalWriter)
 	if !ok {
 		return nil
 	}
-	opts := head.Options{Store: cw, Logger: log}
+	opts := head.Options{Store: cw, Logger: log, MinGap: gap}
 	switch {
 	case held != nil:
 		h := held.Holder()

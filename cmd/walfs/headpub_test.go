@@ -18,14 +18,14 @@ import (
 // writes and the lease mode lets it: under a lease, or with the lease off.
 func TestStartHeadPublisher(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	if p := startHeadPublisher(t.Context(), memstore.ListOnly(memstore.New()), nil, lease.ModeOff, log); p != nil {
+	if p := startHeadPublisher(t.Context(), memstore.ListOnly(memstore.New()), nil, lease.ModeOff, 0, log); p != nil {
 		t.Error("a publisher on a store without conditional writes")
 	}
-	if p := startHeadPublisher(t.Context(), memstore.New(), nil, lease.ModeAuto, log); p != nil {
+	if p := startHeadPublisher(t.Context(), memstore.New(), nil, lease.ModeAuto, 0, log); p != nil {
 		t.Error("a publisher where lease auto found no conditional writes")
 	}
 	st := memstore.New()
-	p := startHeadPublisher(t.Context(), st, nil, lease.ModeOff, log)
+	p := startHeadPublisher(t.Context(), st, nil, lease.ModeOff, 0, log)
 	if p == nil {
 		t.Fatal("no publisher with the lease off on a store with conditional writes")
 	}

@@ -153,7 +153,7 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 	defer close(stopped)
 	store = lease.Fence(store, held) // a writer that lost its lease stops uploading at once
 	leaseMode, _ := lease.ParseMode(cfg.Lease)
-	pub := startHeadPublisher(ctx, store, held, leaseMode, log)
+	pub := startHeadPublisher(ctx, store, held, leaseMode, cfg.SyncInterval, log)
 	// After the last upload (rep.Close comes first on every path) and
 	// before the lease is released.
 	defer closeHeadPublisher(pub, 10*time.Second, log)

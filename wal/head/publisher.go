@@ -39,6 +39,13 @@ type Options struct {
 	Check func() error
 	// Logger receives failures and recoveries; discarded when nil.
 	Logger *slog.Logger
+	// MinGap is the least time between the starts of two PUTs (Close's last
+	// one excepted): changes made within it share the next PUT. 0: a PUT
+	// starts as soon as the one before ended. With many busy databases the
+	// uploads never pause, and without a gap the publisher would rewrite the
+	// whole record back to back: a request and an encoding of every entry
+	// each time.
+	MinGap time.Duration
 }
 
 // DefaultWriter names this process: host and pid.
@@ -76,6 +83,7 @@ type Publisher struct {
 	check func() error
 	who   string
 	log   *slog.Logger
+	gap   time.Duration // Options.MinGap
 
 	kick   chan struct{} // capacity 1: a pending wake-up
 	stop   chan struct{} // closed by Close
@@ -106,7 +114,7 @@ func NewPublisher(opts Options) *Publisher {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Publisher{
-		cw: opts.Store, check: opts.Check, who: opts.Writer, log: log.With("component", "head"),
+		cw: opts.Store, check: opts.Check, who: opts.Writer, log: log.With("component", "head"), gap: opts.MinGap,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		local: map[string]*DB{},
 	}
@@ -220,6 +228,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 func (p *Publisher) run() {
 	defer close(p.done)
 	backoff := minBackoff
+	var last time.Time // start of the last PUT round
 	for {
 		select {
 		case <-p.stop:
@@ -227,6 +236,14 @@ func (p *Publisher) run() {
 		case <-p.kick:
 		}
 		for p.dirty() {
+			if wait := p.gap - time.Since(last); wait > 0 {
+				select {
+				case <-p.stop:
+					return
+				case <-time.After(wait):
+				}
+			}
+			last = time.Now()
 			err := p.publish(p.ctx)
 			if err == nil {
 				backoff = minBackoff

@@ -384,3 +384,38 @@ func TestTrimsToFit(t *testing.T) {
 		}
 	})
 }
+
+// With MinGap, uploads that never pause cause one PUT per gap, not one per
+// upload, and the last of them is published.
+func TestMinGap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newCtrlStore()
+		p := head.NewPublisher(head.Options{Store: s, Writer: "test-writer", MinGap: time.Second})
+		p.Start(t.Context())
+		defer p.Close(context.Background())
+		upload(p, "a.db", 1, 1)
+		synctest.Wait()
+		if puts, _ := s.counts(); puts != 1 {
+			t.Fatalf("%d PUTs after the first upload, want 1 (the first change goes out at once)", puts)
+		}
+		for i := range 50 { // 5 s of uploads, 10 a second
+			time.Sleep(100 * time.Millisecond)
+			upload(p, fmt.Sprintf("db%02d.db", i%7), uint64(i+1), uint64(i+1))
+			upload(p, "a.db", uint64(i+2), uint64(i+2))
+		}
+		synctest.Wait()
+		if puts, _ := s.counts(); puts < 5 || puts > 6 {
+			t.Errorf("%d PUTs for 5 s of uploads with a 1 s gap, want 5 or 6", puts)
+		}
+		time.Sleep(time.Hour)
+		if puts, _ := s.counts(); puts > 7 {
+			t.Errorf("%d PUTs in all, want at most 7", puts)
+		}
+		if rec := stored(t, s.Store); rec.DBs["a.db"].TXID != 51 || len(rec.DBs) != 8 {
+			t.Errorf("last record: a.db at %d, %d dbs; want 51 and 8", rec.DBs["a.db"].TXID, len(rec.DBs))
+		}
+		if st := p.Status(); st.Pending {
+			t.Errorf("still pending after an idle hour: %+v", st)
+		}
+	})
+}
