@@ -130,7 +130,14 @@ func TestFloorMount(t *testing.T) {
 				t.Errorf("on the backing dir: %d bytes, %v; want %d bytes", len(got), err, len(want))
 			}
 			if how == "umount" {
-				if err := syscall.Unmount(mnt, 0); err != nil {
+				// The kernel may still hold the file just read (its RELEASE
+				// is sent asynchronously): EBUSY for a moment.
+				err := syscall.Unmount(mnt, 0)
+				for try := 0; err == syscall.EBUSY && try < 100; try++ {
+					time.Sleep(20 * time.Millisecond)
+					err = syscall.Unmount(mnt, 0)
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -75,6 +75,7 @@ type headStatusJSON struct {
 	LastError    string     `json:"last_error,omitempty"`
 	FailingSince *time.Time `json:"failing_since,omitempty"`
 	Stopped      string     `json:"stopped,omitempty"`
+	Overflow     bool       `json:"overflow,omitempty"` // too many databases for the record: followers list
 }
 
 func headStatusOf(p *head.Publisher) *headStatusJSON {
@@ -84,7 +85,7 @@ func headStatusOf(p *head.Publisher) *headStatusJSON {
 	st := p.Status()
 	j := &headStatusJSON{
 		Seq: st.Seq, Publishes: st.Publishes, LastPublish: timePtr(st.LastPublish), Pending: st.Pending,
-		Errors: st.Errors, FailingSince: timePtr(st.FailingSince),
+		Errors: st.Errors, FailingSince: timePtr(st.FailingSince), Overflow: st.Overflow,
 	}
 	if st.LastErr != nil {
 		j.LastError = st.LastErr.Error()
@@ -103,6 +104,8 @@ func printHeadStatus(w io.Writer, h *headStatusJSON, now time.Time) {
 	switch {
 	case h.Stopped != "":
 		fmt.Fprintf(w, "head record: not published (%s)\n", h.Stopped)
+	case h.Overflow:
+		fmt.Fprintf(w, "head record: more databases than one record names; followers list the replica (seq %d)\n", h.Seq)
 	case h.FailingSince != nil:
 		fmt.Fprintf(w, "head record: publishing failing since %s (%d errors): %s\n", ago(now, *h.FailingSince), h.Errors, h.LastError)
 	default:

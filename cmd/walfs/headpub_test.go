@@ -50,4 +50,9 @@ func TestStartHeadPublisher(t *testing.T) {
 	if !strings.Contains(out.String(), "seq 1, 1 publishes") {
 		t.Fatalf("status line %q", out.String())
 	}
+	out.Reset()
+	printHeadStatus(&out, &headStatusJSON{Seq: 7, Overflow: true}, time.Now())
+	if !strings.Contains(out.String(), "followers list the replica") {
+		t.Fatalf("status line of an overflowed record %q", out.String())
+	}
 }

@@ -70,6 +70,11 @@ type Status struct {
 	// conditional writes. Followers then find the last record (if any) and
 	// list.
 	Stopped error
+	// Overflow is set once the head object says the replica has too many
+	// databases for one record (Record.Overflow), written by this
+	// publisher or found: followers list the replica, and nothing more is
+	// published.
+	Overflow bool
 }
 
 // Publisher keeps the head object up to date on the primary. Uploaded and
@@ -298,8 +303,14 @@ func (p *Publisher) publish(ctx context.Context) error {
 		// ones), so a copy of the map is a snapshot; the encoding, which
 		// for many databases takes a while, runs outside the lock.
 		p.mu.Lock()
-		gen, etag, base, local := p.gen, p.etag, p.base, maps.Clone(p.local)
+		gen, etag, base, local, overflow := p.gen, p.etag, p.base, maps.Clone(p.local), p.st.Overflow
+		if overflow {
+			p.pubGen = max(p.pubGen, gen) // the object already says: list
+		}
 		p.mu.Unlock()
+		if overflow {
+			return nil
+		}
 		rec, body, err := build(base, local, p.who, time.Now())
 		if err != nil {
 			return err
@@ -329,7 +340,8 @@ func (p *Publisher) publish(ctx context.Context) error {
 // build makes the next record: the entries of the databases changed since
 // Start (local) over those of the object last seen (base), under the next
 // seq. When it would not fit in a conditional object, each database names
-// fewer files.
+// fewer files; when it does not fit with one file each, the record is the
+// overflow marker (Record.Overflow).
 func build(base Record, local map[string]*DB, writer string, now time.Time) (Record, []byte, error) {
 	for n := MaxFiles; ; n /= 2 {
 		rec := Record{Version: Version, Seq: base.Seq + 1, Written: now.UTC(), Writer: writer, DBs: map[string]DB{}}
@@ -351,7 +363,13 @@ func build(base Record, local map[string]*DB, writer string, now time.Time) (Rec
 			return rec, body, nil
 		}
 		if n == 1 {
-			return Record{}, nil, fmt.Errorf("encode head record: %d databases need %d bytes, more than a conditional object holds (%d)", len(rec.DBs), len(body), s3backend.MaxConditionalSize)
+			marker := Record{Version: Version, Seq: base.Seq + 1, Written: now.UTC(), Writer: writer, DBs: map[string]DB{}, Overflow: true}
+			body, err := marker.marshal()
+			if err != nil {
+				return Record{}, nil, fmt.Errorf("encode head record: %w", err)
+			}
+			marker.DBs = rec.DBs // for the log: how many there were
+			return marker, body, nil
 		}
 	}
 }
@@ -360,6 +378,12 @@ func build(base Record, local map[string]*DB, writer string, now time.Time) (Rec
 func (p *Publisher) wrote(rec Record, etag string, gen uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if rec.Overflow {
+		p.st.Overflow = true
+		p.log.Warn("the replica has more databases than the head record can name: followers list the replica on every poll instead (5 LISTs per database) from now on",
+			"databases", len(rec.DBs), "limit_bytes", s3backend.MaxConditionalSize)
+		rec.DBs = map[string]DB{}
+	}
 	p.base, p.etag, p.seeded = rec, etag, true
 	p.pubGen = max(p.pubGen, gen)
 	p.st.Seq = rec.Seq
@@ -383,7 +407,15 @@ func (p *Publisher) reload(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("read head record: %w", err)
 	default:
-		if rec, err = Parse(body); err != nil {
+		rec, err = Parse(body)
+		switch {
+		case errors.Is(err, ErrOverflow):
+			// The marker stays: a record of only the databases this run
+			// uploads would not name the others.
+			p.mu.Lock()
+			p.st.Overflow = true
+			p.mu.Unlock()
+		case err != nil:
 			p.log.Warn("the head record is unreadable; the next publish replaces it", "err", err)
 			rec = Record{}
 		}

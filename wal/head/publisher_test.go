@@ -419,3 +419,59 @@ func TestMinGap(t *testing.T) {
 		}
 	})
 }
+
+// Databases too many for one record (even with one file each) make the
+// head object the overflow marker, which followers take as "list the
+// replica"; it stays, for this publisher and for the next one.
+func TestOverflow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newCtrlStore()
+		p := newPublisher(t, s, nil)
+		upload(p, "first.db", 1, 1)
+		synctest.Wait()
+		const n = 9000 // about 150 bytes each with one file: more than 1 MiB
+		release := s.holdPuts()
+		for i := range n {
+			upload(p, fmt.Sprintf("tenants/tenant-%05d/app.db", i), 1, 2)
+		}
+		release()
+		synctest.Wait()
+		body, _, err := s.Store.Get(t.Context(), head.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := head.Parse(body)
+		if !errors.Is(err, head.ErrOverflow) || !errors.Is(err, head.ErrUnreadable) || !rec.Overflow || len(rec.DBs) != 0 {
+			t.Fatalf("head object %.200s: parse %v, %+v; want the overflow marker (which followers take as unreadable)", body, err, rec)
+		}
+		if len(body) > 1000 {
+			t.Errorf("the marker has %d bytes", len(body))
+		}
+		st := p.Status()
+		if !st.Overflow || st.Pending || st.LastErr != nil {
+			t.Errorf("status: %+v", st)
+		}
+		puts, _ := s.counts()
+		upload(p, "first.db", 2, 2)
+		time.Sleep(time.Hour)
+		if again, _ := s.counts(); again != puts {
+			t.Errorf("%d more PUTs after the marker", again-puts)
+		}
+		if st := p.Status(); st.Pending {
+			t.Errorf("a change after the marker stays pending: %+v", st)
+		}
+
+		// The next primary finds the marker and keeps it.
+		next := head.NewPublisher(head.Options{Store: s, Writer: "next"})
+		next.Start(t.Context())
+		defer next.Close(context.Background())
+		upload(next, "first.db", 3, 3)
+		time.Sleep(time.Hour)
+		if again, _ := s.counts(); again != puts {
+			t.Errorf("the next publisher replaced the marker (%d PUTs)", again-puts)
+		}
+		if st := next.Status(); !st.Overflow {
+			t.Errorf("next publisher's status: %+v", st)
+		}
+	})
+}

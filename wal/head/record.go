@@ -26,6 +26,11 @@ const MaxFiles = 32
 // listing; the publisher replaces it.
 var ErrUnreadable = errors.New("unreadable head record")
 
+// ErrOverflow means the head object says the replica has more databases
+// than one record can name: followers list the replica instead. It matches
+// ErrUnreadable, so a follower that knows nothing of it lists too.
+var ErrOverflow = fmt.Errorf("%w: the replica has more databases than one record names; list it", ErrUnreadable)
+
 // Record is the content of the head object (JSON).
 type Record struct {
 	Version int    `json:"version"`
@@ -39,6 +44,11 @@ type Record struct {
 	// database the primary deleted has no entry; one it has not uploaded
 	// since it started keeps the entry an earlier run wrote.
 	DBs map[string]DB `json:"dbs"`
+	// Overflow says the databases did not fit in one record (each named
+	// with one file): DBs is empty, and followers must list the replica.
+	// Once written it stays: a primary that finds it keeps it (a record of
+	// only the databases one run uploaded would not name the others).
+	Overflow bool `json:"overflow,omitempty"`
 }
 
 // DB is where one database stands in the replica.
@@ -82,6 +92,9 @@ func Parse(body []byte) (Record, error) {
 	}
 	if r.Version != Version {
 		return Record{}, fmt.Errorf("%w: version %d (this walfs reads version %d; a newer walfs wrote it?)", ErrUnreadable, r.Version, Version)
+	}
+	if r.Overflow {
+		return Record{Version: r.Version, Seq: r.Seq, Written: r.Written, Writer: r.Writer, DBs: map[string]DB{}, Overflow: true}, ErrOverflow
 	}
 	if r.DBs == nil {
 		r.DBs = map[string]DB{}

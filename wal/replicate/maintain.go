@@ -37,6 +37,10 @@ type MaintenanceOptions struct {
 	RetentionInterval time.Duration
 	// Disabled turns compaction, snapshots and retention off.
 	Disabled bool
+	// NoCache keeps no local copies of uploaded files for compaction to
+	// read (writeCache): for a store whose reads cost no request and no
+	// transfer, a file replica, where the copy only costs the disk.
+	NoCache bool
 }
 
 // Defaults of MaintenanceOptions.
@@ -100,8 +104,8 @@ func (r *Replicator) initMaintenance() {
 			}
 		}()
 	}
-	if o.Disabled {
-		cache.dir = "" // nothing would ever compact the copies away
+	if o.Disabled || o.NoCache {
+		cache.dir = "" // nothing would ever compact the copies away, or reading the store is as cheap
 	}
 	tmpDir := filepath.Join(r.stateDir, "tmp")
 	for _, pattern := range []string{"compact-*", "fetch-*", "snapshot-*", "merge-*", "batch-*"} {
