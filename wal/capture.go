@@ -438,6 +438,15 @@ func (c *Capture) emit(r io.ReaderAt, last int, poll bool) error {
 	return nil
 }
 
+// Peeker is an io.ReaderAt that can lend bytes it holds in memory already
+// (a read-ahead buffer) instead of copying them. Peek returns the n bytes
+// at off, valid until the next call on the Peeker, or nil when it does not
+// hold them (ReadAt then reads them). Capture only reads what it borrows.
+type Peeker interface {
+	io.ReaderAt
+	Peek(off int64, n int) []byte
+}
+
 // Results of check.
 const (
 	frameValid   = iota
@@ -450,14 +459,21 @@ const (
 // pending-rewrite rule (doc.go).
 func (c *Capture) check(r io.ReaderAt, i int) (frame, int, error) {
 	off := c.frameOffset(i)
-	n, err := r.ReadAt(c.buf, off)
-	if n < len(c.buf) {
-		if err == io.EOF || err == nil {
-			return frame{}, frameShort, nil
-		}
-		return frame{}, frameShort, fmt.Errorf("read wal frame %d at offset %d: %w", i, off, err)
+	var buf []byte
+	if p, ok := r.(Peeker); ok {
+		buf = p.Peek(off, len(c.buf))
 	}
-	fh := ParseFrameHeader(c.buf)
+	if buf == nil {
+		buf = c.buf
+		n, err := r.ReadAt(c.buf, off)
+		if n < len(c.buf) {
+			if err == io.EOF || err == nil {
+				return frame{}, frameShort, nil
+			}
+			return frame{}, frameShort, fmt.Errorf("read wal frame %d at offset %d: %w", i, off, err)
+		}
+	}
+	fh := ParseFrameHeader(buf)
 	if fh.pendingRewrite() {
 		// Counts without a checksum of its own; the frame after it is
 		// checked from (0, 0), the checksum stored in it. See doc.go.
@@ -471,8 +487,8 @@ func (c *Capture) check(r io.ReaderAt, i int) (frame, int, error) {
 		s1, s2 = c.frames[i-1].ck1, c.frames[i-1].ck2
 	}
 	be := c.hdr.BigEndian()
-	s1, s2 = Checksum(be, s1, s2, c.buf[:8])
-	s1, s2 = Checksum(be, s1, s2, c.buf[FrameHeaderSize:])
+	s1, s2 = Checksum(be, s1, s2, buf[:8])
+	s1, s2 = Checksum(be, s1, s2, buf[FrameHeaderSize:])
 	if s1 != fh.Checksum1 || s2 != fh.Checksum2 {
 		return frame{}, frameInvalid, nil
 	}

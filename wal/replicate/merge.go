@@ -102,9 +102,10 @@ func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (_ ltx.Header,
 		io.Writer
 		Flush() error
 	}
+	var mem *memStage
 	if tmpDir == "" {
-		m := &memStage{}
-		stage, bw = m, m
+		mem = &memStage{}
+		stage, bw = mem, mem
 	} else {
 		f, cerr := os.CreateTemp(tmpDir, "merge-*.pages")
 		if cerr != nil {
@@ -129,6 +130,12 @@ func mergeRecords(recs []spoolRecord, w io.Writer, tmpDir string) (_ ltx.Header,
 			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("merge: txid gap between %d and %d", recs[i-1].TXID, rec.TXID)
 		}
 		err = eachRawPage(rec.f, rec.record, h, func(pgno uint32, data []byte) error {
+			if at, ok := index[pgno]; ok && mem != nil {
+				// A newer image of a staged page (every image has the page
+				// size): in place, so memory holds each page once.
+				copy(mem.b[at:at+int64(len(data))], data)
+				return nil
+			}
 			if _, err := bw.Write(data); err != nil {
 				return fmt.Errorf("stage page: %w", err)
 			}

@@ -39,6 +39,26 @@ func (r *readAhead) release() {
 	r.buf, r.n = nil, 0
 }
 
+// Peek implements wal.Peeker: the bytes of [off, off+n) from the buffer,
+// refilled from off when they are not in it; nil where ReadAt would go to
+// the file (the header, past size) or could not fill the buffer.
+func (r *readAhead) Peek(off int64, n int) []byte {
+	end := off + int64(n)
+	if off < wal.HeaderSize || end > r.size || n > readAheadSize {
+		return nil
+	}
+	if off < r.start || end > r.start+int64(r.n) {
+		buf := (*r.buf)[:min(int64(readAheadSize), r.size-off)]
+		got, _ := r.f.ReadAt(buf, off) //walfs:ignore-error a short read is answered by nil: ReadAt reads again and reports it
+		r.start, r.n = off, got
+		if got < n {
+			r.n = 0
+			return nil
+		}
+	}
+	return (*r.buf)[off-r.start : off-r.start+int64(n)]
+}
+
 func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
 	end := off + int64(len(p))
 	if off < wal.HeaderSize || end > r.size || len(p) > readAheadSize {

@@ -37,10 +37,19 @@ func TestReadAheadMatchesFile(t *testing.T) {
 		default:
 			off += int64(n) // sequential, as a poll reads
 		}
-		got := make([]byte, n)
-		gn, gerr := ra.ReadAt(got, off)
 		want := make([]byte, n)
 		wn, werr := f.ReadAt(want, off)
+		if rng.Intn(2) == 0 {
+			// Peek lends the same bytes, or nothing: ReadAt then.
+			if p := ra.Peek(off, n); p != nil && (len(p) != n || wn != n || !bytes.Equal(p, want)) {
+				t.Fatalf("read %d: Peek(%d bytes at %d) lent %d bytes that are not the file's (%d, %v)", i, n, off, len(p), wn, werr)
+			} else if p == nil && off >= 32 && off+int64(n) <= int64(len(data)) && n <= readAheadSize {
+				t.Fatalf("read %d: Peek(%d bytes at %d) lent nothing for bytes the buffer can hold", i, n, off)
+			}
+			continue
+		}
+		got := make([]byte, n)
+		gn, gerr := ra.ReadAt(got, off)
 		if gn != wn || !bytes.Equal(got[:gn], want[:wn]) || (gerr == nil) != (werr == nil) {
 			t.Fatalf("read %d: ReadAt(%d bytes at %d) = %d, %v; file gives %d, %v", i, n, off, gn, gerr, wn, werr)
 		}

@@ -63,7 +63,14 @@ func TestSegmentRecordsAndTornTail(t *testing.T) {
 	}
 }
 
+// The newest image of a page wins, staged on disk (a temp dir) or in memory
+// (where it overwrites the older one in place).
 func TestMergeRecordsLatestPageWins(t *testing.T) {
+	t.Run("disk", func(t *testing.T) { testMergeLatestPageWins(t, true) })
+	t.Run("memory", func(t *testing.T) { testMergeLatestPageWins(t, false) })
+}
+
+func testMergeLatestPageWins(t *testing.T, onDisk bool) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "seg")
 	pre := ltx.ChecksumFlag | 0x1111
@@ -82,7 +89,11 @@ func TestMergeRecordsLatestPageWins(t *testing.T) {
 		in = append(in, spoolRecord{f: f, record: r})
 	}
 	var out bytes.Buffer
-	hdr, trailer, err := mergeRecords(in, &out, dir)
+	stageDir := ""
+	if onDisk {
+		stageDir = dir
+	}
+	hdr, trailer, err := mergeRecords(in, &out, stageDir)
 	if err != nil {
 		t.Fatal(err)
 	}
