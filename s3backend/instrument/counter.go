@@ -149,28 +149,34 @@ func (c *Counter) LastHour(db string) uint64 {
 	return 0
 }
 
-// hourWindow counts events per minute over the last 60 minutes.
+// hourWindow counts events per minute over the last 60 minutes: slot m%60
+// counts minute m for the minutes in (last-60, last]. 248 bytes a database
+// (a mount may hold ten thousand).
 type hourWindow struct {
-	minute [60]int64 // the Unix minute each slot counts, to spot stale slots
-	count  [60]uint64
+	last  int64 // the Unix minute of the newest event
+	count [60]uint32
 }
 
 func (w *hourWindow) add(now time.Time) {
 	m := now.Unix() / 60
-	i := m % 60
-	if w.minute[i] != m {
-		w.minute[i], w.count[i] = m, 0
+	switch {
+	case m > w.last:
+		// Minutes since the newest event start from zero.
+		for k := max(w.last+1, m-59, 0); k <= m; k++ {
+			w.count[k%60] = 0
+		}
+		w.last = m
+	case m <= w.last-60:
+		return // older than the window (the clock went back an hour)
 	}
-	w.count[i]++
+	w.count[m%60]++
 }
 
 func (w *hourWindow) sum(now time.Time) uint64 {
 	m := now.Unix() / 60
 	var n uint64
-	for i := range w.count {
-		if w.minute[i] > m-60 && w.minute[i] <= m {
-			n += w.count[i]
-		}
+	for k := max(m-59, w.last-59, 0); k <= min(m, w.last); k++ {
+		n += uint64(w.count[k%60])
 	}
 	return n
 }

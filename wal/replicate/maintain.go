@@ -200,12 +200,21 @@ type job struct {
 	parkedAt uint64 // the replica's latest TXID when it gave up
 }
 
+// compactionJobNames name the compaction jobs, level by level, once for
+// every database.
+var compactionJobNames = func() (names [s3backend.MaxCompactionLevel]string) {
+	for i := range names {
+		names[i] = fmt.Sprintf("compaction into level %d", i+1)
+	}
+	return names
+}()
+
 func (dm *dbMaint) jobs() []job {
 	o := dm.m.opts
-	var jobs []job
+	jobs := make([]job, 0, len(o.CompactionIntervals)+2) // one plan per database: no slack
 	for i, every := range o.CompactionIntervals {
 		level := i + 1
-		jobs = append(jobs, job{kind: errKindCompaction, name: fmt.Sprintf("compaction into level %d", level), every: every,
+		jobs = append(jobs, job{kind: errKindCompaction, name: compactionJobNames[i], every: every,
 			run: func(ctx context.Context, _ time.Time) error { return dm.compact(ctx, level) }})
 	}
 	if o.SnapshotInterval > 0 || o.SnapshotFactor > 0 {
