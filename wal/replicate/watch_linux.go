@@ -19,6 +19,26 @@ import (
 // a quiet database still has a commit captured within this delay.
 const watchCoalesce = 2 * time.Millisecond
 
+// While commits stream (a wake-up within watchStreamGap of the last pass)
+// changes gather for watchStreamCoalesce instead. Passes every 2 ms cost
+// 1-row synchronous=FULL commits a quarter of their speed against passes
+// every 5 ms (python, 5 runs each: 4,866 against 6,474 tx/s, the bare
+// loopback 6,973); a commit in a stream waits for the upload interval
+// anyway, and a lone commit still waits only watchCoalesce.
+const (
+	watchStreamCoalesce = 5 * time.Millisecond
+	watchStreamGap      = 20 * time.Millisecond
+)
+
+// coalesceAfter is how long to let changes gather after a wake-up at now,
+// when the last pass ended at last.
+func coalesceAfter(now, last time.Time) time.Duration {
+	if !last.IsZero() && now.Sub(last) < watchStreamGap {
+		return watchStreamCoalesce
+	}
+	return watchCoalesce
+}
+
 // watcher wakes the capture of WALs written by the kernel directly
 // (passthrough mode) through inotify on their directories. It also remembers
 // which WALs changed since the capture last asked (takeDirty), so that a
@@ -72,6 +92,7 @@ func (w *watcher) run(fn func(walPath string)) {
 	w.mu.Lock()
 	fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}, {Fd: int32(w.stopfd), Events: unix.POLLIN}}
 	w.mu.Unlock()
+	var lastPass time.Time
 	for {
 		fds[0].Revents, fds[1].Revents = 0, 0
 		if _, err := unix.Poll(fds, -1); err != nil {
@@ -83,13 +104,14 @@ func (w *watcher) run(fn func(walPath string)) {
 		if fds[1].Revents != 0 || fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
 			return
 		}
-		time.Sleep(watchCoalesce)
+		time.Sleep(coalesceAfter(time.Now(), lastPass))
 		w.mu.Lock()
 		changed, err := w.drain()
 		w.mu.Unlock()
 		for _, p := range changed {
 			fn(p)
 		}
+		lastPass = time.Now()
 		if err != nil {
 			return
 		}

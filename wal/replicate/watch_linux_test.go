@@ -106,3 +106,23 @@ func TestWatcherRun(t *testing.T) {
 		t.Fatal("run did not stop on close")
 	}
 }
+
+// A lone commit is captured after the short delay; changes that keep
+// coming gather for longer.
+func TestCoalesceAfter(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		last time.Time
+		want time.Duration
+	}{
+		{time.Time{}, watchCoalesce},                          // the first wake-up
+		{now.Add(-time.Second), watchCoalesce},                // after a quiet spell
+		{now.Add(-watchStreamGap), watchCoalesce},             // just quiet enough
+		{now.Add(-3 * time.Millisecond), watchStreamCoalesce}, // in a stream
+		{now.Add(-watchStreamGap + 1), watchStreamCoalesce},   // just inside it
+	} {
+		if got := coalesceAfter(now, tc.last); got != tc.want {
+			t.Errorf("last pass %v before: %v, want %v", now.Sub(tc.last), got, tc.want)
+		}
+	}
+}
