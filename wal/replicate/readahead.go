@@ -39,42 +39,44 @@ func (r *readAhead) release() {
 	r.buf, r.n = nil, 0
 }
 
-// Peek implements wal.Peeker: the bytes of [off, off+n) from the buffer,
-// refilled from off when they are not in it; nil where ReadAt would go to
-// the file (the header, past size) or could not fill the buffer.
-func (r *readAhead) Peek(off int64, n int) []byte {
+// window returns the bytes of [off, off+n) from the buffer, refilled from
+// off when they are not in it. ok is false where the buffer is not used
+// (the header, past size, longer than the buffer): read the file then. A
+// refill the file cannot complete returns what it read, with its error
+// (io.EOF when none), and leaves the buffer empty.
+func (r *readAhead) window(off int64, n int) (b []byte, ok bool, err error) {
 	end := off + int64(n)
 	if off < wal.HeaderSize || end > r.size || n > readAheadSize {
-		return nil
+		return nil, false, nil
 	}
 	if off < r.start || end > r.start+int64(r.n) {
 		buf := (*r.buf)[:min(int64(readAheadSize), r.size-off)]
-		got, _ := r.f.ReadAt(buf, off) //walfs:ignore-error a short read is answered by nil: ReadAt reads again and reports it
+		got, err := r.f.ReadAt(buf, off)
 		r.start, r.n = off, got
 		if got < n {
-			r.n = 0
-			return nil
-		}
-	}
-	return (*r.buf)[off-r.start : off-r.start+int64(n)]
-}
-
-func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
-	end := off + int64(len(p))
-	if off < wal.HeaderSize || end > r.size || len(p) > readAheadSize {
-		return r.f.ReadAt(p, off)
-	}
-	if off < r.start || end > r.start+int64(r.n) {
-		buf := (*r.buf)[:min(int64(readAheadSize), r.size-off)]
-		n, err := r.f.ReadAt(buf, off)
-		r.start, r.n = off, n
-		if n < len(p) {
 			if err == nil {
 				err = io.EOF
 			}
 			r.n = 0
-			return copy(p, buf[:n]), err
+			return buf[:got], true, err
 		}
 	}
-	return copy(p, (*r.buf)[off-r.start:]), nil
+	return (*r.buf)[off-r.start : off-r.start+int64(n)], true, nil
+}
+
+// Peek implements wal.Peeker: nil unless the buffer holds all n bytes (the
+// capture then reads them with ReadAt, which reports what went wrong).
+func (r *readAhead) Peek(off int64, n int) []byte {
+	if b, ok, err := r.window(off, n); ok && err == nil {
+		return b
+	}
+	return nil
+}
+
+func (r *readAhead) ReadAt(p []byte, off int64) (int, error) {
+	b, ok, err := r.window(off, len(p))
+	if !ok {
+		return r.f.ReadAt(p, off)
+	}
+	return copy(p, b), err
 }
