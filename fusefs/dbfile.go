@@ -126,11 +126,11 @@ func (m *ioMode) release(passthrough bool, left fileStamp) {
 // any new file: cp, rsync). With a free list, each commit that changes a
 // trunk page makes the capturer re-read that trunk's leaves
 // (wal.RollbackChanges, Unsure), which costs more than serving the page
-// writes. An empty file has no free list and no page the replica holds: a
-// first transaction is a snapshot whoever wrote it, the WAL or journal it
-// goes through is seen as for any database, and a file created by a writer
-// outside SQLite is re-read when it closes (watchOpen). A file of another
-// kind stays with walfs. It reads through its own O_NOATIME descriptor:
+// writes. An empty file has no free list, and a transaction that fills it
+// goes through a WAL or journal walfs reads as for any database (a first
+// one is a snapshot); a file created, or emptied by O_TRUNC or truncate(2),
+// by a writer outside SQLite is re-read when it closes (outside.go). A
+// non-empty file that is not a database stays with walfs. It reads through its own O_NOATIME descriptor:
 // looking must not change the file's atime.
 func kernelServes(path string) bool {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOATIME|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
