@@ -196,7 +196,7 @@ func (p *Publisher) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.st
-	st.Pending = p.gen > p.pubGen
+	st.Pending = p.pending()
 	return st
 }
 
@@ -279,7 +279,14 @@ func (p *Publisher) run() {
 func (p *Publisher) dirty() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.gen > p.pubGen && p.st.Stopped == nil
+	return p.pending() && p.st.Stopped == nil
+}
+
+// pending says whether changes wait for a record that would carry them:
+// none do once the object is the overflow marker (followers list). Caller
+// holds p.mu.
+func (p *Publisher) pending() bool {
+	return p.gen > p.pubGen && !p.st.Overflow
 }
 
 // publish writes the current record: one conditional PUT on the ETag last
@@ -304,14 +311,11 @@ func (p *Publisher) publish(ctx context.Context) error {
 		// for many databases takes a while, runs outside the lock.
 		p.mu.Lock()
 		gen, etag, base, local, overflow := p.gen, p.etag, p.base, maps.Clone(p.local), p.st.Overflow
-		if overflow {
-			p.pubGen = max(p.pubGen, gen) // the object already says: list
-		}
 		p.mu.Unlock()
 		if overflow {
-			return nil
+			return nil // found by the read before this round: the marker stays
 		}
-		rec, body, err := build(base, local, p.who, time.Now())
+		rec, body, named, err := build(base, local, p.who, time.Now())
 		if err != nil {
 			return err
 		}
@@ -323,6 +327,10 @@ func (p *Publisher) publish(ctx context.Context) error {
 		}
 		if err == nil {
 			p.wrote(rec, newETag, gen)
+			if rec.Overflow {
+				p.log.Warn("the replica has more databases than the head record can name: followers list the replica on every poll instead (5 LISTs per database) from now on",
+					"databases", named, "limit_bytes", s3backend.MaxConditionalSize)
+			}
 			return nil
 		}
 		if !errors.Is(err, s3backend.ErrPreconditionFailed) {
@@ -341,10 +349,11 @@ func (p *Publisher) publish(ctx context.Context) error {
 // Start (local) over those of the object last seen (base), under the next
 // seq. When it would not fit in a conditional object, each database names
 // fewer files; when it does not fit with one file each, the record is the
-// overflow marker (Record.Overflow).
-func build(base Record, local map[string]*DB, writer string, now time.Time) (Record, []byte, error) {
+// overflow marker (Record.Overflow). named is how many databases the
+// record names, or would have named.
+func build(base Record, local map[string]*DB, writer string, now time.Time) (rec Record, body []byte, named int, err error) {
 	for n := MaxFiles; ; n /= 2 {
-		rec := Record{Version: Version, Seq: base.Seq + 1, Written: now.UTC(), Writer: writer, DBs: map[string]DB{}}
+		rec = Record{Version: Version, Seq: base.Seq + 1, Written: now.UTC(), Writer: writer, DBs: map[string]DB{}}
 		for db, e := range base.DBs {
 			if _, touched := local[db]; !touched {
 				rec.DBs[db] = e.trimmed(n)
@@ -355,21 +364,15 @@ func build(base Record, local map[string]*DB, writer string, now time.Time) (Rec
 				rec.DBs[db] = e.trimmed(n)
 			}
 		}
-		body, err := rec.marshal()
-		if err != nil {
-			return Record{}, nil, fmt.Errorf("encode head record: %w", err)
+		named = len(rec.DBs)
+		if n == 0 { // too many even with one file each
+			rec.DBs, rec.Overflow = map[string]DB{}, true
 		}
-		if len(body) <= s3backend.MaxConditionalSize {
-			return rec, body, nil
+		if body, err = rec.marshal(); err != nil {
+			return Record{}, nil, 0, fmt.Errorf("encode head record: %w", err)
 		}
-		if n == 1 {
-			marker := Record{Version: Version, Seq: base.Seq + 1, Written: now.UTC(), Writer: writer, DBs: map[string]DB{}, Overflow: true}
-			body, err := marker.marshal()
-			if err != nil {
-				return Record{}, nil, fmt.Errorf("encode head record: %w", err)
-			}
-			marker.DBs = rec.DBs // for the log: how many there were
-			return marker, body, nil
+		if len(body) <= s3backend.MaxConditionalSize || rec.Overflow {
+			return rec, body, named, nil
 		}
 	}
 }
@@ -378,12 +381,7 @@ func build(base Record, local map[string]*DB, writer string, now time.Time) (Rec
 func (p *Publisher) wrote(rec Record, etag string, gen uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if rec.Overflow {
-		p.st.Overflow = true
-		p.log.Warn("the replica has more databases than the head record can name: followers list the replica on every poll instead (5 LISTs per database) from now on",
-			"databases", len(rec.DBs), "limit_bytes", s3backend.MaxConditionalSize)
-		rec.DBs = map[string]DB{}
-	}
+	p.st.Overflow = p.st.Overflow || rec.Overflow
 	p.base, p.etag, p.seeded = rec, etag, true
 	p.pubGen = max(p.pubGen, gen)
 	p.st.Seq = rec.Seq
