@@ -1,6 +1,9 @@
 package wal
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Checksum continues SQLite's WAL checksum (s1, s2) over b and returns the new
 // pair. b is read as pairs of 32-bit words, big-endian when bigEndian is set
@@ -26,14 +29,8 @@ func Checksum(bigEndian bool, s1, s2 uint32, b []byte) (uint32, uint32) {
 	}
 	l := steps / 4
 	n := 8 * l
-	var c [4][2]uint32
-	if bigEndian {
-		c = lanesBE(b[:n], b[n:2*n], b[2*n:3*n], b[3*n:4*n])
-	} else {
-		c = lanesLE(b[:n], b[n:2*n], b[2*n:3*n], b[3*n:4*n])
-	}
 	m := stepPower(l)
-	for _, lane := range c {
+	for _, lane := range lanes(bigEndian, b[:n], b[n:2*n], b[2*n:3*n], b[3*n:4*n]) {
 		s1, s2 = m[0]*s1+m[1]*s2+lane[0], m[2]*s1+m[3]*s2+lane[1]
 	}
 	return checksumSerial(bigEndian, s1, s2, b[4*n:])
@@ -58,9 +55,11 @@ func checksumSerial(bigEndian bool, s1, s2 uint32, b []byte) (uint32, uint32) {
 	return s1, s2
 }
 
-// lanesLE sums four equal lanes from (0, 0), interleaved so that their
-// chains run side by side.
-func lanesLE(p0, p1, p2, p3 []byte) (c [4][2]uint32) {
+// lanes sums four equal lanes from (0, 0), interleaved so that their
+// chains run side by side. Words are loaded little-endian eight bytes at a
+// time; for big-endian words each half is byte-swapped in place
+// (bits.ReverseBytes64 swaps the halves too, which the rotation undoes).
+func lanes(bigEndian bool, p0, p1, p2, p3 []byte) [4][2]uint32 {
 	var a0, b0, a1, b1, a2, b2, a3, b3 uint32
 	n := len(p0)
 	p0, p1, p2, p3 = p0[:n], p1[:n], p2[:n], p3[:n]
@@ -69,6 +68,12 @@ func lanesLE(p0, p1, p2, p3 []byte) (c [4][2]uint32) {
 		x1 := binary.LittleEndian.Uint64(p1[i : i+8])
 		x2 := binary.LittleEndian.Uint64(p2[i : i+8])
 		x3 := binary.LittleEndian.Uint64(p3[i : i+8])
+		if bigEndian {
+			x0 = bits.RotateLeft64(bits.ReverseBytes64(x0), 32)
+			x1 = bits.RotateLeft64(bits.ReverseBytes64(x1), 32)
+			x2 = bits.RotateLeft64(bits.ReverseBytes64(x2), 32)
+			x3 = bits.RotateLeft64(bits.ReverseBytes64(x3), 32)
+		}
 		a0 += uint32(x0) + b0
 		a1 += uint32(x1) + b1
 		a2 += uint32(x2) + b2
@@ -77,28 +82,6 @@ func lanesLE(p0, p1, p2, p3 []byte) (c [4][2]uint32) {
 		b1 += uint32(x1>>32) + a1
 		b2 += uint32(x2>>32) + a2
 		b3 += uint32(x3>>32) + a3
-	}
-	return [4][2]uint32{{a0, b0}, {a1, b1}, {a2, b2}, {a3, b3}}
-}
-
-// lanesBE is lanesLE for big-endian words.
-func lanesBE(p0, p1, p2, p3 []byte) (c [4][2]uint32) {
-	var a0, b0, a1, b1, a2, b2, a3, b3 uint32
-	n := len(p0)
-	p0, p1, p2, p3 = p0[:n], p1[:n], p2[:n], p3[:n]
-	for i := 0; i+8 <= n; i += 8 {
-		x0 := binary.BigEndian.Uint64(p0[i : i+8])
-		x1 := binary.BigEndian.Uint64(p1[i : i+8])
-		x2 := binary.BigEndian.Uint64(p2[i : i+8])
-		x3 := binary.BigEndian.Uint64(p3[i : i+8])
-		a0 += uint32(x0>>32) + b0
-		a1 += uint32(x1>>32) + b1
-		a2 += uint32(x2>>32) + b2
-		a3 += uint32(x3>>32) + b3
-		b0 += uint32(x0) + a0
-		b1 += uint32(x1) + a1
-		b2 += uint32(x2) + a2
-		b3 += uint32(x3) + a3
 	}
 	return [4][2]uint32{{a0, b0}, {a1, b1}, {a2, b2}, {a3, b3}}
 }

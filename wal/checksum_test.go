@@ -45,6 +45,11 @@ func BenchmarkChecksumPage(b *testing.B) {
 			Checksum(false, 1, 2, page)
 		}
 	})
+	b.Run("lanes-be", func(b *testing.B) {
+		for b.Loop() {
+			Checksum(true, 1, 2, page)
+		}
+	})
 	b.Run("serial", func(b *testing.B) {
 		for b.Loop() {
 			checksumSerial(false, 1, 2, page)
