@@ -18,7 +18,7 @@ import (
 // (s1, s2) becomes M·(s1, s2) + (w0, w0+w1) with M = [1 1; 1 2]. So the
 // input is cut into four lanes summed from (0, 0) side by side, and the
 // lanes are joined as s = M^L·s + lane, L the steps of a lane: the same
-// result (checksumSerial, TestChecksumLanes) in about a third of the time.
+// result (checksumSerial, TestChecksumLanes) in a little over half the time.
 func Checksum(bigEndian bool, s1, s2 uint32, b []byte) (uint32, uint32) {
 	if len(b)%8 != 0 {
 		panic("wal: checksum input length is not a multiple of 8")
