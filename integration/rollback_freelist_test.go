@@ -22,20 +22,23 @@ import (
 // line on stdin. argv: path steps journal (delete, truncate, persist;
 // exclusive: delete with locking_mode=exclusive; switch: created in delete
 // mode, then persist; switch_off: the same with synchronous=OFF;
-// switch_limit: the same with a journal_size_limit). The
+// switch_limit: the same with a journal_size_limit; created: delete, and the
+// connection that created the database runs every step, so on the
+// passthrough path the kernel serves it from the empty file on). The
 // databases created in delete mode have their journals written by the
 // kernel on the passthrough path until one ends by a zeroed header.
 const freeListApp = `
 import sqlite3, sys, random
 path, steps, journal = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-mode = {"exclusive": "delete", "switch": "delete", "switch_off": "delete", "switch_limit": "delete"}.get(journal, journal)
+mode = {"exclusive": "delete", "switch": "delete", "switch_off": "delete", "switch_limit": "delete", "created": "delete"}.get(journal, journal)
 c = sqlite3.connect(path, isolation_level=None)
 c.execute("pragma page_size=1024")
 c.execute("pragma journal_mode=%s" % mode)
 c.execute("create table t(id integer primary key, k integer, v blob)")
 c.execute("create index t_k on t(k)")
-c.close()
-c = sqlite3.connect(path, isolation_level=None)
+if journal != "created":
+    c.close()
+    c = sqlite3.connect(path, isolation_level=None)
 if journal == "exclusive":
     c.execute("pragma locking_mode=exclusive")
 if journal.startswith("switch"):
@@ -94,7 +97,7 @@ func TestRollbackFreeListReuse(t *testing.T) {
 	for _, tc := range []struct{ capture, journal string }{
 		{"passthrough", "delete"}, {"passthrough", "truncate"}, {"passthrough", "persist"},
 		{"passthrough", "exclusive"}, {"passthrough", "switch"}, {"passthrough", "switch_off"},
-		{"passthrough", "switch_limit"},
+		{"passthrough", "switch_limit"}, {"passthrough", "created"},
 		{"userspace", "delete"},
 	} {
 		t.Run(tc.capture+"_"+tc.journal, func(t *testing.T) {
@@ -145,6 +148,11 @@ func TestRollbackFreeListReuse(t *testing.T) {
 			served := strings.Contains(log, "database file served by the kernel")
 			if tc.capture != "passthrough" && served {
 				t.Errorf("database served by the kernel under %s capture", tc.capture)
+			}
+			// The connection that created it opened an empty file: the
+			// kernel serves that one whatever the moment.
+			if tc.capture == "passthrough" && tc.journal == "created" && !served {
+				t.Errorf("the creating connection's database file was not served by the kernel")
 			}
 			t.Logf("database served by the kernel: %v", served)
 			// Databases created in delete mode have their next journals
