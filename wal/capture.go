@@ -46,13 +46,21 @@ type Capture struct {
 	frames  []frame // validated frames of this generation, in file order
 	ncommit int     // frames[:ncommit] are committed
 	stuck   int     // a complete frame known invalid, untouched since; -1 if none
-	sealed  int     // len(frames) when Seal was last called in this generation; -1 if not
+	sealed  int     // ncommit when Seal was last called in this generation; -1 if not
 
 	pages  map[uint32]int64 // committed index
 	dbSize uint32
 
 	buf     []byte    // one frame, reused
 	scratch []PageRef // reused by newTxn
+
+	// The wal-index rule (indexed.go).
+	indexMin int        // fewest new frames taken from the wal-index
+	noIndex  bool       // a wal-index failed a check: not used until Reset
+	istats   IndexStats // what the wal-index rule took
+	pgnos    []uint32   // reused by takeIndexed
+	ibuf     []byte     // reused by takeIndexed
+	keys     []uint64   // reused by newestMatch
 
 	// MergePolls makes Poll emit the transactions that committed since the
 	// last call as one transaction: each page once, in its latest committed
@@ -66,7 +74,7 @@ type Capture struct {
 // NewCapture returns a Capture that emits to sink. A nil sink is allowed: the
 // capture then only tracks the committed index.
 func NewCapture(sink Sink) *Capture {
-	return &Capture{sink: sink, stuck: -1, sealed: -1, pages: map[uint32]int64{}}
+	return &Capture{sink: sink, stuck: -1, sealed: -1, pages: map[uint32]int64{}, indexMin: indexMinFrames}
 }
 
 // Load positions the capture on an existing WAL without emitting anything
@@ -79,7 +87,7 @@ func (c *Capture) Load(r io.ReaderAt, size int64) (*Index, error) {
 		return nil, err
 	}
 	if c.gen {
-		if err := c.advance(r, size, false, false); err != nil {
+		if err := c.advance(r, size, false, false, -1); err != nil {
 			return nil, err
 		}
 	}
@@ -111,7 +119,7 @@ func (c *Capture) Wrote(r io.ReaderAt, off int64, n int, size int64) error {
 			return err
 		}
 	}
-	return c.advance(r, size, true, false)
+	return c.advance(r, size, true, false, -1)
 }
 
 // Poll validates as far as the file allows without knowing which bytes
@@ -124,6 +132,11 @@ func (c *Capture) Wrote(r io.ReaderAt, off int64, n int, size int64) error {
 // a new header, which Poll does detect. See ErrRestarted for the one race it
 // reports.
 func (c *Capture) Poll(r io.ReaderAt, size int64) error {
+	return c.poll(r, nil, size)
+}
+
+// poll is Poll, and PollIndexed with a wal-index.
+func (c *Capture) poll(r, shm io.ReaderAt, size int64) error {
 	if c.gen && size < c.frameOffset(len(c.frames)) {
 		c.Truncated(size)
 	}
@@ -147,12 +160,24 @@ func (c *Capture) Poll(r io.ReaderAt, size int64) error {
 		// Nothing of this generation may chain onto a replica that lacks
 		// what was missed: index it without emitting, and let the caller
 		// take a snapshot.
-		if err := c.advance(r, size, false, false); err != nil {
+		if err := c.advance(r, size, false, false, -1); err != nil {
 			return err
 		}
 		return ErrRestarted
 	}
-	return c.advance(r, size, true, true)
+	last := -1
+	if shm != nil && c.MergePolls && c.sink != nil {
+		if last, err = c.takeIndexed(r, shm, size); err != nil {
+			return err
+		}
+	}
+	err = c.advance(r, size, true, true, last)
+	if err != nil && last >= 0 {
+		// Frames taken from the wal-index carry no checksum to chain
+		// from: the next call validates from the last commit again.
+		c.frames = c.frames[:c.ncommit]
+	}
+	return err
 }
 
 // finishGeneration handles a WAL restart that happened since the last Poll
@@ -162,7 +187,7 @@ func (c *Capture) Poll(r io.ReaderAt, size int64) error {
 // order from the start, reach them. So it validates on with the old header
 // and emits what commits, then checks that the frame where validation
 // stopped was the old generation's end rather than one the new generation
-// already overwrote. Either Seal said so (nothing validated since), or the
+// already overwrote. Either Seal said so (nothing committed since), or the
 // file does: the new generation writes each frame's header (with its new
 // salts) first, so a frame header without the new salts, read after the stop,
 // proves the stop was genuine. missed reports that this cannot be proven (or
@@ -176,11 +201,11 @@ func (c *Capture) finishGeneration(r io.ReaderAt, size int64, b [HeaderSize]byte
 	c.frames = c.frames[:c.ncommit]
 	c.stuck = -1
 	first := len(c.frames)
-	if err := c.advance(r, size, true, false); err != nil {
+	if err := c.advance(r, size, true, false, -1); err != nil {
 		return false, err
 	}
 	end := len(c.frames)
-	if end == c.sealed {
+	if c.ncommit == c.sealed {
 		return false, nil
 	}
 	// The sink read pages while the new generation was being written: if
@@ -209,16 +234,19 @@ func (c *Capture) finishGeneration(r io.ReaderAt, size int64, b [HeaderSize]byte
 	return h.Salt1 == next.Salt1 && h.Salt2 == next.Salt2, nil
 }
 
-// Seal records that the generation ends where validation stopped: the
-// caller knows the writer cannot add frames to it before the WAL restarts.
-// walfs calls it when SQLite syncs the database at the end of a checkpoint
-// (so a restart may follow) right after a Poll; frames appended after that
-// need another checkpoint, and so another Seal, before a restart. It spares
-// finishGeneration a snapshot when the new generation has already grown past
-// the old one's end. Valid until the next frame validates.
+// Seal records that the generation's last commit is the last one validated:
+// the caller knows the writer cannot commit more to it before the WAL
+// restarts. walfs calls it when SQLite syncs the database at the end of a
+// checkpoint (so a restart may follow) right after a Poll; a commit after
+// that needs another checkpoint, and so another Seal, before a restart.
+// Frames after the last commit (a transaction still open, or one rolled
+// back) never commit in this generation then, and the new one may overwrite
+// them. It spares finishGeneration a snapshot when the new generation has
+// already grown past the old one's last commit. Valid until the next commit
+// validates.
 func (c *Capture) Seal() {
 	if c.gen {
-		c.sealed = len(c.frames)
+		c.sealed = c.ncommit
 	}
 }
 
@@ -260,6 +288,8 @@ func (c *Capture) Reset() {
 	// The WAL is gone (SQLite's last connection closed): a quiet database
 	// keeps no frame buffers and no index.
 	c.frames, c.buf, c.scratch = nil, nil, nil
+	c.pgnos, c.ibuf, c.keys = nil, nil, nil
+	c.noIndex = false
 	c.pages = map[uint32]int64{}
 }
 
@@ -373,11 +403,11 @@ func (c *Capture) touched(r io.ReaderAt, first, last int) error {
 
 // advance validates frames after the last validated one as far as the file
 // allows, emitting each transaction whose commit frame validates when emit is
-// set.
-func (c *Capture) advance(r io.ReaderAt, size int64, emit, poll bool) error {
+// set. last is the last commit frame validated and not yet emitted (merge
+// only; -1 if none).
+func (c *Capture) advance(r io.ReaderAt, size int64, emit, poll bool, last int) error {
 	fs := c.frameSize()
 	merge := emit && poll && c.MergePolls && c.sink != nil
-	last := -1 // merge: the last commit frame validated and not yet emitted
 	for {
 		i := len(c.frames)
 		if i == c.stuck || c.frameOffset(i)+fs > size {

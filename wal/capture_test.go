@@ -402,3 +402,30 @@ func TestSealSparesSnapshot(t *testing.T) {
 	h.wantEmitted(9, "the new generation, emitted")
 	h.checkIndex("after sealed restart")
 }
+
+// TestSealIgnoresUncommittedTail: frames after the last commit when the
+// generation is sealed (a transaction rolled back, or one still open that
+// then rolls back) never commit in it, so the new generation overwriting them
+// costs no snapshot. Seal once counted them as the generation's end, and
+// such a restart was reported as a possible loss.
+func TestSealIgnoresUncommittedTail(t *testing.T) {
+	h := newHarness(t, 512, false, true)
+	h.w.header()
+	for i := range 3 {
+		h.w.frame(uint32(i+1), uint32(i+1), h.w.page(i))
+	}
+	h.w.frame(9, 0, h.w.page(3)) // a transaction that never commits
+	h.w.frame(10, 0, h.w.page(4))
+	h.wantEmitted(3, "generation 1")
+	h.c.Seal()
+	h.quiet = true
+	h.w.restart()
+	for i := range 6 {
+		h.w.frame(uint32(i+1), uint32(i+1), h.w.page(10+i))
+	}
+	if err := h.c.Poll(h.f, h.f.Size()); err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	h.wantEmitted(9, "the new generation, emitted")
+	h.checkIndex("after sealed restart")
+}

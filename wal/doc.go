@@ -68,13 +68,23 @@
 // rewrites frames of an open transaction (cache spill) and when it restarts
 // the WAL after a checkpoint.
 //
+// Handed the WAL's wal-index (the -shm file, [Capture.PollIndexed]), a poll
+// also applies the wal-index rule (indexed.go): the frames SQLite's
+// wal-index header names as committed are taken on its word, checked against
+// the file at its last commit (whose stored checksum chains through all of
+// them) and at each page's newest frame, and only those frames are read. It
+// reaches the same state as the two rules above, and also takes a
+// transaction whose commit frame SQLite left zeroed, which every connection
+// reading the wal-index treats as committed.
+//
 // What it must never do:
 //   - any I/O other than ReadAt on the io.ReaderAt it is handed (no opening,
 //     writing, truncating or stat-ing files; the caller reports sizes);
 //   - import anything outside the standard library (it knows nothing of FUSE,
 //     LTX or S3; the dependency test in this package holds that line);
 //   - trust a single write: every emission is backed by a checksum chain
-//     validated against the bytes in the file at that moment;
+//     validated against the bytes in the file at that moment, or by a
+//     wal-index header that passed every check of indexed.go;
 //   - swallow an error: sink and read errors are returned to the caller.
 //
 // A Capture is not safe for concurrent use. The caller serialises all calls,

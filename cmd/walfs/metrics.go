@@ -75,6 +75,10 @@ func writeMetrics(w io.Writer, dbs []replicate.DBStatus, requests map[string]ins
 		func(s replicate.DBStatus) float64 { return float64(s.ReplicatedTXID) })
 	perDB("walfs_transactions_captured_total", "counter", "Transactions captured since start (TXIDs assigned; a local snapshot takes one too).",
 		func(s replicate.DBStatus) float64 { return float64(s.Captured) })
+	perDB("walfs_wal_index_frames_total", "counter", "WAL frames captured on the wal-index's word, without being read (passthrough capture).",
+		func(s replicate.DBStatus) float64 { return float64(s.IndexFrames) })
+	perDB("walfs_wal_index_refused_total", "counter", "Wal-indexes (-shm) that disagreed with their WAL; each is then not used until the WAL goes away.",
+		func(s replicate.DBStatus) float64 { return float64(s.IndexRefused) })
 	perDB("walfs_uploads_total", "counter", "Level-0 files and local snapshots uploaded since start.",
 		func(s replicate.DBStatus) float64 { return float64(s.Uploads) })
 	perDB("walfs_upload_bytes_total", "counter", "Bytes of level-0 files and local snapshots uploaded since start.",

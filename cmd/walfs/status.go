@@ -65,6 +65,8 @@ type dbStatusJSON struct {
 	UploadFailures        int                `json:"upload_failures,omitempty"`      // failed attempts in that run
 	StoreRequestsLastHour uint64             `json:"store_requests_last_hour"`
 	Captured              uint64             `json:"transactions_captured"`
+	IndexFrames           uint64             `json:"wal_index_frames,omitempty"`  // WAL frames taken on the wal-index's word, not read
+	IndexRefused          uint64             `json:"wal_index_refused,omitempty"` // wal-indexes that disagreed with their WAL
 	Uploads               uint64             `json:"uploads"`
 	Compactions           map[string]uint64  `json:"compactions,omitempty"` // by level
 	Snapshots             uint64             `json:"snapshots"`
@@ -112,6 +114,7 @@ func buildStatus(dbs []replicate.DBStatus, count *instrument.Counter, dataDir, r
 			LastErrorAt: timePtr(s.LastErrorAt), UploadError: s.UploadError,
 			UploadFailingSince: timePtr(s.UploadFailingSince), UploadFailures: s.UploadFailures,
 			StoreRequestsLastHour: count.LastHour(s.DB), Captured: s.Captured, Uploads: s.Uploads,
+			IndexFrames: s.IndexFrames, IndexRefused: s.IndexRefused,
 			Snapshots: s.Snapshots, Deleted: s.Deleted, Errors: s.Errors, Levels: []replicaLevelJSON{},
 			Repairs: s.Repairs, Stuck: s.Stuck,
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -42,6 +43,7 @@ type DB struct {
 	walLoaded       bool
 	walSize         int64
 	walf            *os.File  // walfs's own read handle on the WAL (passthrough mode)
+	shmf            *os.File  // and on its wal-index (-shm); nil until it exists
 	sums            *pageSums // nil until the database has been snapshotted
 	txid            uint64    // last TXID assigned
 	needSnap        bool      // next commit (or WAL open) writes a snapshot
@@ -49,6 +51,10 @@ type DB struct {
 	dirty           dirtySet  // written since the last rollback-journal commit
 	warnedNoJournal bool
 	kernelWrites    bool // a handle the kernel serves was opened since the last rollback-journal commit
+
+	// What the capture took on the wal-index's word, copied after each
+	// poll for Status, which does not take mu.
+	indexFrames, indexRefused atomic.Uint64
 }
 
 // dbEnv is what a DB is given at construction besides its spool writer and

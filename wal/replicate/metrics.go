@@ -24,6 +24,8 @@ type DBStatus struct {
 	UploadFailures     int       // failed upload attempts in that run
 
 	Captured      uint64            // TXIDs assigned since start (one per transaction; local snapshots take one too)
+	IndexFrames   uint64            // WAL frames captured on the wal-index's word, without reading them (passthrough; wal.PollIndexed)
+	IndexRefused  uint64            // wal-indexes that disagreed with the WAL (each then unused until the WAL goes away)
 	Uploads       uint64            // level-0 files and local snapshots uploaded
 	UploadedBytes uint64            // their bytes
 	Compactions   [4]uint64         // files written into levels 1..3 (index 0 unused)
@@ -66,6 +68,7 @@ func (r *Replicator) Status() []DBStatus {
 
 func (r *Replicator) dbStatus(d *DB, now time.Time) DBStatus {
 	s := DBStatus{DB: d.rel, Errors: map[string]uint64{}}
+	s.IndexFrames, s.IndexRefused = d.indexFrames.Load(), d.indexRefused.Load()
 	up := d.up.Status()
 	s.LocalTXID, s.ReplicatedTXID, s.LastUpload = up.Last, up.Uploaded.TXID, up.LastPut
 	uploadErr := up.LastErr

@@ -3,6 +3,7 @@ package replicate
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,7 +181,8 @@ func (d *DB) poll() error {
 	d.walSize = fi.Size()
 	ra := newReadAhead(d.walf, fi.Size())
 	d.spool.beginBatch()
-	err = d.capture.Poll(ra, fi.Size())
+	err = d.capture.PollIndexed(ra, d.walIndex(), fi.Size())
+	d.noteIndexStats()
 	last, berr := d.spool.endBatch()
 	if last > 0 {
 		d.up.spooled(last)
@@ -221,10 +223,42 @@ func (d *DB) openWALReader() error {
 	return nil
 }
 
-// closeWALReader drops the read handle when the WAL goes away.
+// walIndex returns walfs's read handle on the WAL's wal-index (-shm), opened
+// on first use, or nil when there is none (SQLite keeps it in heap memory
+// under locking_mode=EXCLUSIVE). The capture takes committed frames on its
+// word (wal.PollIndexed), which needs the -shm file's own pages to be the
+// ones SQLite maps: true in passthrough mode, where the kernel maps the
+// backing file. SQLite removes the -shm file with the WAL, and walfs drops
+// the handle then (closeWALReader). Caller holds d.mu.
+func (d *DB) walIndex() io.ReaderAt {
+	if d.shmf == nil {
+		f, err := os.Open(d.path + "-shm")
+		if err != nil {
+			return nil // the checksum path needs none
+		}
+		d.shmf = f
+	}
+	return d.shmf
+}
+
+// noteIndexStats publishes the capture's wal-index counts for Status, and
+// logs a wal-index the capture stopped trusting. Caller holds d.mu.
+func (d *DB) noteIndexStats() {
+	st := d.capture.IndexStats()
+	d.indexFrames.Store(st.Frames)
+	if d.indexRefused.Swap(st.Refused) < st.Refused {
+		d.log.Warn("the wal-index (-shm) disagrees with the WAL: every frame is read and checksummed until SQLite removes the WAL")
+	}
+}
+
+// closeWALReader drops the read handles when the WAL goes away.
 func (d *DB) closeWALReader() {
 	if d.walf != nil {
 		d.walf.Close() //walfs:ignore-error read only: SQLite writes the WAL, walfs only reads it
 		d.walf = nil
+	}
+	if d.shmf != nil {
+		d.shmf.Close() //walfs:ignore-error read only: walfs never writes the wal-index
+		d.shmf = nil
 	}
 }

@@ -21,12 +21,19 @@ var readAheadPool = sync.Pool{New: func() any { b := make([]byte, readAheadSize)
 // frame at a time, and the sink spools exactly the bytes that validated.
 // Reads of the WAL header and reads past size go to the file every time:
 // the capture compares the header to detect a WAL restart.
+//
+// Only a read that goes forward from the last one, by less than the buffer,
+// fills the whole buffer; any other read fetches just its bytes. A poll that
+// takes frames from the wal-index (wal.PollIndexed) reads a page here and
+// there, each page's newest frame, and a full buffer at each would read more
+// than the checksum path.
 type readAhead struct {
 	f     *os.File
 	size  int64 // file size when the poll began
 	buf   *[]byte
 	start int64 // file offset of (*buf)[0]
 	n     int   // valid bytes in *buf
+	last  int64 // end of the last read served; 0 before the first
 }
 
 func newReadAhead(f *os.File, size int64) *readAhead {
@@ -49,8 +56,14 @@ func (r *readAhead) window(off int64, n int) (b []byte, ok bool, err error) {
 	if off < wal.HeaderSize || end > r.size || n > readAheadSize {
 		return nil, false, nil
 	}
+	seq := r.last == 0 || off >= r.last && off-r.last < readAheadSize
+	r.last = end
 	if off < r.start || end > r.start+int64(r.n) {
-		buf := (*r.buf)[:min(int64(readAheadSize), r.size-off)]
+		fill := int64(n)
+		if seq {
+			fill = readAheadSize
+		}
+		buf := (*r.buf)[:min(fill, r.size-off)]
 		got, err := r.f.ReadAt(buf, off)
 		r.start, r.n = off, got
 		if got < n {
