@@ -12,6 +12,10 @@ import (
 // new frames.
 const readAheadSize = 256 << 10
 
+// readAheadGap is how far after the end of the last read a read may start
+// and still count as sequential: a frame header, rounded up.
+const readAheadGap = 64
+
 var readAheadPool = sync.Pool{New: func() any { b := make([]byte, readAheadSize); return &b }}
 
 // readAhead serves a passthrough poll's reads of the WAL's frames from large
@@ -22,11 +26,13 @@ var readAheadPool = sync.Pool{New: func() any { b := make([]byte, readAheadSize)
 // Reads of the WAL header and reads past size go to the file every time:
 // the capture compares the header to detect a WAL restart.
 //
-// Only a read that goes forward from the last one, by less than the buffer,
-// fills the whole buffer; any other read fetches just its bytes. A poll that
-// takes frames from the wal-index (wal.PollIndexed) reads a page here and
-// there, each page's newest frame, and a full buffer at each would read more
-// than the checksum path.
+// Only a read that starts where the last one ended (or a frame header
+// after it: a page after the page before) fills the whole buffer; any other
+// read fetches just its bytes. Validating frames reads the WAL in order, and
+// so does spooling a transaction whose pages are each written once; a poll
+// that takes frames from the wal-index (wal.PollIndexed) reads a page here
+// and there, each page's newest frame, and a full buffer at each would read
+// about as much as validating every frame.
 type readAhead struct {
 	f     *os.File
 	size  int64 // file size when the poll began
@@ -56,7 +62,7 @@ func (r *readAhead) window(off int64, n int) (b []byte, ok bool, err error) {
 	if off < wal.HeaderSize || end > r.size || n > readAheadSize {
 		return nil, false, nil
 	}
-	seq := r.last == 0 || off >= r.last && off-r.last < readAheadSize
+	seq := r.last == 0 || off >= r.last && off-r.last <= readAheadGap
 	r.last = end
 	if off < r.start || end > r.start+int64(r.n) {
 		fill := int64(n)
