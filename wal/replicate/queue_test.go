@@ -159,9 +159,10 @@ func lf(level int, minTXID, maxTXID uint64) s3backend.FileInfo {
 const allRows = "select group_concat(v, ',') from (select v from t order by id)"
 
 // A pending snapshot supersedes everything spooled before it: one batch
-// uploads the newest snapshot and the transactions after it (two objects),
-// never the older records or snapshots, and the replica restores to the
-// latest point and keeps chaining from there.
+// uploads the newest snapshot with the transactions after it folded in (one
+// snapshot object at the last of them, foldSnapshot), never the older
+// records or snapshots, and the replica restores to the latest point and
+// keeps chaining from there.
 func TestPendingSnapshotSupersedesOlderRecords(t *testing.T) {
 	g := newQueueRig(t)
 	base := g.d.up.uploadedTXID()
@@ -184,14 +185,14 @@ func TestPendingSnapshotSupersedesOlderRecords(t *testing.T) {
 
 	before := g.puts()
 	g.flush()
-	if got := g.puts() - before; got != 2 {
-		t.Errorf("PUTs for the batch: got %d, want 2 (the newest snapshot, then one level-0 file)", got)
+	if got := g.puts() - before; got != 1 {
+		t.Errorf("PUTs for the batch: got %d, want 1 (the newest snapshot with the transactions after it)", got)
 	}
-	if got, want := g.files(s3backend.LevelSnapshot), asKeys(lf(9, 1, base), lf(9, 1, s2)); !slices.Equal(got, want) {
-		t.Errorf("level 9: got %v, want %v (the superseded snapshot at %d never uploaded)", got, want, s1)
+	if got, want := g.files(s3backend.LevelSnapshot), asKeys(lf(9, 1, base), lf(9, 1, last)); !slices.Equal(got, want) {
+		t.Errorf("level 9: got %v, want %v (the superseded snapshot at %d never uploaded, the one at %d folded up to %d)", got, want, s1, s2, last)
 	}
-	if got, want := g.files(s3backend.LevelL0), asKeys(lf(0, s2+1, last)); !slices.Equal(got, want) {
-		t.Errorf("level 0: got %v, want %v", got, want)
+	if got := g.files(s3backend.LevelL0); len(got) != 0 {
+		t.Errorf("level 0: got %v, want nothing", got)
 	}
 	g.requireDrained(last)
 	requireRestoreMatches(t, g.store, "app.db", g.live, allRows)
@@ -199,7 +200,7 @@ func TestPendingSnapshotSupersedesOlderRecords(t *testing.T) {
 	// Later batches chain from the snapshot: TXIDs stay contiguous.
 	g.commit("d1")
 	g.flush()
-	if got, want := g.files(s3backend.LevelL0), asKeys(lf(0, s2+1, last), lf(0, last+1, last+1)); !slices.Equal(got, want) {
+	if got, want := g.files(s3backend.LevelL0), asKeys(lf(0, last+1, last+1)); !slices.Equal(got, want) {
 		t.Errorf("level 0 after one more batch: got %v, want %v", got, want)
 	}
 	g.requireDrained(last + 1)

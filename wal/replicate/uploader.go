@@ -43,6 +43,7 @@ type uploader struct {
 	last         uint64        // highest TXID spooled
 	uploaded     Pos           // highest position known to be in the store
 	lastPut      time.Time     // when the last level-0 upload finished
+	firstAt      time.Time     // a new database's first upload waits until then (resumeAt)
 	flushing     int           // >0 while someone waits in WaitFor: skip the interval
 	progress     chan struct{} // closed and replaced on every change
 	lastErr      error
@@ -110,11 +111,21 @@ func (u *uploader) positions(ctx context.Context) (saved, remote Pos, err error)
 }
 
 // resumeAt sets the position the store holds, found at open.
+//
+// A database the store holds nothing of waits one interval for its first
+// upload, like any upload after another: its first snapshot and the commits
+// that follow it within the interval then go up as one snapshot
+// (foldSnapshot), not two objects. A database created, written and closed
+// in one go, one per tenant, costs one PUT instead of two, and a sync commit
+// or a flush still uploads at once.
 func (u *uploader) resumeAt(uploaded Pos) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.uploaded = uploaded
 	u.last = max(u.last, uploaded.TXID)
+	if uploaded.TXID == 0 {
+		u.firstAt = time.Now().Add(u.interval)
+	}
 }
 
 // spooled records that txid is in the spool and wakes the uploader.
@@ -222,7 +233,7 @@ type nextPass struct {
 func (u *uploader) pass(ctx context.Context) nextPass {
 	u.mu.Lock()
 	pending := u.last > u.uploaded.TXID
-	wait := u.interval - time.Since(u.lastPut)
+	wait := max(u.interval-time.Since(u.lastPut), time.Until(u.firstAt))
 	if u.flushing > 0 {
 		wait = 0
 	}
@@ -279,10 +290,16 @@ func (u *uploader) uploadOnce(ctx context.Context) error {
 		return err
 	}
 	if len(entries) > 0 && entries[0].Snapshot {
-		if err := u.uploadSnapshot(ctx, entries[0]); err != nil {
+		n, err := u.foldSnapshot(ctx, entries[0], entries[1:], limit)
+		if err != nil {
 			return err
 		}
-		entries = entries[1:]
+		if n == 0 {
+			if err := u.uploadSnapshot(ctx, entries[0]); err != nil {
+				return err
+			}
+		}
+		entries = entries[1+n:]
 	}
 	if len(entries) == 0 {
 		return nil
