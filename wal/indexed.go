@@ -33,6 +33,10 @@ import (
 //     gives for it, with this generation's salts (or none: a frame SQLite
 //     wrote owing a checksum rewrite, doc.go).
 //
+// It is used only where it saves reading: when at most half the frames are
+// some page's newest. A big transaction writes most of its pages once, and
+// validating its frames in file order reads no more and streams.
+//
 // Frames after the header's last commit are validated from the file, chained
 // from the checksum the header records: the wal-index only ever moves the
 // starting point forward. A restart while the sink reads is caught as for any
@@ -105,7 +109,13 @@ func (c *Capture) takeIndexed(r, shm io.ReaderAt, size int64) (int, error) {
 	if !ok || pg[n-1] != fh.Pgno || slices.Contains(pg, 0) {
 		return -1, c.refuse(r)
 	}
-	if ok, err := c.newestMatch(r, from, pg); err != nil || !ok {
+	newest := c.newest(from, pg)
+	if 2*len(newest) > n {
+		// Most frames are some page's newest (a big transaction, VACUUM):
+		// validating them all in file order reads no more and streams.
+		return -1, nil
+	}
+	if ok, err := c.newestMatch(r, newest); err != nil || !ok {
 		if err == nil {
 			err = c.refuse(r)
 		}
@@ -142,27 +152,37 @@ func (c *Capture) refuse(r io.ReaderAt) error {
 	return nil
 }
 
-// newestMatch reads the header of the newest frame of each page among frames
-// from.. (page numbers pg) and reports whether each holds its page and this
-// generation's salts, or zero salts and checksums (doc.go: SQLite leaves them
-// in frames, commit frames included, that a savepoint rollback made it forget
-// to rewrite; its wal-index still names them).
-func (c *Capture) newestMatch(r io.ReaderAt, from int, pg []uint32) (bool, error) {
+// newest returns, as keys pgno<<32 | frame, the newest frame of each page
+// among frames from.. (page numbers pg), in page order. The slice is
+// reused by the next call.
+func (c *Capture) newest(from int, pg []uint32) []uint64 {
 	keys := c.keys[:0]
 	for k, p := range pg {
 		keys = append(keys, uint64(p)<<32|uint64(from+k))
 	}
 	slices.Sort(keys)
-	defer func() {
-		c.keys = keys[:0]
-		if cap(keys) > keepFrames {
-			c.keys = nil
-		}
-	}()
+	n := 0
 	for k, key := range keys {
 		if k+1 < len(keys) && keys[k+1]>>32 == key>>32 {
 			continue // not the page's newest frame
 		}
+		keys[n] = key
+		n++
+	}
+	c.keys = keys[:0]
+	if cap(keys) > keepFrames {
+		c.keys = nil
+	}
+	return keys[:n]
+}
+
+// newestMatch reads the header of each frame newest names and reports
+// whether each holds its page and this generation's salts, or zero salts
+// and checksums (doc.go: SQLite leaves them in frames, commit frames
+// included, that a savepoint rollback made it forget to rewrite; its
+// wal-index still names them).
+func (c *Capture) newestMatch(r io.ReaderAt, newest []uint64) (bool, error) {
+	for _, key := range newest {
 		i := int(uint32(key))
 		fh, ok, err := c.readFrameHeader(r, i)
 		if err != nil || !ok {

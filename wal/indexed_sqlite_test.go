@@ -94,7 +94,7 @@ func (p *pollPair) seal() { p.slow.Seal(); p.fast.Seal() }
 // checkpoint, polling both capture paths between steps and in the middle of
 // open transactions. Both must produce the same database after every poll,
 // equal in the end to the checkpointed file, and the wal-index path must
-// have taken most frames without reading them.
+// have taken a good part of the frames without reading them.
 func TestIndexedMatchesChecksumPath(t *testing.T) {
 	for seed := uint64(1); seed <= 3; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { indexedRun(t, seed) })
@@ -209,7 +209,9 @@ func indexedRun(t *testing.T, seed uint64) {
 	if st.Refused != 0 {
 		t.Errorf("a wal-index SQLite wrote was refused %d times", st.Refused)
 	}
-	if st.Frames*2 < uint64(all) {
-		t.Errorf("the wal-index path took %d of %d frames from the wal-index: it should take most", st.Frames, all)
+	// Big transactions write most pages once and are validated in file
+	// order; the 1-row streams are taken from the wal-index.
+	if st.Polls < 10 || st.Frames*5 < uint64(all) {
+		t.Errorf("the wal-index path took %d of %d frames from the wal-index in %d polls: want at least a fifth, in 10 polls or more", st.Frames, all, st.Polls)
 	}
 }

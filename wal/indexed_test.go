@@ -191,27 +191,27 @@ func TestIndexedRefusesMismatch(t *testing.T) {
 func TestIndexedZeroedCommit(t *testing.T) {
 	p := newIndexedPair(t, 512, false)
 	p.w.header()
-	p.commits(10)
+	p.commits(40)
 	p.w.pending(3, 0, p.w.page(100))
-	p.w.pending(2, 20, p.w.page(101))
-	if err := p.fast.PollIndexed(p.f, indexOf(t, p.f, 512, 12), p.f.Size()); err != nil {
+	p.w.pending(2, 60, p.w.page(101))
+	if err := p.fast.PollIndexed(p.f, indexOf(t, p.f, 512, 42), p.f.Size()); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.slow.Poll(p.f, p.f.Size()); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := p.slow.Committed().End, FrameOffset(512, 10); got != want {
+	if got, want := p.slow.Committed().End, FrameOffset(512, 40); got != want {
 		t.Fatalf("checksum path: committed end %d, want %d (it stops at the zeroed commit)", got, want)
 	}
 	idx := p.fast.Committed()
-	if got, want := idx.End, FrameOffset(512, 12); got != want || idx.DBSize != 20 {
-		t.Fatalf("wal-index path: committed end %d size %d, want %d and 20", got, idx.DBSize, want)
+	if got, want := idx.End, FrameOffset(512, 42); got != want || idx.DBSize != 60 {
+		t.Fatalf("wal-index path: committed end %d size %d, want %d and 60", got, idx.DBSize, want)
 	}
 	last := p.fs.txns[len(p.fs.txns)-1]
 	if !bytes.Equal(last.data[3], p.w.page(100)) || !bytes.Equal(last.data[2], p.w.page(101)) {
 		t.Fatal("wal-index path: the zeroed frames' pages were not captured")
 	}
-	if st := p.fast.IndexStats(); st.Frames != 12 || st.Refused != 0 {
-		t.Fatalf("stats %+v: want 12 frames taken, none refused", st)
+	if st := p.fast.IndexStats(); st.Frames != 42 || st.Refused != 0 {
+		t.Fatalf("stats %+v: want 42 frames taken, none refused", st)
 	}
 }
