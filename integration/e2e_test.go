@@ -47,10 +47,10 @@ for name in ("app.db", "sub/dir/nested.db"):
 			t.Fatalf("%s: restored %s rows, want 501", db, strings.TrimSpace(got))
 		}
 	}
-	for _, lvl := range []string{"0000", "0009"} {
-		if _, err := os.Stat(filepath.Join(replicaDir, "app.db", lvl)); err != nil {
-			t.Fatalf("replica lacks level %s: %v", lvl, err)
-		}
+	// Written within one sync interval of its creation, the database went
+	// up as one snapshot (its first upload folds in what followed).
+	if _, err := os.Stat(filepath.Join(replicaDir, "app.db", "0009")); err != nil {
+		t.Fatalf("replica lacks level 0009: %v", err)
 	}
 
 	// A new machine: empty data dir, same replica.

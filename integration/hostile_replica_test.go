@@ -17,7 +17,7 @@ func TestRestoreDamagedReplica(t *testing.T) {
 	dir := t.TempDir()
 	dataDir, replicaDir := filepath.Join(dir, "data"), filepath.Join(dir, "replica")
 	m := startMount(t, dataDir, "file://"+replicaDir)
-	for i := 0; i < 4; i++ { // one level-0 object per sync, at least
+	for i := 0; i < 5; i++ { // one level-0 object per sync after the first (a snapshot), at least
 		py(t, `
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -175,7 +175,7 @@ for i in range(20):
 `, filepath.Join(m.Mnt, "app.db"))
 		m.Sync()
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 4; i++ { // the first sync uploads a snapshot, each after it a level-0 object
 		write()
 	}
 	l0 := ltxKeys(t, filepath.Join(replicaDir, "app.db"), "0000")

@@ -36,6 +36,9 @@ for path, mode in ((sys.argv[1], "wal"), (sys.argv[2], "delete")):
         c.execute("insert into t(v) values (randomblob(500))")
     c.close()
 `, walDB, journalDB)
+	// The first upload of each (a snapshot) now, so that the commits below
+	// go up as level-0 objects, the newest of which is damaged below.
+	m.Sync()
 
 	// A writer keeps wal.db open with checkpoints off: the committed state
 	// is in the WAL, not in the db file.
