@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/walfs/walfs/wal"
 )
 
 func TestParseLocks(t *testing.T) {
@@ -60,11 +62,26 @@ func TestLockDev(t *testing.T) {
 
 func TestWALCheckpointed(t *testing.T) {
 	dir := t.TempDir()
-	shm := func(mx1, mx2, backfill uint32) string {
+	ne := binary.NativeEndian
+	nativeBE := ne.Uint16([]byte{0, 1}) == 1
+	// shm writes a wal-index header as SQLite does (version, initialised,
+	// its checksum over bytes 0..40 in native word order), twice.
+	shm := func(mx1, mx2, backfill uint32, damage bool) string {
 		var b [136]byte
-		binary.NativeEndian.PutUint32(b[16:], mx1)
-		binary.NativeEndian.PutUint32(b[48+16:], mx2)
-		binary.NativeEndian.PutUint32(b[96:], backfill)
+		for i, mx := range []uint32{mx1, mx2} {
+			h := b[48*i : 48*i+48]
+			ne.PutUint32(h[0:], 3007000)
+			h[12] = 1
+			ne.PutUint16(h[14:], 4096)
+			ne.PutUint32(h[16:], mx)
+			s1, s2 := wal.Checksum(nativeBE, 0, 0, h[:40])
+			ne.PutUint32(h[40:], s1)
+			ne.PutUint32(h[44:], s2)
+			if damage {
+				h[40]++
+			}
+		}
+		ne.PutUint32(b[96:], backfill)
 		p := filepath.Join(dir, "x-shm")
 		if err := os.WriteFile(p, b[:], 0o600); err != nil {
 			t.Fatal(err)
@@ -74,14 +91,16 @@ func TestWALCheckpointed(t *testing.T) {
 	for _, tc := range []struct {
 		name               string
 		mx1, mx2, backfill uint32
+		damage             bool
 		want               bool
 	}{
-		{"all copied", 10, 10, 10, true},
-		{"empty wal", 0, 0, 0, true},
-		{"frames not copied", 10, 10, 4, false},
-		{"header copies differ", 10, 12, 10, false},
+		{"all copied", 10, 10, 10, false, true},
+		{"empty wal", 0, 0, 0, false, true},
+		{"frames not copied", 10, 10, 4, false, false},
+		{"header copies differ", 10, 12, 10, false, false},
+		{"header checksum wrong", 10, 10, 10, true, false},
 	} {
-		if got := walCheckpointed(shm(tc.mx1, tc.mx2, tc.backfill)); got != tc.want {
+		if got := walCheckpointed(shm(tc.mx1, tc.mx2, tc.backfill, tc.damage)); got != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
 	}

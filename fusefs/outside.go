@@ -1,12 +1,13 @@
 package fusefs
 
 import (
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/walfs/walfs/wal"
 )
 
 // Writers outside SQLite's protocol. SQLite opens its files without O_TRUNC
@@ -72,24 +73,14 @@ func (fsys *fileSystem) resized(rel string, size int64) {
 	}
 }
 
-// walCheckpointed reports whether the wal-index in shm says every frame of
-// the WAL was copied into the database (nBackfill >= mxFrame). Unknown (no
-// -shm, a torn read) counts as not.
+// walCheckpointed reports whether the wal-index at shm says every frame of
+// its WAL was copied into the database (wal.IndexCheckpointed); no -shm
+// counts as not.
 func walCheckpointed(shm string) bool {
 	f, err := os.Open(shm)
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	// WalIndexHdr (48 bytes, twice), then WalCkptInfo: nBackfill first. The
-	// wal-index is in the machine's byte order.
-	var b [100]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return false
-	}
-	mxFrame := binary.NativeEndian.Uint32(b[16:20])
-	if mxFrame != binary.NativeEndian.Uint32(b[48+16:48+20]) {
-		return false // the two header copies differ: a writer is mid-update
-	}
-	return binary.NativeEndian.Uint32(b[96:100]) >= mxFrame
+	defer f.Close() // read only
+	return wal.IndexCheckpointed(f)
 }

@@ -222,15 +222,10 @@ func (c *Capture) finishGeneration(r io.ReaderAt, size int64, b [HeaderSize]byte
 	if next.Salt1 != c.hdr.Salt1+1 {
 		return true, nil // restarted more than once since the last poll
 	}
-	var fh [FrameHeaderSize]byte
-	n, err := r.ReadAt(fh[:], c.frameOffset(end))
-	if n < FrameHeaderSize {
-		if err == io.EOF || err == nil {
-			return false, nil // the new generation has not reached it
-		}
-		return false, fmt.Errorf("read wal frame %d: %w", end, err)
+	h, ok, err := c.readFrameHeader(r, end)
+	if err != nil || !ok {
+		return false, err // !ok: the new generation has not reached it
 	}
-	h := ParseFrameHeader(fh[:])
 	return h.Salt1 == next.Salt1 && h.Salt2 == next.Salt2, nil
 }
 

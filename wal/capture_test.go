@@ -380,52 +380,37 @@ func TestPollFinishesGenerationAfterUnseenRestart(t *testing.T) {
 	}
 }
 
-// TestSealSparesSnapshot: once Seal marked where the generation ends (walfs
-// does so when SQLite syncs the database at the end of a checkpoint), a new
-// generation that already grew past that end is no reason for ErrRestarted.
+// TestSealSparesSnapshot: once Seal marked where the generation's commits end
+// (walfs does so when SQLite syncs the database at the end of a checkpoint),
+// a new generation that already grew past that end is no reason for
+// ErrRestarted. Frames after the last commit when it was sealed (a
+// transaction rolled back, or one still open that then rolls back) never
+// commit in it, so the new generation overwriting them is none either; Seal
+// once counted them as the generation's end.
 func TestSealSparesSnapshot(t *testing.T) {
-	h := newHarness(t, 512, false, true)
-	h.w.header()
-	for i := range 3 {
-		h.w.frame(uint32(i+1), uint32(i+1), h.w.page(i))
+	for _, tail := range []bool{false, true} {
+		t.Run(fmt.Sprint("uncommitted tail ", tail), func(t *testing.T) {
+			h := newHarness(t, 512, false, true)
+			h.w.header()
+			for i := range 3 {
+				h.w.frame(uint32(i+1), uint32(i+1), h.w.page(i))
+			}
+			if tail {
+				h.w.frame(9, 0, h.w.page(3)) // a transaction that never commits
+				h.w.frame(10, 0, h.w.page(4))
+			}
+			h.wantEmitted(3, "generation 1")
+			h.c.Seal()
+			h.quiet = true
+			h.w.restart()
+			for i := range 6 {
+				h.w.frame(uint32(i+1), uint32(i+1), h.w.page(10+i))
+			}
+			if err := h.c.Poll(h.f, h.f.Size()); err != nil {
+				t.Fatalf("poll: %v", err)
+			}
+			h.wantEmitted(9, "the new generation, emitted")
+			h.checkIndex("after sealed restart")
+		})
 	}
-	h.wantEmitted(3, "generation 1")
-	h.c.Seal()
-	h.quiet = true
-	h.w.restart()
-	for i := range 6 {
-		h.w.frame(uint32(i+1), uint32(i+1), h.w.page(10+i))
-	}
-	if err := h.c.Poll(h.f, h.f.Size()); err != nil {
-		t.Fatalf("poll: %v", err)
-	}
-	h.wantEmitted(9, "the new generation, emitted")
-	h.checkIndex("after sealed restart")
-}
-
-// TestSealIgnoresUncommittedTail: frames after the last commit when the
-// generation is sealed (a transaction rolled back, or one still open that
-// then rolls back) never commit in it, so the new generation overwriting them
-// costs no snapshot. Seal once counted them as the generation's end, and
-// such a restart was reported as a possible loss.
-func TestSealIgnoresUncommittedTail(t *testing.T) {
-	h := newHarness(t, 512, false, true)
-	h.w.header()
-	for i := range 3 {
-		h.w.frame(uint32(i+1), uint32(i+1), h.w.page(i))
-	}
-	h.w.frame(9, 0, h.w.page(3)) // a transaction that never commits
-	h.w.frame(10, 0, h.w.page(4))
-	h.wantEmitted(3, "generation 1")
-	h.c.Seal()
-	h.quiet = true
-	h.w.restart()
-	for i := range 6 {
-		h.w.frame(uint32(i+1), uint32(i+1), h.w.page(10+i))
-	}
-	if err := h.c.Poll(h.f, h.f.Size()); err != nil {
-		t.Fatalf("poll: %v", err)
-	}
-	h.wantEmitted(9, "the new generation, emitted")
-	h.checkIndex("after sealed restart")
 }

@@ -32,6 +32,7 @@ const (
 	indexBlockFrames      = 4096
 	indexFirstBlockFrames = indexBlockFrames - indexHeaderRegion/4
 	indexVersion          = 3007000
+	indexBackfillOffset   = 2 * indexHeaderSize // WalCkptInfo.nBackfill
 )
 
 // indexHeader is what capture uses of a wal-index header that passed
@@ -87,6 +88,23 @@ func readIndexHeader(shm io.ReaderAt) (indexHeader, bool) {
 	}
 	copy(h.salt[:], h1[32:40])
 	return h, true
+}
+
+// IndexCheckpointed reports whether the wal-index in shm says every frame
+// of its WAL was copied into the database (nBackfill >= mxFrame). A
+// wal-index SQLite would not use (no -shm, a torn or damaged header, a read
+// error) counts as not.
+func IndexCheckpointed(shm io.ReaderAt) bool {
+	h, ok := readIndexHeader(shm)
+	if !ok {
+		return false
+	}
+	var b [4]byte
+	//walfs:ignore-error unknown counts as not checkpointed, which is the safe answer
+	if n, _ := shm.ReadAt(b[:], indexBackfillOffset); n < len(b) {
+		return false
+	}
+	return binary.NativeEndian.Uint32(b[:]) >= h.maxFrame
 }
 
 // indexPgnoOffset returns the offset in the wal-index of the page number of
