@@ -93,6 +93,12 @@ func lockDev(mountinfoDev string) (string, error) {
 // does not take part in locking), so it asks the kernel's lock table. A
 // database the kernel has not looked up cannot be locked.
 func (m *Mount) Quiet(rel string) (bool, string) {
+	return m.quiet(rel, true)
+}
+
+// quiet is Quiet; with shm false it looks at the database file's locks only
+// (a WAL writer's and a checkpointer's locks on the -shm are ignored).
+func (m *Mount) quiet(rel string, shm bool) (bool, string) {
 	if m.lockDev == "" {
 		return true, ""
 	}
@@ -104,8 +110,11 @@ func (m *Mount) Quiet(rel string) (bool, string) {
 		}
 	}
 	name := parts[len(parts)-1]
-	db, shm := dir.GetChild(name), dir.GetChild(name+"-shm")
-	if db == nil && shm == nil {
+	db, shmNode := dir.GetChild(name), dir.GetChild(name+"-shm")
+	if !shm {
+		shmNode = nil
+	}
+	if db == nil && shmNode == nil {
 		return true, ""
 	}
 	b, err := os.ReadFile("/proc/locks")
@@ -118,8 +127,8 @@ func (m *Mount) Quiet(rel string) (bool, string) {
 			return false, fmt.Sprintf("process %d holds a write lock on the database", l.pid)
 		}
 	}
-	if shm != nil {
-		if l, ok := writeLockOn(locks, m.lockDev, shm.StableAttr().Ino, shmWriteLock, shmRecoverEnd); ok {
+	if shmNode != nil {
+		if l, ok := writeLockOn(locks, m.lockDev, shmNode.StableAttr().Ino, shmWriteLock, shmRecoverEnd); ok {
 			return false, fmt.Sprintf("process %d holds a write lock on the WAL", l.pid)
 		}
 	}

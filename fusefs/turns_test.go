@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,9 +122,10 @@ func (a *agent) do(t *testing.T, format string, args ...any) string {
 // recorder is a Capturer that records what the mount told it about
 // database files.
 type recorder struct {
-	mu     sync.Mutex
-	writes map[string]int // BeforeWrite calls
-	direct map[string]int // passthrough handles opened
+	mu       sync.Mutex
+	writes   map[string]int // BeforeWrite calls
+	direct   map[string]int // passthrough handles opened
+	suspects []string       // Suspect calls: path and why
 }
 
 func (r *recorder) BeforeWrite(path string, off int64, n int) error {
@@ -156,7 +158,17 @@ func (r *recorder) JournalEnd(string) error                     { return nil }
 func (r *recorder) JournalZeroed(string, []byte) error          { return nil }
 func (r *recorder) Removed(string)                              {}
 func (r *recorder) DBSync(string) error                         { return nil }
-func (r *recorder) Suspect(string, string)                      {}
+func (r *recorder) Suspect(path, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.suspects = append(r.suspects, path+": "+why)
+}
+
+func (r *recorder) suspected() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.suspects)
+}
 
 // requireMount skips (or, in CI, fails) where this process cannot mount
 // with passthrough.

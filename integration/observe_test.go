@@ -22,6 +22,8 @@ type statusDB struct {
 	SpoolBytes            int64   `json:"spool_bytes"`
 	LastError             string  `json:"last_error"`
 	StoreRequestsLastHour uint64  `json:"store_requests_last_hour"`
+	OutsideChecks         uint64  `json:"outside_checks"`
+	OutsideSnapshots      uint64  `json:"outside_snapshots"`
 	Levels                []struct {
 		Level   int    `json:"level"`
 		MaxTXID uint64 `json:"max_txid"`

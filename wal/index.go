@@ -64,3 +64,24 @@ func (c *Capture) Committed() *Index {
 	}
 	return idx
 }
+
+// Follows reports whether later, a capture of the same file that Load
+// positioned, sees c's generation with c's committed frames unchanged at
+// its start: the WAL only grew since c last looked. ahead is how many
+// frames later committed beyond c's. Two captures that see no generation
+// follow each other.
+func (c *Capture) Follows(later *Capture) (ahead int, ok bool) {
+	if !c.gen || !later.gen {
+		return 0, !c.gen && !later.gen
+	}
+	if c.raw != later.raw || later.ncommit < c.ncommit {
+		return 0, false
+	}
+	if n := c.ncommit; n > 0 {
+		a, b := c.frames[n-1], later.frames[n-1]
+		if a.pgno != b.pgno || a.commit != b.commit || a.ck1 != b.ck1 || a.ck2 != b.ck2 {
+			return 0, false
+		}
+	}
+	return later.ncommit - c.ncommit, true
+}

@@ -79,6 +79,10 @@ func writeMetrics(w io.Writer, dbs []replicate.DBStatus, requests map[string]ins
 		func(s replicate.DBStatus) float64 { return float64(s.IndexFrames) })
 	perDB("walfs_wal_index_refused_total", "counter", "Wal-indexes (-shm) that disagreed with their WAL; each is then not used until the WAL goes away.",
 		func(s replicate.DBStatus) float64 { return float64(s.IndexRefused) })
+	perDB("walfs_outside_checks_total", "counter", "Reconciles of a database after a write outside SQLite's protocol (cp, rsync, a truncate, a new file).",
+		func(s replicate.DBStatus) float64 { return float64(s.OutsideChecks) })
+	perDB("walfs_outside_snapshots_total", "counter", "Of those reconciles, the ones that found the files changed and wrote a snapshot.",
+		func(s replicate.DBStatus) float64 { return float64(s.OutsideSnaps) })
 	perDB("walfs_uploads_total", "counter", "Level-0 files and local snapshots uploaded since start.",
 		func(s replicate.DBStatus) float64 { return float64(s.Uploads) })
 	perDB("walfs_upload_bytes_total", "counter", "Bytes of level-0 files and local snapshots uploaded since start.",

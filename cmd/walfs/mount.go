@@ -213,7 +213,7 @@ func servePrimary(c *cli.Context, cfg *settings, store s3backend.Store, requests
 		rep.Close()
 		return err
 	}
-	rep.SetQuiet(m.Quiet) // databases written outside SQLite wait for SQLite's writers
+	rep.SetLocks(m) // databases written outside SQLite are read as a SQLite reader would
 	log.Info("mounted; open your databases inside the mount point", "mount_point", cfg.MountPoint)
 	// reconcile makes the replica describe what SQLite reads from files that
 	// were written outside its protocol, before a sync or unmount flushes.

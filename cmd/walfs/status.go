@@ -67,6 +67,8 @@ type dbStatusJSON struct {
 	Captured              uint64             `json:"transactions_captured"`
 	IndexFrames           uint64             `json:"wal_index_frames,omitempty"`  // WAL frames taken on the wal-index's word, not read
 	IndexRefused          uint64             `json:"wal_index_refused,omitempty"` // wal-indexes that disagreed with their WAL
+	OutsideChecks         uint64             `json:"outside_checks,omitempty"`    // reconciles after writes outside SQLite's protocol
+	OutsideSnapshots      uint64             `json:"outside_snapshots,omitempty"` // of those, the ones that found the files changed
 	Uploads               uint64             `json:"uploads"`
 	Compactions           map[string]uint64  `json:"compactions,omitempty"` // by level
 	Snapshots             uint64             `json:"snapshots"`
@@ -114,7 +116,7 @@ func buildStatus(dbs []replicate.DBStatus, count *instrument.Counter, dataDir, r
 			LastErrorAt: timePtr(s.LastErrorAt), UploadError: s.UploadError,
 			UploadFailingSince: timePtr(s.UploadFailingSince), UploadFailures: s.UploadFailures,
 			StoreRequestsLastHour: count.LastHour(s.DB), Captured: s.Captured, Uploads: s.Uploads,
-			IndexFrames: s.IndexFrames, IndexRefused: s.IndexRefused,
+			IndexFrames: s.IndexFrames, IndexRefused: s.IndexRefused, OutsideChecks: s.OutsideChecks, OutsideSnapshots: s.OutsideSnaps,
 			Snapshots: s.Snapshots, Deleted: s.Deleted, Errors: s.Errors, Levels: []replicaLevelJSON{},
 			Repairs: s.Repairs, Stuck: s.Stuck,
 		}

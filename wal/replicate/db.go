@@ -55,6 +55,7 @@ type DB struct {
 	// What the capture took on the wal-index's word, copied after each
 	// poll for Status, which does not take mu.
 	indexFrames, indexRefused atomic.Uint64
+	checked, checkSnaps       atomic.Uint64 // outside writes reconciled, and of those the ones that needed a snapshot (reconcile.go)
 }
 
 // dbEnv is what a DB is given at construction besides its spool writer and

@@ -26,6 +26,8 @@ type DBStatus struct {
 	Captured      uint64            // TXIDs assigned since start (one per transaction; local snapshots take one too)
 	IndexFrames   uint64            // WAL frames captured on the wal-index's word, without reading them (passthrough; wal.PollIndexed)
 	IndexRefused  uint64            // wal-indexes that disagreed with the WAL (each then unused until the WAL goes away)
+	OutsideChecks uint64            // reconciles after writes outside SQLite's protocol (reconcile.go)
+	OutsideSnaps  uint64            // of those, the ones that found the files changed and wrote a snapshot
 	Uploads       uint64            // level-0 files and local snapshots uploaded
 	UploadedBytes uint64            // their bytes
 	Compactions   [4]uint64         // files written into levels 1..3 (index 0 unused)
@@ -69,6 +71,7 @@ func (r *Replicator) Status() []DBStatus {
 func (r *Replicator) dbStatus(d *DB, now time.Time) DBStatus {
 	s := DBStatus{DB: d.rel, Errors: map[string]uint64{}}
 	s.IndexFrames, s.IndexRefused = d.indexFrames.Load(), d.indexRefused.Load()
+	s.OutsideChecks, s.OutsideSnaps = d.checked.Load(), d.checkSnaps.Load()
 	up := d.up.Status()
 	s.LocalTXID, s.ReplicatedTXID, s.LastUpload = up.Last, up.Uploaded.TXID, up.LastPut
 	uploadErr := up.LastErr

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/walfs/walfs/wal"
@@ -27,20 +28,40 @@ import (
 // capture from the files and writes a snapshot of them. `walfs sync` and
 // unmount reconcile at once (Reconcile).
 //
-// Quiet: no connection holds a write lock on the database (Options.Quiet
+// Quiet: no connection holds a write lock on the database (Locks.Quiet
 // asks the kernel's lock table: SQLite's RESERVED, PENDING and EXCLUSIVE
 // locks on the db file, the WAL_WRITE, CKPT and RECOVER locks on its -shm),
 // no rollback journal is hot, and no mark arrived for reconcileSettle (the
 // mount marks again when a suspect handle is closed, so a copy in progress
 // is reconciled once it is done).
+//
+// Quiet is one instant: a connection may begin to write right after. So the
+// reconciler reads the files as a SQLite reader would:
+//   - WAL: it holds the -shm read locks that keep checkpoints out of the
+//     database file and the WAL from restarting (Locks.HoldWAL), and takes
+//     the WAL's committed frames by their checksums. Writers go on
+//     appending; commits that land meanwhile are captured as records
+//     (settleWAL), not folded into a snapshot.
+//   - Rollback journal: taking SQLite's SHARED lock would make a writer
+//     without a busy timeout fail, so the reconciler reads optimistically
+//     and keeps the result only if the file is the same version after the
+//     read (size, times, change counter) and still quiet.
 
-// QuietFunc reports whether no SQLite connection holds a write lock on the
-// database rel, and if one does, which.
-type QuietFunc func(rel string) (quiet bool, why string)
+// Locks is the mount's view of SQLite's locks on a database (fusefs.Mount).
+type Locks interface {
+	// Quiet reports whether no SQLite connection holds a write lock on
+	// the database rel, and if one does, which.
+	Quiet(rel string) (quiet bool, why string)
+	// HoldWAL keeps rel's database file and committed WAL frames as they
+	// are, without stopping WAL writers, until release. shm is false when
+	// rel has no -shm to hold (then Quiet must say no writer is in); why
+	// says why not now.
+	HoldWAL(rel string) (release func(), shm bool, why string)
+}
 
-// SetQuiet gives the Replicator the mount's view of the kernel's lock table.
-// Until then (and in tests without a mount) every database counts as quiet.
-func (r *Replicator) SetQuiet(q QuietFunc) { r.quiet.Store(&q) }
+// SetLocks gives the Replicator the mount's view of SQLite's locks. Until
+// then (and in tests without a mount) every database counts as quiet.
+func (r *Replicator) SetLocks(l Locks) { r.locks.Store(&l) }
 
 // reconcileSettle is how long a database must go without a new mark before
 // it is reconciled in the background: long enough to coalesce a copy's
@@ -210,8 +231,12 @@ func (r *Replicator) reconcileOne(ctx context.Context, db, why string) (done boo
 		// deleted here keeps its last replicated state.
 		return true, nil
 	}
-	if q := r.quiet.Load(); q != nil {
-		if ok, _ := (*q)(db); !ok {
+	quiet := func() bool { return true }
+	if l := r.locks.Load(); l != nil {
+		quiet = func() bool { ok, _ := (*l).Quiet(db); return ok }
+		release, shm, busy := (*l).HoldWAL(db)
+		defer release()
+		if busy != "" || (!shm && !quiet()) {
 			return false, nil
 		}
 	}
@@ -219,17 +244,20 @@ func (r *Replicator) reconcileOne(ctx context.Context, db, why string) (done boo
 	if err != nil {
 		return false, err
 	}
-	return d.reconcile(why)
+	return d.reconcile(why, quiet)
 }
 
 // reconcile re-reads the database from its files and snapshots it if it is
-// not what walfs last captured. Caller holds nothing.
-func (d *DB) reconcile(why string) (done bool, err error) {
+// not what walfs last captured. The caller holds the WAL still (HoldWAL);
+// quiet asks again that no SQLite writer holds the database. done is false
+// when a writer got in the way; the caller tries again later.
+func (d *DB) reconcile(why string, quiet func() bool) (done bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.journalLive() {
 		return false, nil // a hot journal: the next connection rolls it back first
 	}
+	before := versionOf(d.path)
 	// Capture what SQLite itself committed so far, as usual.
 	if err := d.poll(); err != nil {
 		// Not lost: the snapshot below is taken from the files themselves.
@@ -243,21 +271,8 @@ func (d *DB) reconcile(why string) (done bool, err error) {
 	var idx *wal.Index
 	if wf != nil {
 		defer wf.Close() // read only
-		fi, err := wf.Stat()
-		if err != nil {
-			return false, fmt.Errorf("stat wal of %s: %w", d.rel, err)
-		}
-		// The capture is reloaded from the file: after a WAL was copied,
-		// truncated or replaced, what it remembered no longer describes it.
-		if idx, err = d.capture.Load(wf, fi.Size()); err != nil {
-			return false, fmt.Errorf("load wal of %s: %w", d.rel, err)
-		}
-		d.walLoaded, d.walSize = true, fi.Size()
-		if d.env.capture == CapturePassthrough {
-			d.closeWALReader()
-			if err := d.openWALReader(); err != nil {
-				return false, err
-			}
+		if idx, err = d.settleWAL(wf); err != nil {
+			return false, err
 		}
 	} else if d.walLoaded {
 		d.capture.Reset()
@@ -272,13 +287,18 @@ func (d *DB) reconcile(why string) (done bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", d.rel, err)
 	}
+	if wf == nil && (versionOf(d.path) != before || !quiet() || d.journalLive()) {
+		return false, nil // a rollback-journal writer got in: read it again
+	}
 	if sums == nil {
 		return true, nil // empty: nothing to ship until its first commit
 	}
+	d.checked.Add(1)
 	if !d.needSnap && d.sums != nil && d.sums.pageSize == sums.pageSize && d.sums.checksum() == sums.checksum() {
 		d.dirty.reset()
 		return true, nil
 	}
+	d.checkSnaps.Add(1)
 	d.needSnap = true
 	if err := d.snapshot(nil, ra, idx, false); err != nil {
 		return false, err
@@ -290,4 +310,69 @@ func (d *DB) reconcile(why string) (done bool, err error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// settleWAL returns the committed index of the WAL in wf as SQLite reads it
+// now. When the WAL is the one the capture follows, grown by commits, those
+// commits are captured as records first, so that a reconcile does not fold
+// them into a snapshot, and the index is the capture's. When it is not
+// (copied, truncated or replaced), the capture is reloaded from the file:
+// what it remembered no longer describes it. Caller holds d.mu and the WAL
+// still (HoldWAL), so the frames the index names stay as they are.
+func (d *DB) settleWAL(wf *os.File) (*wal.Index, error) {
+	fi, err := wf.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat wal of %s: %w", d.rel, err)
+	}
+	now := wal.NewCapture(nil)
+	idx, err := now.Load(wf, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("load wal of %s: %w", d.rel, err)
+	}
+	if ahead, ok := d.capture.Follows(now); ok && d.walLoaded && !d.needSnap {
+		if ahead == 0 {
+			return idx, nil
+		}
+		err := d.poll()
+		if _, ok := now.Follows(d.capture); err == nil && ok {
+			return d.capture.Committed(), nil
+		}
+		if err != nil {
+			d.needSnap = true // as in reconcile: the files are snapshot instead
+			d.log.Warn("capture before reconciling failed; reconciling with a snapshot", "err", err)
+		}
+	}
+	if idx, err = d.capture.Load(wf, fi.Size()); err != nil {
+		return nil, fmt.Errorf("load wal of %s: %w", d.rel, err)
+	}
+	d.walLoaded, d.walSize = true, fi.Size()
+	if d.env.capture == CapturePassthrough {
+		d.closeWALReader()
+		if err := d.openWALReader(); err != nil {
+			return nil, err
+		}
+	}
+	return idx, nil
+}
+
+// dbVersion identifies a version of a database file: a rollback-journal
+// commit changes the change counter, a write the times.
+type dbVersion struct {
+	size, mtime, ctime int64
+	counter            [4]byte
+}
+
+// versionOf returns path's version; a file that cannot be read has the
+// zero one.
+func versionOf(path string) dbVersion {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return dbVersion{}
+	}
+	v := dbVersion{size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
+	if f, err := os.Open(path); err == nil {
+		_, _ = f.ReadAt(v.counter[:], 24) //walfs:ignore-error a short file has no counter; size and times still tell
+		f.Close()                         //walfs:ignore-error opened read only
+	}
+	return v
 }

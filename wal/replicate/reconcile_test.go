@@ -70,11 +70,11 @@ func TestReconcileOutsideWriter(t *testing.T) {
 		r.Removed("app.db")
 		r.Suspect("app.db", "test: renamed over")
 		// Not quiet: a writer holds it. Nothing happens, and it stays reported.
-		r.SetQuiet(func(string) (bool, string) { return false, "test writer" })
+		r.SetLocks(fakeLocks{why: "test writer"})
 		if busy := r.Reconcile(ctx); len(busy) != 1 {
 			t.Fatalf("busy = %v, want app.db", busy)
 		}
-		r.SetQuiet(func(string) (bool, string) { return true, "" })
+		r.SetLocks(fakeLocks{})
 		if busy := r.Reconcile(ctx); len(busy) != 0 {
 			t.Fatalf("busy: %v", busy)
 		}
@@ -84,3 +84,10 @@ func TestReconcileOutsideWriter(t *testing.T) {
 		requireRestoreMatches(t, store, "app.db", openLive(t, filepath.Join(dataDir, "app.db")), "select count(*) || ':' || group_concat(v) from t")
 	})
 }
+
+// fakeLocks is a mount's lock table with one writer (why) or none.
+type fakeLocks struct{ why string }
+
+func (l fakeLocks) Quiet(string) (bool, string) { return l.why == "", l.why }
+
+func (l fakeLocks) HoldWAL(string) (func(), bool, string) { return func() {}, false, "" }

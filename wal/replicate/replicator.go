@@ -101,9 +101,9 @@ type Replicator struct {
 	// steps on a few goroutines (sched.go): a quiet database has none.
 	uploads    *sched
 	maintSched *sched
-	resumed    chan struct{} // closed once Start's background resumes are done
-	sus        suspects      // databases written outside SQLite's protocol (reconcile.go)
-	quiet      atomic.Pointer[QuietFunc]
+	resumed    chan struct{}         // closed once Start's background resumes are done
+	sus        suspects              // databases written outside SQLite's protocol (reconcile.go)
+	locks      atomic.Pointer[Locks] // the mount's (reconcile.go)
 }
 
 // New returns a Replicator; call Start before mounting.
