@@ -46,7 +46,10 @@ type Capture struct {
 	frames  []frame // validated frames of this generation, in file order
 	ncommit int     // frames[:ncommit] are committed
 	stuck   int     // a complete frame known invalid, untouched since; -1 if none
-	sealed  int     // ncommit when Seal was last called in this generation; -1 if not
+	// tailChecked is how many frames after the last commit the last poll
+	// that validated them found (tail.go); 0 after a commit.
+	tailChecked int
+	sealed      int // ncommit when Seal was last called in this generation; -1 if not
 
 	pages  map[uint32]int64 // committed index
 	dbSize uint32
@@ -87,7 +90,7 @@ func (c *Capture) Load(r io.ReaderAt, size int64) (*Index, error) {
 		return nil, err
 	}
 	if c.gen {
-		if err := c.advance(r, size, false, false, -1); err != nil {
+		if err := c.advance(r, size, false, false, -1, -1); err != nil {
 			return nil, err
 		}
 	}
@@ -119,7 +122,7 @@ func (c *Capture) Wrote(r io.ReaderAt, off int64, n int, size int64) error {
 			return err
 		}
 	}
-	return c.advance(r, size, true, false, -1)
+	return c.advance(r, size, true, false, -1, -1)
 }
 
 // Poll validates as far as the file allows without knowing which bytes
@@ -132,11 +135,12 @@ func (c *Capture) Wrote(r io.ReaderAt, off int64, n int, size int64) error {
 // a new header, which Poll does detect. See ErrRestarted for the one race it
 // reports.
 func (c *Capture) Poll(r io.ReaderAt, size int64) error {
-	return c.poll(r, nil, size)
+	return c.poll(r, nil, size, true)
 }
 
-// poll is Poll, and PollIndexed with a wal-index.
-func (c *Capture) poll(r, shm io.ReaderAt, size int64) error {
+// poll is Poll, and PollIndexed with a wal-index; full validates an open
+// transaction's frames whatever the wal-index says (tail.go).
+func (c *Capture) poll(r, shm io.ReaderAt, size int64, full bool) error {
 	if c.gen && size < c.frameOffset(len(c.frames)) {
 		c.Truncated(size)
 	}
@@ -160,18 +164,23 @@ func (c *Capture) poll(r, shm io.ReaderAt, size int64) error {
 		// Nothing of this generation may chain onto a replica that lacks
 		// what was missed: index it without emitting, and let the caller
 		// take a snapshot.
-		if err := c.advance(r, size, false, false, -1); err != nil {
+		if err := c.advance(r, size, false, false, -1, -1); err != nil {
 			return err
 		}
 		return ErrRestarted
 	}
-	last := -1
+	last, upto := -1, -1
+	if shm != nil && !full {
+		if upto, err = c.openTail(r, shm, size); err != nil {
+			return err
+		}
+	}
 	if shm != nil && c.MergePolls && c.sink != nil {
 		if last, err = c.takeIndexed(r, shm, size); err != nil {
 			return err
 		}
 	}
-	err = c.advance(r, size, true, true, last)
+	err = c.advance(r, size, true, true, last, upto)
 	if err != nil && last >= 0 {
 		// Frames taken from the wal-index carry no checksum to chain
 		// from: the next call validates from the last commit again.
@@ -201,7 +210,7 @@ func (c *Capture) finishGeneration(r io.ReaderAt, size int64, b [HeaderSize]byte
 	c.frames = c.frames[:c.ncommit]
 	c.stuck = -1
 	first := len(c.frames)
-	if err := c.advance(r, size, true, false, -1); err != nil {
+	if err := c.advance(r, size, true, false, -1, -1); err != nil {
 		return false, err
 	}
 	end := len(c.frames)
@@ -304,6 +313,7 @@ func (c *Capture) resetGeneration() {
 	c.stuck = -1
 	c.sealed = -1
 	c.dbSize = 0
+	c.tailChecked = 0
 }
 
 // keepFrames is how many frames' worth of bookkeeping a capture keeps for
@@ -397,15 +407,15 @@ func (c *Capture) touched(r io.ReaderAt, first, last int) error {
 }
 
 // advance validates frames after the last validated one as far as the file
-// allows, emitting each transaction whose commit frame validates when emit is
-// set. last is the last commit frame validated and not yet emitted (merge
-// only; -1 if none).
-func (c *Capture) advance(r io.ReaderAt, size int64, emit, poll bool, last int) error {
+// allows (or up to frame upto, when not negative), emitting each transaction
+// whose commit frame validates when emit is set. last is the last commit
+// frame validated and not yet emitted (merge only; -1 if none).
+func (c *Capture) advance(r io.ReaderAt, size int64, emit, poll bool, last, upto int) error {
 	fs := c.frameSize()
 	merge := emit && poll && c.MergePolls && c.sink != nil
 	for {
 		i := len(c.frames)
-		if i == c.stuck || c.frameOffset(i)+fs > size {
+		if i == c.stuck || c.frameOffset(i)+fs > size || upto >= 0 && i >= upto {
 			return c.emitMerged(r, last)
 		}
 		f, st, err := c.check(r, i)

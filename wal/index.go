@@ -23,6 +23,7 @@ func (c *Capture) applyCommitted(first, last int) {
 	}
 	c.dbSize = c.frames[last].commit
 	c.ncommit = last + 1
+	c.tailChecked = 0
 }
 
 // rebuildIndex recomputes the committed index from the frame list after the

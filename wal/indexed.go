@@ -67,7 +67,14 @@ const indexMinFrames = 8
 // taken without reading each (see the wal-index rule above). shm may be nil:
 // that is Poll.
 func (c *Capture) PollIndexed(r, shm io.ReaderAt, size int64) error {
-	return c.poll(r, shm, size)
+	return c.poll(r, shm, size, false)
+}
+
+// CatchUp is PollIndexed that also validates the frames of an open
+// transaction whatever the wal-index says (tail.go): for the poll before a
+// checkpoint may let SQLite restart the WAL.
+func (c *Capture) CatchUp(r, shm io.ReaderAt, size int64) error {
+	return c.poll(r, shm, size, true)
 }
 
 // IndexStats returns the counts since the Capture was made.

@@ -168,9 +168,24 @@ func (d *DB) pollNow() error {
 	return d.poll()
 }
 
+// pollWoken is poll for the watcher's wake-ups: the frames of an open
+// transaction after the wal-index's last commit are validated only now and
+// then (wal.Capture.PollIndexed, wal/tail.go). Every other poll (before a
+// checkpoint, a WAL truncation or removal, a sync, verify, a reconcile)
+// validates them all.
+func (d *DB) pollWoken() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pollWith(false)
+}
+
 // poll reads whatever SQLite appended to the WAL since the last poll and
 // spools the transactions it commits. Caller holds d.mu.
-func (d *DB) poll() error {
+func (d *DB) poll() error { return d.pollWith(true) }
+
+// pollWith is poll; with full false the frames of an open transaction are
+// validated only now and then (pollWoken). Caller holds d.mu.
+func (d *DB) pollWith(full bool) error {
 	if !d.walLoaded || d.walf == nil {
 		return nil
 	}
@@ -181,7 +196,11 @@ func (d *DB) poll() error {
 	d.walSize = fi.Size()
 	ra := newReadAhead(d.walf, fi.Size())
 	d.spool.beginBatch()
-	err = d.capture.PollIndexed(ra, d.walIndex(), fi.Size())
+	if full {
+		err = d.capture.CatchUp(ra, d.walIndex(), fi.Size())
+	} else {
+		err = d.capture.PollIndexed(ra, d.walIndex(), fi.Size())
+	}
 	d.noteIndexStats()
 	last, berr := d.spool.endBatch()
 	if last > 0 {

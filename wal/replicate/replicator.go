@@ -589,7 +589,7 @@ func (r *Replicator) walChanged(walPath string) {
 	if d == nil {
 		return
 	}
-	if err := d.pollNow(); err != nil {
+	if err := d.pollWoken(); err != nil {
 		d.log.Error("capture failed; the next checkpoint retries it", "err", err)
 	}
 }
