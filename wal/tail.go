@@ -18,7 +18,10 @@ import "io"
 // write wakes another poll). PollIndexed therefore validates up to the
 // wal-index's last commit and no further, unless
 //   - the last complete frame in the file is a commit frame (a commit whose
-//     wal-index header may not be written yet),
+//     wal-index header may not be written yet), or not a frame of this
+//     generation: after a restart the file keeps the frames of a longer
+//     generation behind this one's, and this one's last frame, which may be
+//     a commit, is somewhere before them,
 //   - the frames after the last commit have grown to at least tailMin and
 //     twice what was last validated of them: a wal-index that is not live
 //     (a connection in exclusive locking mode keeps its own in heap memory,
@@ -58,7 +61,8 @@ func (c *Capture) openTail(r, shm io.ReaderAt, size int64) (int, error) {
 		return -1, nil
 	}
 	fh, ok, err := c.readFrameHeader(r, inFile-1)
-	if err != nil || !ok || fh.Commit != 0 {
+	ours := fh.Salt1 == c.hdr.Salt1 && fh.Salt2 == c.hdr.Salt2 || fh.zeroed()
+	if err != nil || !ok || fh.Commit != 0 || !ours {
 		return -1, err
 	}
 	return upto, nil

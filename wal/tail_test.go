@@ -133,3 +133,34 @@ func TestOpenTailFreshWAL(t *testing.T) {
 		t.Fatalf("committed end %d, want %d: the commit was not captured", got, want)
 	}
 }
+
+// After a restart the WAL file keeps the frames of the longer generation
+// before it behind the new one's: a commit of the new generation that the
+// wal-index does not name yet is in the middle of the file, before frames
+// that commit nothing, and is captured.
+func TestOpenTailAfterRestart(t *testing.T) {
+	const ps = 512
+	p := newIndexedPair(t, ps, false)
+	p.w.header()
+	p.commits(100)
+	for i := range 10 { // a transaction rolled back: the file's last frames commit nothing
+		p.w.frame(uint32(50+i), 0, p.w.page(6000+i))
+	}
+	p.poll(indexOf(t, p.f, ps, 100), "first generation")
+	p.w.restart()
+	p.w.frame(1, 0, p.w.page(7001))
+	// SQLite's wal-index after the restart: the new salts, no frame.
+	shm := indexOf(t, p.f, ps, 2)
+	hdr := shm.b[:indexHeaderSize]
+	binary.NativeEndian.PutUint32(hdr[16:], 0)
+	s1, s2 := Checksum(nativeBigEndian, 0, 0, hdr[:40])
+	binary.NativeEndian.PutUint32(hdr[40:], s1)
+	binary.NativeEndian.PutUint32(hdr[44:], s2)
+	copy(shm.b[indexHeaderSize:], hdr)
+	p.poll(shm, "a frame of the new generation before the old one's")
+	p.w.frame(2, 5, p.w.page(7002))
+	p.poll(shm, "a commit of the new generation before the old one's frames")
+	if got, want := p.fast.Committed().End, FrameOffset(ps, 2); got != want {
+		t.Fatalf("committed end %d, want %d: the new generation's commits were not captured", got, want)
+	}
+}
