@@ -49,7 +49,8 @@ type Capture struct {
 	// tailChecked is how many frames after the last commit the last poll
 	// that validated them found (tail.go); 0 after a commit.
 	tailChecked int
-	sealed      int // ncommit when Seal was last called in this generation; -1 if not
+	skipped     bool // the last poll left frames after the wal-index's last commit unread (tail.go)
+	sealed      int  // ncommit when Seal was last called in this generation; -1 if not
 
 	pages  map[uint32]int64 // committed index
 	dbSize uint32
@@ -175,6 +176,7 @@ func (c *Capture) poll(r, shm io.ReaderAt, size int64, full bool) error {
 			return err
 		}
 	}
+	c.skipped = upto >= 0
 	if shm != nil && c.MergePolls && c.sink != nil {
 		if last, err = c.takeIndexed(r, shm, size); err != nil {
 			return err

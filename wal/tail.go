@@ -35,6 +35,13 @@ import "io"
 // no frames (SQLite writes them at that commit), which names no commit of
 // any generation.
 
+// SkippedTail reports whether the last poll left frames after the
+// wal-index's last commit unread. One case the rule cannot see: a commit
+// written over frames of a transaction rolled back before it, its wal-index
+// header not yet written when the poll read it, with no write after it to
+// wake another poll. The caller polls in full (CatchUp) once writes stop.
+func (c *Capture) SkippedTail() bool { return c.skipped }
+
 // tailMin is the fewest open-transaction frames validated on growth alone.
 const tailMin = 64
 

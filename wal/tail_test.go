@@ -37,11 +37,17 @@ func TestOpenTail(t *testing.T) {
 
 	const big = 2000
 	bigTxn(t, p, shm, big)
+	if !p.fast.SkippedTail() {
+		t.Errorf("SkippedTail is false after a poll that left an open transaction unread")
+	}
 
 	// Its commit frame is the file's last; the wal-index does not name it
 	// yet.
 	p.w.frame(99, uint32(100+big), p.w.page(99))
 	p.poll(shm, "commit not yet in the wal-index")
+	if p.fast.SkippedTail() {
+		t.Errorf("SkippedTail is true after a poll that validated the whole file")
+	}
 	if got, want := p.fast.Committed().End, FrameOffset(ps, 10+big+1); got != want {
 		t.Fatalf("committed end %d, want %d: the commit was not captured", got, want)
 	}

@@ -55,6 +55,7 @@ type DB struct {
 	// What the capture took on the wal-index's word, copied after each
 	// poll for Status, which does not take mu.
 	indexFrames, indexRefused atomic.Uint64
+	tailRecheck               *time.Timer   // a full poll after a watcher's poll left an open tail unread; under mu
 	checked, checkSnaps       atomic.Uint64 // outside writes reconciled, and of those the ones that needed a snapshot (reconcile.go)
 }
 

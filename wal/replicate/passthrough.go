@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/walfs/walfs/wal"
 )
@@ -176,7 +177,33 @@ func (d *DB) pollNow() error {
 func (d *DB) pollWoken() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.pollWith(false)
+	err := d.pollWith(false)
+	if d.capture.SkippedTail() {
+		// wal.Capture.SkippedTail: validate everything once the writes
+		// stop (each new wake-up postpones it).
+		if d.tailRecheck == nil {
+			d.tailRecheck = time.AfterFunc(tailRecheck, d.recheckTail)
+		} else {
+			d.tailRecheck.Reset(tailRecheck)
+		}
+	}
+	return err
+}
+
+// tailRecheck is how long after a watcher's poll that left an open tail
+// unread the next full poll comes, if no other wakes up before.
+const tailRecheck = 50 * time.Millisecond
+
+// recheckTail is the full poll after pollWoken left an open tail unread.
+func (d *DB) recheckTail() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.env.life.Err() != nil {
+		return // the Replicator closed
+	}
+	if err := d.poll(); err != nil {
+		d.log.Error("capture failed; the next checkpoint retries it", "err", err)
+	}
 }
 
 // poll reads whatever SQLite appended to the WAL since the last poll and
