@@ -98,6 +98,15 @@ func (c *Capture) Load(r io.ReaderAt, size int64) (*Index, error) {
 	return c.Committed(), nil
 }
 
+// Adopt positions c where o is, o being a capture Load positioned on the
+// file c follows (a reload read once). c keeps its sink, settings and
+// counts; o must not be used afterwards.
+func (c *Capture) Adopt(o *Capture) {
+	c.raw, c.rawOK, c.gen, c.hdr = o.raw, o.rawOK, o.gen, o.hdr
+	c.frames, c.ncommit, c.stuck, c.sealed = o.frames, o.ncommit, o.stuck, o.sealed
+	c.pages, c.dbSize, c.tailChecked, c.noIndex = o.pages, o.dbSize, o.tailChecked, o.noIndex
+}
+
 // Wrote is called after n bytes were written at off to the backing WAL file,
 // whose size is now size. It emits every transaction that became committed.
 // On a sink error it returns an error wrapping it and leaves its state as if

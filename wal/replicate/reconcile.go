@@ -271,7 +271,8 @@ func (d *DB) reconcile(why string, quiet func() bool) (done bool, err error) {
 	var idx *wal.Index
 	if wf != nil {
 		defer wf.Close() // read only
-		if idx, err = d.settleWAL(wf); err != nil {
+		var settled bool
+		if idx, settled, err = d.settleWAL(wf, quiet); err != nil || !settled {
 			return false, err
 		}
 	} else if d.walLoaded {
@@ -319,40 +320,54 @@ func (d *DB) reconcile(why string, quiet func() bool) (done bool, err error) {
 // (copied, truncated or replaced), the capture is reloaded from the file:
 // what it remembered no longer describes it. Caller holds d.mu and the WAL
 // still (HoldWAL), so the frames the index names stay as they are.
-func (d *DB) settleWAL(wf *os.File) (*wal.Index, error) {
+//
+// In userspace mode every WAL write SQLite makes comes through the mount,
+// and its WALWrite captures it (with --durability sync, waiting for the
+// store before SQLite may call the transaction committed) once d.mu is
+// free. Frames the file holds that the capture does not may belong to such
+// a write, blocked on d.mu: its writer then holds the WAL write lock, so
+// settled is false unless quiet, asked after the file was read, says no
+// writer does. Reloading them would take the commit without WALWrite, and
+// without its wait for the store.
+func (d *DB) settleWAL(wf *os.File, quiet func() bool) (idx *wal.Index, settled bool, err error) {
 	fi, err := wf.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("stat wal of %s: %w", d.rel, err)
+		return nil, false, fmt.Errorf("stat wal of %s: %w", d.rel, err)
 	}
 	now := wal.NewCapture(nil)
-	idx, err := now.Load(wf, fi.Size())
-	if err != nil {
-		return nil, fmt.Errorf("load wal of %s: %w", d.rel, err)
+	if idx, err = now.Load(wf, fi.Size()); err != nil {
+		return nil, false, fmt.Errorf("load wal of %s: %w", d.rel, err)
 	}
 	if ahead, ok := d.capture.Follows(now); ok && d.walLoaded && !d.needSnap {
 		if ahead == 0 {
-			return idx, nil
+			return idx, true, nil
+		}
+		if d.env.capture != CapturePassthrough {
+			return nil, false, nil // WALWrite is about to capture them
 		}
 		err := d.poll()
 		if _, ok := now.Follows(d.capture); err == nil && ok {
-			return d.capture.Committed(), nil
+			return d.capture.Committed(), true, nil
 		}
 		if err != nil {
 			d.needSnap = true // as in reconcile: the files are snapshot instead
 			d.log.Warn("capture before reconciling failed; reconciling with a snapshot", "err", err)
 		}
 	}
-	if idx, err = d.capture.Load(wf, fi.Size()); err != nil {
-		return nil, fmt.Errorf("load wal of %s: %w", d.rel, err)
+	if d.env.capture != CapturePassthrough && !quiet() {
+		return nil, false, nil
 	}
+	// The file as now read it, not read again: frames written since may be
+	// a userspace write's, still to be reported.
+	d.capture.Adopt(now)
 	d.walLoaded, d.walSize = true, fi.Size()
 	if d.env.capture == CapturePassthrough {
 		d.closeWALReader()
 		if err := d.openWALReader(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return idx, nil
+	return idx, true, nil
 }
 
 // dbVersion identifies a version of a database file: a rollback-journal

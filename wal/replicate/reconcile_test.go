@@ -85,9 +85,93 @@ func TestReconcileOutsideWriter(t *testing.T) {
 	})
 }
 
-// fakeLocks is a mount's lock table with one writer (why) or none.
-type fakeLocks struct{ why string }
+// fakeLocks is a mount's lock table with one writer (why) or none; shm
+// says HoldWAL found a -shm to hold.
+type fakeLocks struct {
+	why string
+	shm bool
+}
 
 func (l fakeLocks) Quiet(string) (bool, string) { return l.why == "", l.why }
 
-func (l fakeLocks) HoldWAL(string) (func(), bool, string) { return func() {}, false, "" }
+func (l fakeLocks) HoldWAL(string) (func(), bool, string) { return func() {}, l.shm, "" }
+
+// In userspace mode a commit SQLite is writing through the mount is in the
+// WAL file before its WALWrite reports it, and that call waits for the
+// capture lock a reconcile holds. The reconcile must leave those frames to
+// WALWrite (which, with --durability sync, waits for the store before
+// SQLite may call the transaction committed) rather than reload the WAL past
+// them: while the writer holds the WAL write lock it is not done, and the
+// commit is captured as a transaction of its own, with no snapshot.
+func TestReconcileLeavesUserspaceWritesToWALWrite(t *testing.T) {
+	dataDir := t.TempDir()
+	path := filepath.Join(dataDir, "app.db")
+	makeWALDatabase(t, path, 3)
+	live := openLive(t, path)
+	for _, q := range []string{"pragma wal_autocheckpoint=0", "insert into t(v) values('before')"} {
+		if _, err := live.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := New(Options{DataDir: dataDir, Store: memstore.New(), Logger: testLogger(t),
+		Capture: CaptureUserspace, Maintenance: MaintenanceOptions{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if err := r.WaitResumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wf, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Close()
+	if err := r.WALOpen("app.db", wf); err != nil {
+		t.Fatal(err)
+	}
+	// report is the WALWrite of everything written to the WAL so far.
+	report := func() {
+		t.Helper()
+		fi, err := wf.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WALWrite("app.db", wf, 0, int(fi.Size())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := live.Exec("insert into t(v) values('reported')"); err != nil {
+		t.Fatal(err)
+	}
+	report()
+	d := r.lookup("app.db")
+	before := d.up.Status().Last
+	// A commit in the file whose WALWrite has not come yet; its writer
+	// holds the WAL write lock.
+	if _, err := live.Exec("insert into t(v) values('in flight')"); err != nil {
+		t.Fatal(err)
+	}
+	r.Suspect("app.db", "test: created")
+	r.SetLocks(fakeLocks{why: "process 1 holds a write lock on the WAL", shm: true})
+	if busy := r.Reconcile(t.Context()); len(busy) != 1 {
+		t.Fatalf("reconciled while a write through the mount was unreported (still reported: %v)", busy)
+	}
+	if got := d.up.Status().Last; got != before {
+		t.Fatalf("the reconcile spooled TXID %d over %d while the write was unreported", got, before)
+	}
+	report()
+	if got := d.up.Status().Last; got != before+1 {
+		t.Fatalf("after its WALWrite the last TXID is %d, want %d: the commit was not captured as its own transaction", got, before+1)
+	}
+	r.SetLocks(fakeLocks{shm: true})
+	if busy := r.Reconcile(t.Context()); len(busy) != 0 {
+		t.Fatalf("still reported once the writer let go: %v", busy)
+	}
+	if st := r.Status(); len(st) != 1 || st[0].OutsideChecks != 1 || st[0].OutsideSnaps != 0 {
+		t.Fatalf("status %+v: want one reconcile and no snapshot", st)
+	}
+}
