@@ -20,6 +20,7 @@ const (
 	sharedSize    = 510
 	shmWriteLock  = 120 // WAL_WRITE_LOCK
 	shmRecoverEnd = 122 // WAL_RECOVER_LOCK; CKPT is 121
+	shmReadLock0  = 123 // WAL_READ_LOCK(0); READ_LOCK(1) is the next byte (readlocks.go)
 )
 
 // heldLock is one line of /proc/locks.

@@ -23,10 +23,6 @@ import (
 // cannot restart the WAL appends to it. Readers use other slots. This is
 // what any reader of the database may do to SQLite's checkpoints.
 
-const (
-	shmReadLock0 = 123 // WAL_READ_LOCK(0); READ_LOCK(1) is the next byte
-)
-
 // HoldWAL takes, through the mount, shared locks on WAL_READ_LOCK(0) and
 // WAL_READ_LOCK(1) of database rel's -shm, so that until release is called
 // no checkpoint writes the database file and the WAL does not restart; WAL

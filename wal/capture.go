@@ -180,14 +180,15 @@ func (c *Capture) poll(r, shm io.ReaderAt, size int64, full bool) error {
 		return ErrRestarted
 	}
 	last, upto := -1, -1
-	if shm != nil && !full {
-		if upto, err = c.openTail(r, shm, size); err != nil {
+	h, ours := c.indexOf(shm)
+	if ours && !full {
+		if upto, err = c.openTail(r, h, size); err != nil {
 			return err
 		}
 	}
 	c.skipped = upto >= 0
-	if shm != nil && c.MergePolls && c.sink != nil {
-		if last, err = c.takeIndexed(r, shm, size); err != nil {
+	if ours && h.maxFrame > 0 && c.MergePolls && c.sink != nil {
+		if last, err = c.takeIndexed(r, shm, h, size); err != nil {
 			return err
 		}
 	}

@@ -87,12 +87,8 @@ func (c *Capture) IndexStats() IndexStats { return c.istats }
 // frames before the last carry no checksum (zero): nothing chains from them,
 // since they are committed once emitted and Poll validates from the last
 // commit on.
-func (c *Capture) takeIndexed(r, shm io.ReaderAt, size int64) (int, error) {
-	if c.noIndex || !c.gen || len(c.frames) != c.ncommit {
-		return -1, nil
-	}
-	h, ok := readIndexHeader(shm)
-	if !ok || h.salt != [8]byte(c.raw[16:24]) || h.pageSize != c.hdr.PageSize || h.bigEndian != c.hdr.BigEndian() {
+func (c *Capture) takeIndexed(r, shm io.ReaderAt, h indexHeader, size int64) (int, error) {
+	if len(c.frames) != c.ncommit {
 		return -1, nil
 	}
 	from, to := c.ncommit, int(h.maxFrame)
@@ -141,6 +137,27 @@ func (c *Capture) takeIndexed(r, shm io.ReaderAt, size int64) (int, error) {
 		c.ibuf = nil
 	}
 	return len(c.frames) - 1, nil
+}
+
+// indexOf reads the header of the wal-index shm (nil: none) and reports
+// whether it describes this WAL generation: one SQLite would use
+// (readIndexHeader), with this generation's salts, page size and checksum
+// byte order, and not refused. A header with no salts and no frame also
+// counts: SQLite's before the first commit in a new WAL file, which names
+// no commit (takeIndexed has nothing to take; tail.go stops at the
+// capture's last commit).
+func (c *Capture) indexOf(shm io.ReaderAt) (indexHeader, bool) {
+	if shm == nil || c.noIndex || !c.gen {
+		return indexHeader{}, false
+	}
+	h, ok := readIndexHeader(shm)
+	if !ok {
+		return indexHeader{}, false
+	}
+	if h.maxFrame == 0 && h.salt == [8]byte{} {
+		return h, true
+	}
+	return h, h.salt == [8]byte(c.raw[16:24]) && h.pageSize == c.hdr.PageSize && h.bigEndian == c.hdr.BigEndian()
 }
 
 // refuse stops the capture using the wal-index until the WAL goes away,

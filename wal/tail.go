@@ -45,18 +45,10 @@ func (c *Capture) SkippedTail() bool { return c.skipped }
 // tailMin is the fewest open-transaction frames validated on growth alone.
 const tailMin = 64
 
-// openTail returns the frame up to which a poll validates (the wal-index's
-// last commit, or the capture's if that is later), or -1 for as far as the
-// file allows.
-func (c *Capture) openTail(r, shm io.ReaderAt, size int64) (int, error) {
-	if c.noIndex || !c.gen {
-		return -1, nil
-	}
-	h, ok := readIndexHeader(shm)
-	fresh := h.maxFrame == 0 && h.salt == [8]byte{} // a new WAL no commit has reached yet
-	if !ok || !fresh && (h.salt != [8]byte(c.raw[16:24]) || h.pageSize != c.hdr.PageSize || h.bigEndian != c.hdr.BigEndian()) {
-		return -1, nil
-	}
+// openTail returns the frame up to which a poll validates (the last commit
+// of h, a wal-index header of this generation (indexOf), or the capture's
+// if that is later), or -1 for as far as the file allows.
+func (c *Capture) openTail(r io.ReaderAt, h indexHeader, size int64) (int, error) {
 	upto := max(int(h.maxFrame), c.ncommit)
 	inFile := int((size - HeaderSize) / c.frameSize())
 	tail := inFile - upto

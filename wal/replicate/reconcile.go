@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/walfs/walfs/wal"
@@ -45,7 +44,7 @@ import (
 //   - Rollback journal: taking SQLite's SHARED lock would make a writer
 //     without a busy timeout fail, so the reconciler reads optimistically
 //     and keeps the result only if the file is the same version after the
-//     read (size, times, change counter) and still quiet.
+//     read (size, modification time, change counter) and still quiet.
 
 // Locks is the mount's view of SQLite's locks on a database (fusefs.Mount).
 type Locks interface {
@@ -370,23 +369,20 @@ func (d *DB) settleWAL(wf *os.File, quiet func() bool) (idx *wal.Index, settled 
 	return idx, true, nil
 }
 
-// dbVersion identifies a version of a database file: a rollback-journal
-// commit changes the change counter, a write the times.
+// dbVersion identifies a version of a database file: its stamp (size and
+// modification time, stampOf) and the change counter a rollback-journal
+// commit bumps in its header.
 type dbVersion struct {
-	size, mtime, ctime int64
-	counter            [4]byte
+	fileStamp
+	counter [4]byte
 }
 
 // versionOf returns path's version; a file that cannot be read has the
 // zero one.
 func versionOf(path string) dbVersion {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return dbVersion{}
-	}
-	v := dbVersion{size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
+	v := dbVersion{fileStamp: stampOf(path)}
 	if f, err := os.Open(path); err == nil {
-		_, _ = f.ReadAt(v.counter[:], 24) //walfs:ignore-error a short file has no counter; size and times still tell
+		_, _ = f.ReadAt(v.counter[:], 24) //walfs:ignore-error a short file has no counter; the stamp still tells
 		f.Close()                         //walfs:ignore-error opened read only
 	}
 	return v
