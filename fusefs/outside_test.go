@@ -18,18 +18,7 @@ func TestTruncateToSameSizeNotSuspect(t *testing.T) {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{writes: map[string]int{}, direct: map[string]int{}}
-	m, err := New(Options{DataDir: data, MountPoint: mnt, Capturer: rec, Passthrough: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Unmount(false); err != nil {
-			t.Error(err)
-			m.Unmount(true)
-		}
-		m.Wait()
-	})
+	_, rec := mountRecorder(t, data, mnt)
 	db := filepath.Join(mnt, "app.db")
 	if err := os.WriteFile(filepath.Join(data, "app.db"), make([]byte, 8192), 0o644); err != nil {
 		t.Fatal(err)

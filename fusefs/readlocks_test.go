@@ -36,18 +36,7 @@ func TestHoldWALHoldsOffCheckpoints(t *testing.T) {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{writes: map[string]int{}, direct: map[string]int{}}
-	m, err := New(Options{DataDir: data, MountPoint: mnt, Capturer: rec, Passthrough: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Unmount(false); err != nil {
-			t.Error(err)
-			m.Unmount(true)
-		}
-		m.Wait()
-	})
+	m, _ := mountRecorder(t, data, mnt)
 	if _, shm, why := m.HoldWAL("app.db"); shm || why != "" {
 		t.Fatalf("HoldWAL on a database with no -shm: shm %v, why %q; want nothing to hold", shm, why)
 	}

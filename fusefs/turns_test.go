@@ -119,6 +119,25 @@ func (a *agent) do(t *testing.T, format string, args ...any) string {
 	return <-a.lines
 }
 
+// mountRecorder mounts data at mnt with passthrough, reporting to a new
+// recorder, and unmounts at the end of the test.
+func mountRecorder(t *testing.T, data, mnt string) (*Mount, *recorder) {
+	t.Helper()
+	rec := &recorder{writes: map[string]int{}, direct: map[string]int{}}
+	m, err := New(Options{DataDir: data, MountPoint: mnt, Capturer: rec, Passthrough: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Unmount(false); err != nil {
+			t.Error(err)
+			m.Unmount(true)
+		}
+		m.Wait()
+	})
+	return m, rec
+}
+
 // recorder is a Capturer that records what the mount told it about
 // database files.
 type recorder struct {
@@ -232,20 +251,11 @@ func TestPassthroughAfterPageCachedRelease(t *testing.T) {
 	}
 	umask := syscall.Umask(0)
 	syscall.Umask(umask)
-	rec := &recorder{writes: map[string]int{}, direct: map[string]int{}}
-	m, err := New(Options{DataDir: data, MountPoint: mnt, Capturer: rec, Passthrough: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Unmount(false); err != nil {
-			t.Error(err)
-			m.Unmount(true)
-		}
-		m.Wait()
+	t.Cleanup(func() { // after the unmount below (cleanups run last first)
 		testHookReleased, testHookTurnWait, testHookReleaseDone = nil, nil, nil
 		syscall.Umask(umask)
 	})
+	_, rec := mountRecorder(t, data, mnt)
 
 	a := startAgent(t)
 	t.Cleanup(letGo) // before the agent is stopped: it may wait on the parked release

@@ -113,26 +113,8 @@ func TestReconcileLeavesUserspaceWritesToWALWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := New(Options{DataDir: dataDir, Store: memstore.New(), Logger: testLogger(t),
-		Capture: CaptureUserspace, Maintenance: MaintenanceOptions{Disabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if err := r.WaitResumed(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	wf, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wf.Close()
-	if err := r.WALOpen("app.db", wf); err != nil {
-		t.Fatal(err)
-	}
+	r := startCapture(t, dataDir, CaptureUserspace)
+	wf := openWAL(t, r, path)
 	// report is the WALWrite of everything written to the WAL so far.
 	report := func() {
 		t.Helper()

@@ -9,6 +9,40 @@ import (
 	"github.com/walfs/walfs/s3backend/memstore"
 )
 
+// startCapture starts a Replicator over dataDir with the capture path mode,
+// a memory store and no maintenance, closed at the end of the test.
+func startCapture(t *testing.T, dataDir string, mode CaptureMode) *Replicator {
+	t.Helper()
+	r, err := New(Options{DataDir: dataDir, Store: memstore.New(), Logger: testLogger(t),
+		Capture: mode, Maintenance: MaintenanceOptions{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if err := r.WaitResumed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// openWAL opens the WAL of the database at path (a file of the data dir
+// named by its base name) as the mount would, and reports the open.
+func openWAL(t *testing.T, r *Replicator, path string) *os.File {
+	t.Helper()
+	wf, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wf.Close() })
+	if err := r.WALOpen(filepath.Base(path), wf); err != nil {
+		t.Fatal(err)
+	}
+	return wf
+}
+
 // A watcher's poll that leaves an open tail unread (wal/tail.go) is followed
 // by a full poll once writes stop. The case it is for: a transaction that
 // spilled into the WAL is rolled back, the next commit is written over its
@@ -29,30 +63,12 @@ func TestSkippedTailPolledInFull(t *testing.T) {
 	}
 	exec("pragma wal_autocheckpoint=0")
 	exec("pragma cache_size=5")
-	r, err := New(Options{DataDir: dataDir, Store: memstore.New(), Logger: testLogger(t),
-		Capture: CapturePassthrough, Maintenance: MaintenanceOptions{Disabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if err := r.WaitResumed(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	r := startCapture(t, dataDir, CapturePassthrough)
 	d := r.lookup("app.db")
 	d.mu.Lock()
 	d.env.watch = nil // only the test's polls and the recheck
 	d.mu.Unlock()
-	wf, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wf.Close()
-	if err := r.WALOpen("app.db", wf); err != nil {
-		t.Fatal(err)
-	}
+	openWAL(t, r, path)
 	woken := func() {
 		t.Helper()
 		if err := d.pollWoken(); err != nil {
