@@ -55,7 +55,7 @@
 //	dbMaint.repairMu  one repair at a time per database (repair.go)
 //	DB.mu             the capture
 //	uploader.upMu     one upload at a time per database
-//	spoolWriter.mu    the open segment (held across its writes and fsync)
+//	spoolWriter.mu    the open segment (held across its writes and fsyncs)
 //
 // Every other mutex is a leaf, held only to read or set a few fields and
 // never while taking another lock: uploader.mu, dbMaint.mu, Replicator.mu, sched.mu,

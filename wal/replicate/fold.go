@@ -146,7 +146,7 @@ func foldBody(snapPath string, segs []spoolEntry, recs [][]record) (body []byte,
 			}
 			last, sum, txid = h, h.Post, rec.TXID
 		}
-		sf.Close() //walfs:ignore-error read only: the spool writer synced the segment
+		sf.Close() //walfs:ignore-error read only
 	}
 	// Every page of the database up to its size, or it is no snapshot.
 	lock := ltx.LockPgno(snap.PageSize)

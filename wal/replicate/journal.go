@@ -14,8 +14,8 @@ import (
 // stop being valid (deleted, truncated or its header zeroed), which is the
 // moment SQLite commits in rollback-journal mode. The database file already
 // holds the transaction; the journal names the pages it changed. The commit
-// is spooled and synced before the journal goes, so an error here keeps the
-// journal hot and SQLite rolls the transaction back.
+// is spooled (not synced: see journalCommitAt) before the journal goes, so
+// an error here keeps the journal hot and SQLite rolls the transaction back.
 func (r *Replicator) JournalEnd(db string) error {
 	d, err := r.get(db)
 	if err != nil {

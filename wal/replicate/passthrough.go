@@ -138,8 +138,8 @@ func (r *Replicator) untracked(path string) bool {
 // fsynced. A checkpoint copies the frames into the database and SQLite syncs
 // it before it restarts the WAL, so the database holds everything the WAL
 // held; a power cut that takes the spool's unsynced tail leaves the database
-// past the spool, and the next start spools a snapshot of it (resume). The
-// spool is synced when its segment is closed for upload. An fsync here, on
+// past the spool, and the next start spools a snapshot of it (resume;
+// spoolWriter.unsynced says which spool syncs remain). An fsync here, on
 // every checkpoint, cost four processes writing one database a sixth of
 // their speed.
 func (d *DB) catchUp() error {

@@ -20,10 +20,6 @@ import (
 // store itself. If the local database does not match that position, the
 // next TXID becomes a snapshot. It runs before d is shared.
 func (d *DB) resume(ctx context.Context, atStart bool) error {
-	entries, spoolPos, err := d.spool.scan(d.log)
-	if err != nil {
-		return err
-	}
 	saved, remote, err := d.up.positions(ctx)
 	if err != nil {
 		return err
@@ -33,12 +29,9 @@ func (d *DB) resume(ctx context.Context, atStart bool) error {
 		uploaded = remote
 	}
 	d.up.resumeAt(uploaded)
-	for len(entries) > 0 && entries[0].last <= uploaded.TXID {
-		// Uploaded but not yet removed when walfs stopped.
-		if err := removeSpoolFile(entries[0].Path); err != nil {
-			return err
-		}
-		entries = entries[1:]
+	entries, spoolPos, err := d.spool.scan(d.log, uploaded.TXID)
+	if err != nil {
+		return err
 	}
 	pos := uploaded
 	if len(entries) > 0 {
@@ -131,20 +124,24 @@ type scannedEntry struct {
 
 // scan checks the spool left by a previous run: it cuts torn records off
 // segments (a record that does not verify was never acknowledged to
-// SQLite), removes what holds nothing to upload, and returns the entries
-// and the position after the last one. The closed segments it found are
-// the uploader's to take.
-func (w *spoolWriter) scan(log *slog.Logger) ([]scannedEntry, Pos, error) {
+// SQLite), removes what holds nothing to upload (the files the store has
+// through TXID uploaded, and what no longer chains onto it), and returns the
+// entries and the position after the last one. The closed segments it
+// found are the uploader's to take.
+func (w *spoolWriter) scan(log *slog.Logger, uploaded uint64) ([]scannedEntry, Pos, error) {
 	entries, err := w.list()
 	if err != nil {
 		return nil, Pos{}, err
 	}
 	var out []scannedEntry
 	var pos Pos
+	next := uploaded + 1 // the TXID the next entry must reach back to
 	for _, e := range entries {
 		if strings.HasSuffix(e.Path, ".tmp") {
 			continue
 		}
+		var last uint64
+		var post ltx.Checksum
 		if e.Snapshot {
 			trailer, bad, err := verifySpooledSnapshot(e.Path)
 			if err != nil {
@@ -157,29 +154,49 @@ func (w *spoolWriter) scan(log *slog.Logger) ([]scannedEntry, Pos, error) {
 				}
 				continue
 			}
-			pos = Pos{TXID: e.TXID, Checksum: trailer.PostApplyChecksum}
-			out = append(out, scannedEntry{e, e.TXID})
-			// Complete, but perhaps never synced (walfs was killed before
-			// a record followed it): synced before the next record.
-			w.mu.Lock()
-			w.unsynced = append(w.unsynced, e.Path)
-			w.mu.Unlock()
-			continue
+			last, post = e.TXID, trailer.PostApplyChecksum
+		} else {
+			recs, h, err := checkSegment(log, e.Path)
+			if err != nil {
+				return nil, Pos{}, fmt.Errorf("check spool segment %s: %w", e.Path, err)
+			}
+			if len(recs) == 0 {
+				if err := removeSpoolFile(e.Path); err != nil {
+					return nil, Pos{}, err
+				}
+				continue
+			}
+			last, post = recs[len(recs)-1].TXID, h.Post
 		}
-		recs, h, err := checkSegment(log, e.Path)
-		if err != nil {
-			return nil, Pos{}, fmt.Errorf("check spool segment %s: %w", e.Path, err)
-		}
-		if len(recs) == 0 {
+		if last <= uploaded {
+			// Uploaded but not yet removed when walfs stopped.
 			if err := removeSpoolFile(e.Path); err != nil {
 				return nil, Pos{}, err
 			}
 			continue
 		}
-		last := recs[len(recs)-1].TXID
-		pos = Pos{TXID: last, Checksum: h.Post}
+		if !e.Snapshot && e.TXID > next {
+			// The file before it is gone: a power cut took spool files
+			// nothing had synced (spoolWriter.unsynced). The uploader
+			// could never chain this one on; the database holds what it
+			// held, and resume spools a snapshot of it. (A snapshot later
+			// in the spool needs nothing before it.)
+			log.Warn("spool file lost (a power cut?): dropping one that no longer follows; the database is snapshotted instead", "path", e.Path, "missing_txid", next)
+			if err := removeSpoolFile(e.Path); err != nil {
+				return nil, Pos{}, err
+			}
+			continue
+		}
+		next = last + 1
+		pos = Pos{TXID: last, Checksum: post}
 		out = append(out, scannedEntry{e, last})
-		w.resumed(last)
+		w.mu.Lock()
+		w.unsynced = append(w.unsynced, e.Path) // complete, but perhaps never synced
+		w.dirDirty = true
+		if !e.Snapshot {
+			w.segLast = max(w.segLast, last)
+		}
+		w.mu.Unlock()
 	}
 	return out, pos, nil
 }

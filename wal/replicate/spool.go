@@ -154,8 +154,8 @@ func encodeLTXTrailer(w io.Writer, hdr ltx.Header, trailer *ltx.Trailer, fill fu
 }
 
 // writeLTXFile encodes one LTX file at path, complete but not yet durable
-// when it returns: the spool writer syncs it, and the directory, before any
-// record after it can reach the disk (spoolWriter.unsynced).
+// when it returns: the spool writer syncs it only when the spool is synced
+// (spoolWriter.unsynced).
 func writeLTXFile(path string, hdr ltx.Header, fill func(enc *ltx.Encoder) (ltx.Checksum, error)) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create spool dir: %w", err)

@@ -40,15 +40,27 @@ type spoolWriter struct {
 	recBuf    []byte   // records not yet written to seg (batching), then the one being built
 	batching  bool     // records collect in recBuf until endBatch (during a poll)
 	batchLast uint64   // highest TXID spooled since beginBatch
-	// unsynced are snapshots written (or found at start) and not yet known
-	// durable. A record after a snapshot chains onto it, so they are synced,
-	// with the directory, before a segment byte is written (syncPending):
-	// a power cut then never leaves records whose snapshot is gone, and the
-	// snapshot of a database's first commit costs the app no fsync (the
-	// database itself holds that commit; resume snapshots again if the
-	// spooled one was lost).
+	// unsynced are the spool files written (or found at start) and not yet
+	// known durable: snapshots and closed segments. dirDirty says a file
+	// was created in the directory since its last fsync. Nothing on the
+	// commit or upload path syncs them: SQLite synced the database and the
+	// WAL, which hold every commit the spool holds, and a power cut that
+	// takes spool files leaves the database past what remains, so the next
+	// start drops what no longer chains onto the replica and spools a
+	// snapshot (scan, resume). Only sync (walfs sync, a sync-durability
+	// commit, a userspace WAL fsync, Close) makes them durable. Each of
+	// those fsyncs was on the way of a database's first commits: syncing
+	// the first snapshot before the first record after it cost creating
+	// a small database two fsyncs on the app's path, and the segment one
+	// more before its upload.
 	unsynced []string
+	dirDirty bool
 }
+
+// maxUnsynced bounds spoolWriter.unsynced: past it the files are synced
+// (skipping those the uploader removed), so a spool that no one syncs
+// keeps no growing list.
+const maxUnsynced = 32
 
 // recordChunk is how many bytes of records recBuf holds before they are
 // written to the segment, whatever the size of the transaction (a 200 MB
@@ -248,13 +260,7 @@ func (w *spoolWriter) openSegment(txid uint64) error {
 	if err != nil {
 		return fmt.Errorf("create spool segment: %w", err)
 	}
-	// The one directory sync covers the segment and the unsynced snapshots.
-	if err := errors.Join(w.syncSnapshots(), syncDir(w.dir)); err != nil {
-		// An empty segment left behind is harmless (the uploader removes
-		// it), but say so if it is.
-		return errors.Join(err, f.Close(), os.Remove(f.Name()))
-	}
-	w.seg, w.segSize = f, 0
+	w.seg, w.segSize, w.dirDirty = f, 0, true
 	return nil
 }
 
@@ -305,9 +311,6 @@ func (w *spoolWriter) flush() error {
 func (w *spoolWriter) flushRecords() error {
 	if len(w.recBuf) == 0 {
 		return nil
-	}
-	if err := w.syncPending(); err != nil {
-		return err
 	}
 	n, err := w.seg.WriteAt(w.recBuf, w.segSize)
 	if err != nil || n < len(w.recBuf) {
@@ -362,6 +365,7 @@ func (w *spoolWriter) writeSnapshot(txid uint64, hdr ltx.Header, fill func(enc *
 	}
 	w.mu.Lock()
 	w.unsynced = append(w.unsynced, path)
+	w.dirDirty = true
 	w.mu.Unlock()
 	if batching {
 		w.mu.Lock()
@@ -392,16 +396,17 @@ func (w *spoolWriter) rotate() error {
 	}
 	f := w.seg
 	w.seg = nil
-	var err error
 	if w.segDirty {
-		err = f.Sync()
+		w.unsynced = append(w.unsynced, f.Name())
 		w.segDirty = false
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("close spool segment: %w", err)
+	}
+	if len(w.unsynced) > maxUnsynced {
+		// The uploader removes what it uploaded, so the list holds mostly
+		// names that are gone; many that are not mean the store is down.
+		return w.syncFiles()
 	}
 	return nil
 }
@@ -420,22 +425,26 @@ func (w *spoolWriter) closeSegment() (last uint64, err error) {
 func (w *spoolWriter) sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err := w.syncPending(); err != nil {
+	if w.seg != nil {
+		if err := w.flushRecords(); err != nil {
+			return err
+		}
+	}
+	if err := w.syncFiles(); err != nil {
 		return err
 	}
-	if w.seg == nil {
-		return nil
+	if w.seg != nil && w.segDirty {
+		if err := w.seg.Sync(); err != nil {
+			return fmt.Errorf("fsync spool of %s: %w", w.rel, err)
+		}
+		w.segDirty = false
 	}
-	if err := w.flushRecords(); err != nil {
-		return err
+	if w.dirDirty {
+		if err := syncDir(w.dir); err != nil {
+			return err
+		}
+		w.dirDirty = false
 	}
-	if !w.segDirty {
-		return nil
-	}
-	if err := w.seg.Sync(); err != nil {
-		return fmt.Errorf("fsync spool of %s: %w", w.rel, err)
-	}
-	w.segDirty = false
 	return nil
 }
 
@@ -484,30 +493,10 @@ func putBuf(b []byte) {
 	bufPool.Put(&b)
 }
 
-// resumed records the last TXID of the closed segments a previous run
-// left, which the uploader may take.
-func (w *spoolWriter) resumed(segLast uint64) {
-	w.mu.Lock()
-	w.segLast = max(w.segLast, segLast)
-	w.mu.Unlock()
-}
-
-// syncPending makes the unsynced snapshots and their directory entries
-// durable. Caller holds w.mu.
-func (w *spoolWriter) syncPending() error {
-	if len(w.unsynced) == 0 {
-		return nil
-	}
-	if err := w.syncSnapshots(); err != nil {
-		return err
-	}
-	return syncDir(w.dir)
-}
-
-// syncSnapshots fsyncs the unsynced snapshot files and forgets them; one
-// already gone was uploaded (or its commit failed). The caller syncs the
-// directory. Caller holds w.mu.
-func (w *spoolWriter) syncSnapshots() error {
+// syncFiles fsyncs the unsynced spool files and forgets them; one already
+// gone was uploaded (or superseded, or its commit failed). The caller syncs
+// the directory. Caller holds w.mu.
+func (w *spoolWriter) syncFiles() error {
 	for len(w.unsynced) > 0 {
 		f, err := os.Open(w.unsynced[0])
 		if errors.Is(err, fs.ErrNotExist) {
@@ -515,14 +504,14 @@ func (w *spoolWriter) syncSnapshots() error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("open spooled snapshot to sync it: %w", err)
+			return fmt.Errorf("open spool file to sync it: %w", err)
 		}
 		err = f.Sync()
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("fsync spooled snapshot: %w", err)
+			return fmt.Errorf("fsync spool file: %w", err)
 		}
 		w.unsynced = w.unsynced[1:]
 	}

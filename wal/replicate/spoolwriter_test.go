@@ -117,78 +117,164 @@ func TestSpoolWriterStreamsBigRecords(t *testing.T) {
 	}
 }
 
-// TestSnapshotSyncedBeforeRecords: a spooled snapshot is not synced when it
-// is written (the app's commit does not wait for it), but before any record
-// after it reaches its segment, by a sync of the spool, and again after a
-// restart that found it: records never reach the disk ahead of the
-// snapshot they chain onto.
-func TestSnapshotSyncedBeforeRecords(t *testing.T) {
+// TestSpoolSyncedOnlyWhenAsked: spool files are not synced when they are
+// written, closed for upload or followed by records (the database holds
+// what they hold); sync makes every one durable; the list of unsynced files
+// stays short when no one syncs; a restart registers what it found.
+func TestSpoolSyncedOnlyWhenAsked(t *testing.T) {
 	const pageSize = 4096
 	dir := t.TempDir()
 	w := newSpoolWriter(spool{dir: dir}, "db")
-	snapshot := func(txid uint64) string {
-		t.Helper()
-		hdr := ltx.Header{Version: ltx.Version, PageSize: pageSize, Commit: 1, MinTXID: 1, MaxTXID: ltx.TXID(txid), Timestamp: 1}
-		path, _, err := w.writeSnapshot(txid, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
-			page := make([]byte, pageSize)
-			if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, page); err != nil {
-				return 0, err
-			}
-			return ltx.ChecksumFlag | ltx.ChecksumPage(1, page), nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
 	unsynced := func() []string {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return slices.Clone(w.unsynced)
 	}
 
-	p1 := snapshot(1)
-	if got := unsynced(); !slices.Equal(got, []string{p1}) {
-		t.Fatalf("after the snapshot: unsynced %v, want it", got)
-	}
+	p1 := spoolSnapshot(t, w, 1, pageSize)
 	if _, _, err := spoolPages(w, 2, pageSize, 1, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := unsynced(); len(got) != 0 {
-		t.Fatalf("a record was written while the snapshot before it was unsynced: %v", got)
+	if _, err := w.closeSegment(); err != nil {
+		t.Fatal(err)
 	}
-
-	p3 := snapshot(3) // closes the segment; the next record opens another
+	if got, want := unsynced(), []string{p1, w.segmentPath(2)}; !slices.Equal(got, want) {
+		t.Fatalf("after a snapshot, a record and the segment's close: unsynced %v, want %v", got, want)
+	}
+	if _, _, err := spoolPages(w, 3, pageSize, 1, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(p1); err != nil { // uploaded meanwhile: no error
+		t.Fatal(err)
+	}
 	if err := w.sync(); err != nil {
 		t.Fatal(err)
 	}
-	if got := unsynced(); len(got) != 0 {
-		t.Fatalf("after sync: unsynced %v", got)
+	w.mu.Lock()
+	segDirty, dirDirty := w.segDirty, w.dirDirty
+	w.mu.Unlock()
+	if got := unsynced(); len(got) != 0 || segDirty || dirDirty {
+		t.Fatalf("after sync: unsynced %v, open segment dirty %v, directory dirty %v", got, segDirty, dirDirty)
 	}
 
-	// A restart finds the snapshot and cannot know it was synced.
-	snapshot(5)
+	// Rotations no one syncs, their files uploaded and removed.
+	if _, err := w.closeSegment(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(w.segmentPath(3)); err != nil {
+		t.Fatal(err)
+	}
+	for txid := uint64(4); txid < 4+3*maxUnsynced; txid++ {
+		if _, _, err := spoolPages(w, txid, pageSize, 1, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.closeSegment(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(w.segmentPath(txid)); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(unsynced()); n > maxUnsynced+1 {
+			t.Fatalf("%d unsynced files listed after TXID %d, want at most %d", n, txid, maxUnsynced+1)
+		}
+	}
+
+	// A restart finds files and cannot know they were synced.
+	p := spoolSnapshot(t, w, 4+3*maxUnsynced, pageSize)
 	w2 := newSpoolWriter(spool{dir: dir}, "db")
-	if _, _, err := w2.scan(testLogger(t)); err != nil {
+	if _, _, err := w2.scan(testLogger(t), 2); err != nil { // the segment before it was uploaded
 		t.Fatal(err)
 	}
 	w2.mu.Lock()
-	found := slices.Clone(w2.unsynced)
+	found, dirDirty := slices.Clone(w2.unsynced), w2.dirDirty
 	w2.mu.Unlock()
-	if !slices.Contains(found, p3) || !slices.Contains(found, w.snapshotPath(5)) {
-		t.Fatalf("scan registered %v as unsynced, want the snapshots it found (%s, 5)", found, p3)
+	if !slices.Contains(found, p) || !dirDirty {
+		t.Fatalf("scan registered %v as unsynced (directory dirty %v), want the snapshot it found, %s", found, dirDirty, p)
 	}
-	// A snapshot the uploader removed meanwhile is no error.
-	if err := os.Remove(p3); err != nil {
+}
+
+// spoolSnapshot spools a one-page snapshot at txid and returns its path.
+func spoolSnapshot(t *testing.T, w *spoolWriter, txid uint64, pageSize int) string {
+	t.Helper()
+	hdr := ltx.Header{Version: ltx.Version, PageSize: uint32(pageSize), Commit: 1, MinTXID: 1, MaxTXID: ltx.TXID(txid), Timestamp: 1}
+	path, _, err := w.writeSnapshot(txid, hdr, func(enc *ltx.Encoder) (ltx.Checksum, error) {
+		page := make([]byte, pageSize)
+		if err := enc.EncodePage(ltx.PageHeader{Pgno: 1}, page); err != nil {
+			return 0, err
+		}
+		return ltx.ChecksumFlag | ltx.ChecksumPage(1, page), nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := spoolPages(w2, 6, pageSize, 1, 0, nil); err != nil {
-		t.Fatal(err)
+	return path
+}
+
+// A power cut may take spool files nothing synced and leave later ones: a
+// restart keeps what still follows the replica's position and drops the
+// rest, which the uploader could never chain on (it would wait forever).
+func TestScanDropsWhatNoLongerChains(t *testing.T) {
+	const pageSize = 4096
+	build := func(t *testing.T) (*spoolWriter, string) {
+		dir := t.TempDir()
+		w := newSpoolWriter(spool{dir: dir}, "db")
+		for _, seg := range [][]uint64{{1}, {2, 3}, {4}, {5, 6}, {7}, {8}} {
+			if seg[0] == 1 || seg[0] == 7 {
+				spoolSnapshot(t, w, seg[0], pageSize)
+				continue
+			}
+			for _, txid := range seg {
+				if _, _, err := spoolPages(w, txid, pageSize, 1, 0, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := w.closeSegment(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return w, dir
 	}
-	w2.mu.Lock()
-	left := len(w2.unsynced)
-	w2.mu.Unlock()
-	if left != 0 {
-		t.Fatalf("after a record: %d snapshots still unsynced", left)
+	for _, tc := range []struct {
+		name     string
+		lost     []string // spool files the power cut took
+		uploaded uint64
+		want     []uint64 // first TXIDs of the entries kept
+		pos      uint64
+	}{
+		{"nothing lost", nil, 0, []uint64{1, 2, 4, 5, 7, 8}, 8},
+		{"nothing lost, partly uploaded", nil, 3, []uint64{4, 5, 7, 8}, 8},
+		{"the first snapshot", []string{"0000000000000001.snap.ltx"}, 0, []uint64{7, 8}, 8},
+		{"a segment in the middle", []string{"0000000000000004.seg"}, 0, []uint64{1, 2, 7, 8}, 8},
+		{"a segment after the upload", []string{"0000000000000004.seg"}, 3, []uint64{7, 8}, 8},
+		{"what was uploaded", []string{"0000000000000001.snap.ltx", "0000000000000002.seg"}, 3, []uint64{4, 5, 7, 8}, 8},
+		{"the last snapshot", []string{"0000000000000007.snap.ltx"}, 0, []uint64{1, 2, 4, 5}, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, dir := build(t)
+			for _, name := range tc.lost {
+				if err := os.Remove(filepath.Join(dir, name)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w := newSpoolWriter(spool{dir: dir}, "db")
+			entries, pos, err := w.scan(testLogger(t), tc.uploaded)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []uint64
+			for _, e := range entries {
+				got = append(got, e.TXID)
+			}
+			if !slices.Equal(got, tc.want) || pos.TXID != tc.pos {
+				t.Fatalf("kept %v at position %d, want %v at %d", got, pos.TXID, tc.want, tc.pos)
+			}
+			left, err := w.list()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != len(entries) {
+				t.Fatalf("spool holds %v after the scan, want only what it kept", left)
+			}
+		})
 	}
 }
