@@ -38,8 +38,18 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno
 	}
 	rel := n.child(name)
-	if n.fsys.kind(rel) == kindLoopback {
+	switch n.fsys.kind(rel) {
+	case kindLoopback:
 		return ino, fs.NewLoopbackFileFromOS(os.NewFile(uintptr(fd), p)), 0, 0
+	case kindJournal:
+		// SQLite creates a journal per transaction in DELETE mode: serve
+		// the descriptor just made rather than open the file again.
+		db, _ := journalDB(rel)
+		fh, fuseFlags, errno := n.fsys.journalHandle(ino.Operations().(*node), db, os.NewFile(uintptr(fd), p), flags)
+		if errno == 0 {
+			n.fsys.watchOpen(fh, rel, asked, true)
+		}
+		return ino, fh, fuseFlags, errno
 	}
 	// walfs serves (and reads) the file through a handle of its kind.
 	syscall.Close(fd) //walfs:ignore-error nothing was written through fd; the file is reopened below

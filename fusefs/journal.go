@@ -68,6 +68,12 @@ func (fsys *fileSystem) openJournal(n *node, db, path string, flags uint32) (fs.
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
+	return fsys.journalHandle(n, db, f, flags)
+}
+
+// journalHandle serves the journal open at f, opened with flags (without
+// O_APPEND).
+func (fsys *fileSystem) journalHandle(n *node, db string, f *os.File, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	j := &journalFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, db: db, fsys: fsys, io: &n.io}
 	rw := flags&syscall.O_ACCMODE == syscall.O_RDWR // Fsync reads the header back
 	j.pt, _ = n.io.open(f, func() bool { return fsys.passthrough && rw && fsys.journals.kernelMay(db) })

@@ -60,7 +60,7 @@ func (d *DB) journalCommit() error { return d.journalCommitAt(nil, false) }
 // the journal's header: header (if not nil) stands in for it, and without
 // it every page is compared with the replica. Caller holds d.mu.
 func (d *DB) journalCommitAt(header []byte, zeroed bool) (err error) {
-	jf, err := os.Open(d.path + "-journal")
+	jf, err := openRead(d.path + "-journal")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -87,11 +87,26 @@ func (d *DB) journalCommitAt(header []byte, zeroed bool) (err error) {
 		d.log.Warn("rollback journal committed while a wal is open: the next commit writes a snapshot")
 		return nil
 	}
-	pageSize, size, err := d.shape(nil, nil)
+	// One handle on the database for the header, the stamp and the pages.
+	dbf, err := openRead(d.path)
+	if errors.Is(err, os.ErrNotExist) {
+		d.stamp = fileStamp{}
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer dbf.Close() // read only
+	h, err := readDBHeader(dbf)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.rel, err)
+	}
+	// SQLite holds the database's write lock until the journal is gone:
+	// the file stays as fstat found it.
+	defer func() { d.stamp = h.stamp }()
+	pageSize, size, err := d.shapeOf(h, nil, nil)
 	if err != nil {
 		return err
 	}
-	defer func() { d.stamp = stampOf(d.path) }()
 	if size == 0 {
 		return nil
 	}
@@ -114,11 +129,6 @@ func (d *DB) journalCommitAt(header []byte, zeroed bool) (err error) {
 		d.dirty.reset()
 		return nil
 	}
-	dbf, err := os.Open(d.path)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer dbf.Close() // read only
 	var pages []uint32
 	switch {
 	case j == nil:
