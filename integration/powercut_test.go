@@ -14,12 +14,25 @@ import (
 // open spool segment in the middle of its records, as a lost page cache
 // would) and requires the next start to find the database past the spool and
 // ship it: the restore equals the live database, and verify says equal.
+//
+// The "lost" cases take a whole spool file instead: the spooled first
+// snapshot, which nothing syncs before the records that follow it reach
+// their segment. The segment left behind no longer chains onto anything;
+// the restart drops it and ships the database.
 func TestSpoolTailLost(t *testing.T) {
-	for _, tc := range []struct{ capture, journal string }{
-		{"passthrough", "delete"}, {"userspace", "delete"}, {"passthrough", "wal"},
+	for _, tc := range []struct {
+		capture, journal string
+		lose             bool // remove the spooled snapshot instead of cutting the segment
+	}{
+		{"passthrough", "delete", false}, {"userspace", "delete", false}, {"passthrough", "wal", false},
+		{"passthrough", "wal", true}, {"passthrough", "delete", true},
 	} {
 		capture := tc.capture
-		t.Run(capture+"_"+tc.journal, func(t *testing.T) {
+		name := capture + "_" + tc.journal
+		if tc.lose {
+			name += "_snapshot_lost"
+		}
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			dataDir, replicaDir := filepath.Join(dir, "data"), filepath.Join(dir, "replica")
 			replica := "file://" + replicaDir
@@ -43,19 +56,33 @@ if sys.argv[2] == "wal":
 c.close()
 `, db, tc.journal)
 			m.Kill()
-			segs, err := filepath.Glob(filepath.Join(dataDir, ".walfs", "spool", "cut.db", "*.seg"))
+			spoolDir := filepath.Join(dataDir, ".walfs", "spool", "cut.db")
+			segs, err := filepath.Glob(filepath.Join(spoolDir, "*.seg"))
 			if err != nil || len(segs) == 0 {
 				t.Fatalf("no spool segment of cut.db (err %v): the commits should wait in the spool", err)
 			}
-			seg := segs[len(segs)-1]
-			fi, err := os.Stat(seg)
-			if err != nil {
-				t.Fatal(err)
+			if tc.lose {
+				// The first upload waits an interval too: the snapshot of the
+				// database's first commit is still in the spool.
+				snaps, err := filepath.Glob(filepath.Join(spoolDir, "*.snap.ltx"))
+				if err != nil || len(snaps) != 1 {
+					t.Fatalf("spooled snapshots of cut.db: %v (err %v), want one", snaps, err)
+				}
+				if err := os.Remove(snaps[0]); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("removed spooled snapshot %s; segments %v remain", filepath.Base(snaps[0]), segs)
+			} else {
+				seg := segs[len(segs)-1]
+				fi, err := os.Stat(seg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(seg, fi.Size()/2); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("cut spool segment %s from %d to %d bytes", filepath.Base(seg), fi.Size(), fi.Size()/2)
 			}
-			if err := os.Truncate(seg, fi.Size()/2); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("cut spool segment %s from %d to %d bytes", filepath.Base(seg), fi.Size(), fi.Size()/2)
 
 			m = startMountAt(t, nil, dataDir, replica, mnt, "--capture", capture, "--sync-interval", "1h")
 			m.Sync()
@@ -67,7 +94,10 @@ print(sqlite3.connect(sys.argv[1]).execute("select count(*) from t").fetchone()[
 				t.Fatalf("restored database has %s rows, want 200", n)
 			}
 			requireLines(t, walfsLines(t, 0, "verify", "--no-repair", mnt), map[string]string{db: "equal at TXID"})
-			if !strings.Contains(m.log.String(), "database does not match its replica") {
+			switch {
+			case tc.lose && !strings.Contains(m.log.String(), "spool file lost"):
+				t.Errorf("the restart did not drop the segment that lost its snapshot")
+			case !tc.lose && !strings.Contains(m.log.String(), "database does not match its replica"):
 				t.Errorf("the restart did not find the database past its cut spool")
 			}
 			m.Unmount()
