@@ -140,6 +140,7 @@ func (g *queueRig) requireDrained(want uint64) {
 	if entries, err := g.d.spool.list(); err != nil || len(entries) != 0 {
 		g.t.Errorf("spool holds %v (%v), want nothing", entries, err)
 	}
+
 	st := g.r.Status()
 	if len(st) != 1 || st[0].LocalTXID != want || st[0].ReplicatedTXID != want || st[0].Lag != 0 || st[0].SpoolBytes != 0 {
 		g.t.Errorf("status %+v, want local and replicated TXID %d, no lag, empty spool", st, want)
@@ -332,4 +333,33 @@ func TestUploadFailuresShowSinceWhen(t *testing.T) {
 		t.Errorf("status after recovery: since %v, %d failures, error %q; want all clear", st.UploadFailingSince, st.UploadFailures, st.UploadError)
 	}
 	g.requireDrained(st.LocalTXID)
+}
+
+// The uploader's own rounds do not sync the spool (only a flush, a sync
+// commit or unmount do): the files it uploads and removes leave the list of
+// unsynced spool files, so a database that went quiet after its upload
+// keeps none of their names.
+func TestUploadLeavesNothingUnsynced(t *testing.T) {
+	g := newQueueRig(t)
+	g.snapshot()
+	g.commit("a1")
+	g.rotate()
+	g.commit("a2")
+	g.d.spool.mu.Lock()
+	before := len(g.d.spool.unsynced)
+	g.d.spool.mu.Unlock()
+	if before == 0 {
+		t.Fatal("nothing listed as unsynced before the upload")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := g.d.up.uploadThrough(ctx, g.d.up.Status().Last); err != nil {
+		t.Fatal(err)
+	}
+	g.d.spool.mu.Lock()
+	left := slices.Clone(g.d.spool.unsynced)
+	g.d.spool.mu.Unlock()
+	if len(left) != 0 {
+		t.Fatalf("after the upload %v are listed as unsynced (%d before), want none", left, before)
+	}
 }

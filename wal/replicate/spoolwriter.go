@@ -493,6 +493,17 @@ func putBuf(b []byte) {
 	bufPool.Put(&b)
 }
 
+// forget drops paths, spool files the uploader removed, from the unsynced
+// list: a database that went quiet after its upload lists nothing.
+func (w *spoolWriter) forget(paths []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.unsynced = slices.DeleteFunc(w.unsynced, func(p string) bool { return slices.Contains(paths, p) })
+	if len(w.unsynced) == 0 {
+		w.unsynced = nil
+	}
+}
+
 // syncFiles fsyncs the unsynced spool files and forgets them; one already
 // gone was uploaded (or superseded, or its commit failed). The caller syncs
 // the directory. Caller holds w.mu.

@@ -414,6 +414,7 @@ func (u *uploader) put(ctx context.Context, info s3backend.FileInfo, body io.Rea
 			return fmt.Errorf("remove uploaded spool file: %w", err)
 		}
 	}
+	u.spool.forget(spoolFiles)
 	u.mu.Lock()
 	u.uploaded = pos
 	u.lastPut = time.Now()
