@@ -1,8 +1,6 @@
 package replicate
 
 import (
-	"fmt"
-	"os"
 	"time"
 )
 
@@ -46,8 +44,8 @@ func (u *uploader) supersede(entries []spoolEntry) ([]spoolEntry, error) {
 			keep = append(keep, e)
 			continue
 		}
-		if err := os.Remove(e.Path); err != nil && !os.IsNotExist(err) {
-			return nil, fmt.Errorf("remove superseded spool file: %w", err)
+		if err := u.spool.remove(e.Path); err != nil {
+			return nil, err
 		}
 		dropped++
 	}

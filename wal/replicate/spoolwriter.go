@@ -48,7 +48,8 @@ type spoolWriter struct {
 	// takes spool files leaves the database past what remains, so the next
 	// start drops what no longer chains onto the replica and spools a
 	// snapshot (scan, resume). Only sync (walfs sync, a sync-durability
-	// commit, a userspace WAL fsync, Close) makes them durable. Each of
+	// commit, a userspace WAL fsync, Close) makes them durable; the
+	// uploader takes what it removes off the list (remove). Each of
 	// those fsyncs was on the way of a database's first commits: syncing
 	// the first snapshot before the first record after it cost creating
 	// a small database two fsyncs on the app's path, and the segment one
@@ -56,11 +57,6 @@ type spoolWriter struct {
 	unsynced []string
 	dirDirty bool
 }
-
-// maxUnsynced bounds spoolWriter.unsynced: past it the files are synced
-// (skipping those the uploader removed), so a spool that no one syncs
-// keeps no growing list.
-const maxUnsynced = 32
 
 // recordChunk is how many bytes of records recBuf holds before they are
 // written to the segment, whatever the size of the transaction (a 200 MB
@@ -403,11 +399,6 @@ func (w *spoolWriter) rotate() error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close spool segment: %w", err)
 	}
-	if len(w.unsynced) > maxUnsynced {
-		// The uploader removes what it uploaded, so the list holds mostly
-		// names that are gone; many that are not mean the store is down.
-		return w.syncFiles()
-	}
 	return nil
 }
 
@@ -493,15 +484,23 @@ func putBuf(b []byte) {
 	bufPool.Put(&b)
 }
 
-// forget drops paths, spool files the uploader removed, from the unsynced
-// list: a database that went quiet after its upload lists nothing.
-func (w *spoolWriter) forget(paths []string) {
+// remove removes spool files that hold nothing left to upload (uploaded,
+// superseded) and takes them off the unsynced list, which so names only
+// files that exist: a database that went quiet after its upload lists
+// nothing. One already gone is fine.
+func (w *spoolWriter) remove(paths ...string) error {
+	for _, p := range paths {
+		if err := removeSpoolFile(p); err != nil {
+			return err
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.unsynced = slices.DeleteFunc(w.unsynced, func(p string) bool { return slices.Contains(paths, p) })
 	if len(w.unsynced) == 0 {
 		w.unsynced = nil
 	}
+	return nil
 }
 
 // syncFiles fsyncs the unsynced spool files and forgets them; one already

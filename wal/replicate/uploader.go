@@ -320,7 +320,7 @@ func (u *uploader) uploadOnce(ctx context.Context) error {
 			rs = rs[1:] // uploaded by an earlier, partial batch
 		}
 		if len(rs) == 0 { // empty, or all of it is in the store already
-			if err := removeSpoolFile(e.Path); err != nil {
+			if err := u.spool.remove(e.Path); err != nil {
 				return err
 			}
 			continue
@@ -409,12 +409,9 @@ func (u *uploader) put(ctx context.Context, info s3backend.FileInfo, body io.Rea
 	if err := savePos(u.stateDir, u.rel, pos); err != nil {
 		return err
 	}
-	for _, p := range spoolFiles {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("remove uploaded spool file: %w", err)
-		}
+	if err := u.spool.remove(spoolFiles...); err != nil {
+		return err
 	}
-	u.spool.forget(spoolFiles)
 	u.mu.Lock()
 	u.uploaded = pos
 	u.lastPut = time.Now()
