@@ -45,11 +45,9 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		// SQLite creates a journal per transaction in DELETE mode: serve
 		// the descriptor just made rather than open the file again.
 		db, _ := journalDB(rel)
-		fh, fuseFlags, errno := n.fsys.journalHandle(ino.Operations().(*node), db, os.NewFile(uintptr(fd), p), flags)
-		if errno == 0 {
-			n.fsys.watchOpen(fh, rel, asked, true)
-		}
-		return ino, fh, fuseFlags, errno
+		j := n.fsys.journalHandle(ino.Operations().(*node), db, os.NewFile(uintptr(fd), p), flags)
+		n.fsys.watchOpen(j, rel, asked, true)
+		return ino, j, 0, 0
 	}
 	// walfs serves (and reads) the file through a handle of its kind.
 	syscall.Close(fd) //walfs:ignore-error nothing was written through fd; the file is reopened below

@@ -68,16 +68,16 @@ func (fsys *fileSystem) openJournal(n *node, db, path string, flags uint32) (fs.
 	if err != nil {
 		return nil, 0, fs.ToErrno(err)
 	}
-	return fsys.journalHandle(n, db, f, flags)
+	return fsys.journalHandle(n, db, f, flags), 0, 0
 }
 
 // journalHandle serves the journal open at f, opened with flags (without
 // O_APPEND).
-func (fsys *fileSystem) journalHandle(n *node, db string, f *os.File, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+func (fsys *fileSystem) journalHandle(n *node, db string, f *os.File, flags uint32) *journalFile {
 	j := &journalFile{LoopbackFile: fs.NewLoopbackFileFromOS(f), f: f, db: db, fsys: fsys, io: &n.io}
 	rw := flags&syscall.O_ACCMODE == syscall.O_RDWR // Fsync reads the header back
 	j.pt, _ = n.io.open(f, func() bool { return fsys.passthrough && rw && fsys.journals.kernelMay(db) })
-	return j, 0, 0
+	return j
 }
 
 func (j *journalFile) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {

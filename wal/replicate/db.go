@@ -96,8 +96,11 @@ func stampOf(path string) fileStamp {
 	if err != nil {
 		return fileStamp{}
 	}
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	return stampOfInfo(fi)
 }
+
+// stampOfInfo is stampOf for a file already stat-ed.
+func stampOfInfo(fi os.FileInfo) fileStamp { return fileStamp{size: fi.Size(), mtime: fi.ModTime()} }
 
 // commitSink adapts DB to wal.Sink; DB.mu is held by the caller of Wrote.
 type commitSink struct{ d *DB }
@@ -433,7 +436,7 @@ func readDBHeader(f *os.File) (dbHeader, error) {
 	if err != nil {
 		return dbHeader{}, err
 	}
-	h.size, h.stamp = fi.Size(), fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	h.size, h.stamp = fi.Size(), stampOfInfo(fi)
 	h.n, err = f.ReadAt(h.b[:], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return dbHeader{}, fmt.Errorf("read header: %w", err)

@@ -380,10 +380,18 @@ type dbVersion struct {
 // versionOf returns path's version; a file that cannot be read has the
 // zero one.
 func versionOf(path string) dbVersion {
-	v := dbVersion{fileStamp: stampOf(path)}
-	if f, err := os.Open(path); err == nil {
-		_, _ = f.ReadAt(v.counter[:], 24) //walfs:ignore-error a short file has no counter; the stamp still tells
-		f.Close()                         //walfs:ignore-error opened read only
+	f, err := openRead(path)
+	if err != nil {
+		return dbVersion{}
+	}
+	defer f.Close() // read only
+	h, err := readDBHeader(f)
+	if err != nil {
+		return dbVersion{}
+	}
+	v := dbVersion{fileStamp: h.stamp}
+	if h.n >= 28 { // a short file has no counter; the stamp still tells
+		copy(v.counter[:], h.b[24:28])
 	}
 	return v
 }
